@@ -1,0 +1,131 @@
+"""Settings of a Sentrial client: from arguments, then ``SENTRIAL_*`` environment variables, then defaults."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_API_URL = "https://api.sentrial.com"
+ENV_API_KEY = "SENTRIAL_API_KEY"
+ENV_API_URL = "SENTRIAL_API_URL"
+ENV_DISABLED = "SENTRIAL_DISABLED"
+
+# Without batching spans still leave the app thread at once; the queue is sized like OTel's default.
+UNBATCHED_QUEUE_SIZE = 2048
+
+
+def _positive(name: str, value: Any, kind: type) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be greater than 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    """How tracked events are batched before they are sent.
+
+    ``flush_interval`` (seconds) and ``flush_threshold`` (events) decide when a batch goes out,
+    whichever comes first; past ``max_queue_size`` waiting events, new ones are dropped (and
+    counted, and logged).
+    """
+
+    enabled: bool = True
+    flush_interval: float = 1.0
+    flush_threshold: int = 10
+    max_queue_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise TypeError(f"enabled must be a bool, got {type(self.enabled).__name__}")
+        _positive("flush_interval", self.flush_interval, float)
+        _positive("flush_threshold", self.flush_threshold, int)
+        _positive("max_queue_size", self.max_queue_size, int)
+        if self.flush_threshold > self.max_queue_size:
+            raise ValueError("flush_threshold must not exceed max_queue_size")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one client's delivery needs, resolved and validated."""
+
+    api_key: str | None
+    api_url: str
+    fail_silently: bool
+    batching: BatcherConfig | None
+    pii: Any
+    timeout: float
+    retry_timeout: float
+    max_value_chars: int
+    # False when neither a key nor a URL was given anywhere: nothing is sent then.
+    can_send: bool
+
+    @property
+    def schedule_delay_ms(self) -> float:
+        """How long a span may wait in the batch queue."""
+        return self.batching.flush_interval * 1000 if self.batching else 1000.0
+
+    @property
+    def batch_size(self) -> int:
+        """How many spans make a batch; 1 without batching, so each span is handed on at once."""
+        return self.batching.flush_threshold if self.batching else 1
+
+    @property
+    def queue_size(self) -> int:
+        """How many ended spans may wait for the exporter."""
+        return self.batching.max_queue_size if self.batching else UNBATCHED_QUEUE_SIZE
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable ``name`` is set to a true value (1, true, yes, on)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_settings(
+    *,
+    api_key: str | None = None,
+    api_url: str | None = None,
+    fail_silently: bool = True,
+    pii: Any = None,
+    batching: bool | BatcherConfig | None = None,
+    timeout: float = 10.0,
+    retry_timeout: float = 30.0,
+    max_value_chars: int = 64 * 1024,
+) -> Settings:
+    """Validate the arguments and fill the gaps from the environment; raises TypeError/ValueError."""
+    if not isinstance(fail_silently, bool):
+        raise TypeError(f"fail_silently must be a bool, got {type(fail_silently).__name__}")
+    for name, value in (("api_key", api_key), ("api_url", api_url)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    _positive("timeout", timeout, float)
+    _positive("retry_timeout", retry_timeout, float)
+    _positive("max_value_chars", max_value_chars, int)
+
+    key = api_key or os.environ.get(ENV_API_KEY) or None
+    url = api_url or os.environ.get(ENV_API_URL) or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ValueError(f"api_url must start with http:// or https://, got {url!r}")
+
+    if batching is None or batching is False:
+        batcher = None
+    elif batching is True:
+        batcher = BatcherConfig()
+    elif isinstance(batching, BatcherConfig):
+        batcher = batching if batching.enabled else None
+    else:
+        raise TypeError(f"batching must be a bool or a BatcherConfig, got {type(batching).__name__}")
+
+    return Settings(
+        api_key=key,
+        api_url=(url or DEFAULT_API_URL).rstrip("/"),
+        fail_silently=fail_silently,
+        batching=batcher,
+        pii=pii,
+        timeout=float(timeout),
+        retry_timeout=float(retry_timeout),
+        max_value_chars=max_value_chars,
+        can_send=bool(key or url),
+    )

@@ -1,0 +1,80 @@
+"""The module-level API: ``sentrial.configure()`` and the calls that use the default client."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sentrial._config import BatcherConfig
+from sentrial.client import Interaction, SentrialClient
+from sentrial.tracing import router_of
+
+logger = logging.getLogger("sentrial")
+
+_default: SentrialClient | None = None
+_lock = threading.Lock()
+_REPLACED_CLIENT_TIMEOUT = 5.0
+
+
+def configure(
+    api_key: str | None = None,
+    api_url: str | None = None,
+    fail_silently: bool = True,
+    pii: Any = None,
+    batching: bool | BatcherConfig | None = None,
+    **options: Any,
+) -> SentrialClient:
+    """Configure the default client; calling it again replaces the previous one (never stacks).
+
+    Extra keyword options (``tracer_provider``, ``timeout``, ``retry_timeout``,
+    ``max_value_chars``) are passed to :class:`SentrialClient`.
+    """
+    global _default
+    client = SentrialClient(
+        api_key=api_key, api_url=api_url, fail_silently=fail_silently, pii=pii, batching=batching, **options
+    )
+    with _lock:
+        previous, _default = _default, client
+        router_of(client._provider).default = client.delivery
+    if previous is not None:
+        previous.shutdown(timeout=_REPLACED_CLIENT_TIMEOUT)
+        router_of(client._provider).default = client.delivery
+    return client
+
+
+def get_client() -> SentrialClient:
+    """The default client; made from the environment (``SENTRIAL_*``) when not configured."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = SentrialClient()
+            router_of(_default._provider).default = _default.delivery
+        return _default
+
+
+def begin(
+    user_id: str,
+    event: str,
+    input: str | None = None,
+    event_id: str | None = None,
+    convo_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Interaction:
+    """Begin tracking an interaction on the default client."""
+    return get_client().begin(
+        user_id=user_id, event=event, input=input, event_id=event_id, convo_id=convo_id, metadata=metadata
+    )
+
+
+def flush(timeout: float | None = 10.0) -> bool:
+    """Deliver everything the default client recorded so far (at most ``timeout`` seconds)."""
+    return _default.flush(timeout) if _default is not None else True
+
+
+def shutdown(timeout: float | None = 10.0) -> bool:
+    """Finish the default client: complete open sessions as failed, deliver, stop."""
+    global _default
+    with _lock:
+        client, _default = _default, None
+    return client.shutdown(timeout) if client is not None else True

@@ -1,0 +1,666 @@
+"""``SentrialClient`` and ``Interaction``: the SDK reference's calls, turned into OpenTelemetry spans.
+
+Every call returns at once: it starts and ends a span, and the client's delivery sends it in the
+background. Sessions are spans that stay open until they are completed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import threading
+import time
+import traceback
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.trace import Status, StatusCode
+
+from sentrial import pricing, semconv
+from sentrial._args import ArgumentChecker
+from sentrial._config import BatcherConfig, resolve_settings
+from sentrial._values import cap_text, to_json
+from sentrial.tracing import Delivery, SessionRoute, current_route, resolve_provider, router_of, with_route
+
+logger = logging.getLogger("sentrial")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_RECENTLY_COMPLETED = 10_000
+_EXIT_FLUSH_SECONDS = 5.0
+
+
+def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
+    """Run a public method so that, with ``fail_silently``, no SDK error reaches the caller."""
+
+    def decorate(method: _F) -> _F:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception:
+                if not self._fail_silently:
+                    raise
+                logger.exception("sentrial: %s() failed; the app carries on", method.__name__)
+                return fallback(self) if fallback is not None else None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@dataclass
+class _OpenSession:
+    span: SdkSpan
+    context: otel_context.Context  # the session span and its route, for the spans made inside it
+
+
+class SentrialClient:
+    """A connection to one Sentrial server, with its own delivery, batching and redaction.
+
+    ``api_key`` and ``api_url`` default to ``SENTRIAL_API_KEY`` and ``SENTRIAL_API_URL``.
+    With ``fail_silently=True`` (the default) SDK errors and bad arguments are logged and the app
+    carries on; with ``False`` they raise.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        fail_silently: bool = True,
+        pii: Any = None,
+        batching: bool | BatcherConfig | None = None,
+        *,
+        tracer_provider: Any = None,
+        timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        max_value_chars: int = 64 * 1024,
+    ) -> None:
+        self._fail_silently = fail_silently is not False
+        settings = resolve_settings(
+            api_key=api_key,
+            api_url=api_url,
+            fail_silently=fail_silently,
+            pii=pii,
+            batching=batching,
+            timeout=timeout,
+            retry_timeout=retry_timeout,
+            max_value_chars=max_value_chars,
+        )
+        self._settings = settings
+        self._max_chars = settings.max_value_chars
+        if not settings.can_send:
+            logger.warning(
+                "sentrial: no API key and no API URL (set SENTRIAL_API_KEY or SENTRIAL_API_URL); "
+                "nothing will be sent"
+            )
+        self._provider = resolve_provider(tracer_provider)
+        self._tracer = self._provider.get_tracer("sentrial")
+        self._delivery = Delivery(settings)
+        self._sessions: dict[str, _OpenSession] = {}
+        self._completed: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._closed = False
+        _live_clients.add(self)
+
+    # --- properties -----------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        """The server this client sends to."""
+        return self._settings.api_url
+
+    @property
+    def fail_silently(self) -> bool:
+        """Whether SDK errors are logged (True) or raised (False)."""
+        return self._fail_silently
+
+    @property
+    def delivery(self) -> Delivery:
+        """This client's span delivery (exporter, batching, counters)."""
+        return self._delivery
+
+    def _check(self, call: str) -> ArgumentChecker:
+        return ArgumentChecker(call, strict=not self._fail_silently)
+
+    # --- sessions -------------------------------------------------------------------------------
+    @_guarded(fallback=lambda self: str(uuid.uuid4()))
+    def create_session(
+        self,
+        name: str,
+        agent_name: str,
+        user_id: str,
+        parent_session_id: str | None = None,
+        convo_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """Open a tracking session and return its id at once; the server learns of it in the background."""
+        check = self._check("create_session")
+        return self._open_session(
+            name=check.text("name", name, required=True) or "",
+            agent_name=check.text("agent_name", agent_name, required=True) or "",
+            user_id=check.text("user_id", user_id, required=True) or "",
+            parent_session_id=check.text("parent_session_id", parent_session_id),
+            convo_id=check.text("convo_id", convo_id),
+            metadata=check.mapping("metadata", metadata, optional=True),
+        )
+
+    def _open_session(
+        self,
+        *,
+        name: str,
+        agent_name: str,
+        user_id: str,
+        parent_session_id: str | None,
+        convo_id: str | None,
+        metadata: dict[str, Any] | None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        session_id = str(uuid.uuid4())
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_SESSION,
+            semconv.SESSION_ID: session_id,
+            semconv.SESSION_NAME: name,
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: agent_name,
+            semconv.USER_ID: user_id,
+        }
+        if parent_session_id:
+            attributes[semconv.SESSION_PARENT_ID] = parent_session_id
+        if convo_id:
+            attributes[semconv.GEN_AI_CONVERSATION_ID] = convo_id
+        if metadata is not None:
+            attributes[semconv.METADATA] = to_json(metadata, self._max_chars)
+        if extra:
+            attributes.update(extra)
+        parent = self._sessions.get(parent_session_id) if parent_session_id else None
+        parent_context = parent.context if parent is not None else None
+        route = SessionRoute(session_id, self._delivery)
+        span = self._tracer.start_span(
+            semconv.SPAN_NAME_SESSION.format(agent_name=agent_name),
+            context=with_route(route, parent_context),
+            attributes=attributes,
+        )
+        assert isinstance(span, SdkSpan)
+        context = with_route(route, trace.set_span_in_context(span, parent_context))
+        with self._lock:
+            self._sessions[session_id] = _OpenSession(span, context)
+        return session_id
+
+    @_guarded()
+    def complete_session(
+        self,
+        session_id: str,
+        success: bool = True,
+        failure_reason: str | None = None,
+        estimated_cost: float | None = None,
+        custom_metrics: dict[str, float] | None = None,
+        duration_ms: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+        user_input: str | None = None,
+        assistant_output: str | None = None,
+    ) -> dict[str, Any]:
+        """Complete a session with its outcome and totals; returns what was recorded.
+
+        Totals left out are filled in from the session's events when it is sent.
+        """
+        check = self._check("complete_session")
+        session_id = check.text("session_id", session_id, required=True) or ""
+        success = check.flag("success", success)
+        attributes: dict[str, Any] = {semconv.SUCCESS: success}
+        reason = check.text("failure_reason", failure_reason)
+        reason = cap_text(reason, self._max_chars) if reason is not None else None
+        values: dict[str, Any] = {
+            semconv.FAILURE_REASON: reason,
+            semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0),
+            semconv.DURATION_MS: check.integer("duration_ms", duration_ms),
+            semconv.PROMPT_TOKENS: check.integer("prompt_tokens", prompt_tokens),
+            semconv.COMPLETION_TOKENS: check.integer("completion_tokens", completion_tokens),
+            semconv.TOTAL_TOKENS: check.integer("total_tokens", total_tokens),
+            semconv.INPUT: self._content(check, "user_input", user_input),
+            semconv.OUTPUT: self._content(check, "assistant_output", assistant_output),
+        }
+        metrics = check.metrics("custom_metrics", custom_metrics)
+        if metrics is not None:
+            values[semconv.CUSTOM_METRICS] = to_json(metrics, self._max_chars)
+        attributes.update({k: v for k, v in values.items() if v is not None})
+
+        with self._lock:
+            open_session = self._sessions.pop(session_id, None)
+            already = open_session is None and session_id in self._completed
+            if not already:
+                self._completed[session_id] = None
+                if len(self._completed) > _RECENTLY_COMPLETED:
+                    self._completed.popitem(last=False)
+        if already:
+            logger.warning("sentrial: session %s was already completed; ignored", session_id)
+            return {"sessionId": session_id, "status": "already_completed"}
+        span = self._external_session_span(session_id) if open_session is None else open_session.span
+        span.set_attributes(attributes)
+        if not success:
+            span.set_status(Status(StatusCode.ERROR, reason))
+        span.end()
+        return {"sessionId": session_id, "status": "completed" if success else "failed"}
+
+    def _external_session_span(self, session_id: str) -> SdkSpan:
+        """A span that completes a session this client did not open (its id passes through)."""
+        span = self._tracer.start_span(
+            semconv.SPAN_NAME_SESSION.format(agent_name="external"),
+            context=with_route(SessionRoute(session_id, self._delivery)),
+            attributes={
+                semconv.SPAN_KIND: semconv.KIND_SESSION,
+                semconv.SESSION_ID: session_id,
+                semconv.SESSION_EXTERNAL: True,
+            },
+        )
+        assert isinstance(span, SdkSpan)
+        return span
+
+    @_guarded(fallback=lambda self: Interaction(self, None, "", None))
+    def begin(
+        self,
+        user_id: str,
+        event: str,
+        input: str | None = None,
+        event_id: str | None = None,
+        convo_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Interaction:
+        """Begin an interaction and make it the current session; use it directly or with ``with``."""
+        check = self._check("begin")
+        user_id = check.text("user_id", user_id, required=True) or ""
+        event = check.text("event", event, required=True) or ""
+        text_input = self._content(check, "input", input)
+        event_id = check.text("event_id", event_id) or str(uuid.uuid4())
+        current = current_route()
+        parent_id = current.session_id if current is not None and current.delivery is self._delivery else None
+        extra: dict[str, Any] = {semconv.EVENT_ID: event_id}
+        if text_input is not None:
+            extra[semconv.INPUT] = text_input
+        session_id = self._open_session(
+            name=f"{event}:{event_id[:8]}",
+            agent_name=event,
+            user_id=user_id,
+            parent_session_id=parent_id,
+            convo_id=check.text("convo_id", convo_id),
+            metadata=check.mapping("metadata", metadata, optional=True),
+            extra=extra,
+        )
+        token = otel_context.attach(self._sessions[session_id].context)
+        return Interaction(self, session_id, event_id, text_input, token)
+
+    # --- events ---------------------------------------------------------------------------------
+    def _record(
+        self, session_id: str, name: str, attributes: dict[str, Any], error: str | None = None
+    ) -> dict[str, Any]:
+        """Start and end one event span inside the session; returns what was recorded."""
+        open_session = self._sessions.get(session_id)
+        if open_session is not None:
+            context = open_session.context
+        else:  # a session opened elsewhere: its id passes through unchanged
+            context = with_route(SessionRoute(session_id, self._delivery))
+        attributes[semconv.SESSION_ID] = session_id
+        span = self._tracer.start_span(name, context=context, attributes=attributes)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end()
+        span_context = span.get_span_context()
+        return {
+            "sessionId": session_id,
+            "eventType": attributes[semconv.SPAN_KIND],
+            "traceId": format(span_context.trace_id, "032x"),
+            "spanId": format(span_context.span_id, "016x"),
+        }
+
+    @_guarded()
+    def track_tool_call(
+        self,
+        session_id: str,
+        tool_name: str,
+        tool_input: dict[str, Any],
+        tool_output: dict[str, Any],
+        reasoning: str | None = None,
+        estimated_cost: float = 0.0,
+        tool_error: dict[str, Any] | None = None,
+        token_count: int | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record a tool call of the session; returns at once with the event's ids."""
+        check = self._check("track_tool_call")
+        session_id = check.text("session_id", session_id, required=True) or ""
+        tool_name = check.text("tool_name", tool_name, required=True) or ""
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: tool_name,
+            semconv.TOOL_INPUT: to_json(check.mapping("tool_input", tool_input), self._max_chars),
+            semconv.TOOL_OUTPUT: to_json(check.mapping("tool_output", tool_output), self._max_chars),
+            semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
+        }
+        optional = {
+            semconv.REASONING: self._content(check, "reasoning", reasoning),
+            semconv.TOKEN_COUNT: check.integer("token_count", token_count),
+            semconv.LINKED_TRACE_ID: check.text("trace_id", trace_id),
+            semconv.LINKED_SPAN_ID: check.text("span_id", span_id),
+        }
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        error = check.mapping("tool_error", tool_error, optional=True)
+        if error is not None:
+            attributes[semconv.TOOL_ERROR] = to_json(error, self._max_chars)
+        extra = check.mapping("metadata", metadata, optional=True)
+        if extra is not None:
+            attributes[semconv.METADATA] = to_json(extra, self._max_chars)
+        message = str(error.get("message", "tool failed")) if error is not None else None
+        return self._record(
+            session_id, semconv.SPAN_NAME_TOOL_CALL.format(tool_name=tool_name), attributes, message
+        )
+
+    @_guarded()
+    def track_decision(
+        self,
+        session_id: str,
+        reasoning: str,
+        alternatives: list[str] | None = None,
+        confidence: float | None = None,
+        estimated_cost: float = 0.0,
+        token_count: int | None = None,
+    ) -> dict[str, Any]:
+        """Record an agent decision of the session; returns at once with the event's ids."""
+        check = self._check("track_decision")
+        session_id = check.text("session_id", session_id, required=True) or ""
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_DECISION,
+            semconv.DECISION_REASONING: self._content(check, "reasoning", reasoning) or "",
+            semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
+        }
+        options = check.text_list("alternatives", alternatives)
+        optional = {
+            semconv.DECISION_ALTERNATIVES: to_json(options, self._max_chars) if options is not None else None,
+            semconv.DECISION_CONFIDENCE: check.number("confidence", confidence, low=0, high=1),
+            semconv.TOKEN_COUNT: check.integer("token_count", token_count),
+        }
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        return self._record(session_id, semconv.SPAN_NAME_DECISION, attributes)
+
+    @_guarded()
+    def track_error(
+        self,
+        session_id: str,
+        error_message: str,
+        error_type: str | None = None,
+        tool_name: str | None = None,
+        stack_trace: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record an error of the session; returns at once with the event's ids."""
+        check = self._check("track_error")
+        session_id = check.text("session_id", session_id, required=True) or ""
+        message = self._content(check, "error_message", error_message) or ""
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_ERROR,
+            semconv.ERROR_MESSAGE: message,
+        }
+        optional = {
+            semconv.ERROR_TYPE: check.text("error_type", error_type),
+            semconv.ERROR_TOOL_NAME: check.text("tool_name", tool_name),
+            semconv.ERROR_STACK_TRACE: self._content(check, "stack_trace", stack_trace),
+        }
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        extra = check.mapping("metadata", metadata, optional=True)
+        if extra is not None:
+            attributes[semconv.METADATA] = to_json(extra, self._max_chars)
+        return self._record(session_id, semconv.SPAN_NAME_ERROR, attributes, error=message)
+
+    def _content(self, check: ArgumentChecker, name: str, value: Any) -> str | None:
+        """A free-text argument, capped; a non-string is recorded as its JSON text."""
+        if value is None or isinstance(value, str):
+            return None if value is None else cap_text(value, self._max_chars)
+        check.text(name, value)  # raises in strict mode, warns otherwise
+        return to_json(value, self._max_chars)
+
+    # --- delivery -------------------------------------------------------------------------------
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send everything recorded so far; blocks at most ``timeout`` seconds.
+
+        Returns True when all of it was delivered. With ``fail_silently=False`` an undelivered
+        remainder raises :class:`DeliveryError`.
+        """
+        delivered = self._delivery.flush(timeout)
+        self._report(delivered, "flush")
+        return delivered
+
+    def shutdown(self, timeout: float | None = 10.0) -> bool:
+        """Complete sessions still open as failed, deliver what is queued, and stop this client."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+            unfinished = list(self._sessions)
+        for session_id in unfinished:
+            self.complete_session(session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON)
+        delivered = self._delivery.shutdown(timeout)
+        router = router_of(self._provider)
+        if router.default is self._delivery:
+            router.default = None
+        _live_clients.discard(self)
+        self._report(delivered, "shutdown")
+        return delivered
+
+    def _report(self, delivered: bool, what: str) -> None:
+        if delivered or not self._settings.can_send:
+            return
+        exporter = self._delivery.exporter
+        stats = exporter.stats if exporter is not None else None
+        message = f"sentrial: {what} did not deliver everything to {self._settings.api_url}" + (
+            f" ({stats.pending} pending, {stats.dropped} dropped so far)" if stats else ""
+        )
+        if not self._fail_silently:
+            raise DeliveryError(message)
+        logger.warning(message)
+
+    # --- cost helpers (the reference's static methods) ------------------------------------------
+    @staticmethod
+    def calculate_openai_cost(model: str, input_tokens: int, output_tokens: int) -> float:
+        """USD cost of an OpenAI call; see :func:`sentrial.pricing.calculate_openai_cost`."""
+        return pricing.calculate_openai_cost(model, input_tokens, output_tokens)
+
+    @staticmethod
+    def calculate_anthropic_cost(model: str, input_tokens: int, output_tokens: int) -> float:
+        """USD cost of an Anthropic call; see :func:`sentrial.pricing.calculate_anthropic_cost`."""
+        return pricing.calculate_anthropic_cost(model, input_tokens, output_tokens)
+
+    @staticmethod
+    def calculate_google_cost(model: str, input_tokens: int, output_tokens: int) -> float:
+        """USD cost of a Google Gemini call; see :func:`sentrial.pricing.calculate_google_cost`."""
+        return pricing.calculate_google_cost(model, input_tokens, output_tokens)
+
+
+class DeliveryError(RuntimeError):
+    """Raised by ``flush()``/``shutdown()`` with ``fail_silently=False`` when data was not delivered."""
+
+
+class Interaction:
+    """One tracked interaction, returned by ``begin()``; finish it, or use it as a context manager."""
+
+    def __init__(
+        self,
+        client: SentrialClient,
+        session_id: str | None,
+        event_id: str,
+        input: str | None,
+        token: object | None = None,
+    ) -> None:
+        self._client = client
+        self._session_id = session_id
+        self._event_id = event_id
+        self._input = input
+        self._output: str | None = None
+        self._token = token
+        self._finished = session_id is None
+        self._started = time.monotonic()
+
+    @property
+    def session_id(self) -> str | None:
+        """The id of the session behind this interaction."""
+        return self._session_id
+
+    @property
+    def event_id(self) -> str:
+        """The interaction's event id (given to ``begin()`` or generated)."""
+        return self._event_id
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``finish()`` was called."""
+        return self._finished
+
+    def set_output(self, output: str) -> None:
+        """Remember the output, sent when the interaction finishes."""
+        self._output = self._client._content(self._client._check("set_output"), "output", output)
+
+    def track_tool_call(
+        self,
+        tool_name: str,
+        tool_input: dict[str, Any],
+        tool_output: dict[str, Any],
+        reasoning: str | None = None,
+        estimated_cost: float = 0.0,
+        tool_error: dict[str, Any] | None = None,
+        token_count: int | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
+        if self._session_id is None:
+            return None
+        return self._client.track_tool_call(
+            self._session_id,
+            tool_name,
+            tool_input,
+            tool_output,
+            reasoning=reasoning,
+            estimated_cost=estimated_cost,
+            tool_error=tool_error,
+            token_count=token_count,
+            trace_id=trace_id,
+            span_id=span_id,
+            metadata=metadata,
+        )
+
+    def track_decision(
+        self,
+        reasoning: str,
+        alternatives: list[str] | None = None,
+        confidence: float | None = None,
+        estimated_cost: float = 0.0,
+        token_count: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Record a decision of this interaction (see :meth:`SentrialClient.track_decision`)."""
+        if self._session_id is None:
+            return None
+        return self._client.track_decision(
+            self._session_id, reasoning, alternatives, confidence, estimated_cost, token_count
+        )
+
+    def track_error(
+        self,
+        error_message: str,
+        error_type: str | None = None,
+        tool_name: str | None = None,
+        stack_trace: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Record an error of this interaction (see :meth:`SentrialClient.track_error`)."""
+        if self._session_id is None:
+            return None
+        return self._client.track_error(
+            self._session_id, error_message, error_type, tool_name, stack_trace, metadata
+        )
+
+    def finish(
+        self,
+        output: str | None = None,
+        success: bool = True,
+        failure_reason: str | None = None,
+        estimated_cost: float | None = None,
+        custom_metrics: dict[str, float] | None = None,
+        duration_ms: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Finish the interaction with its outcome; the duration is measured when not given."""
+        if self._finished:
+            if self._session_id is not None:
+                logger.warning("sentrial: interaction %s finished twice; ignored", self._session_id)
+            return None
+        self._finished = True
+        self._leave_context()
+        assert self._session_id is not None
+        return self._client.complete_session(
+            self._session_id,
+            success=success,
+            failure_reason=failure_reason,
+            estimated_cost=estimated_cost,
+            custom_metrics=custom_metrics,
+            duration_ms=duration_ms,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=total_tokens,
+            assistant_output=output if output is not None else self._output,
+        )
+
+    def _leave_context(self) -> None:
+        """Stop being the current session, when this is still the context ``begin()`` entered."""
+        token, self._token = self._token, None
+        route = current_route()
+        if token is not None and route is not None and route.session_id == self._session_id:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Interaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            self._leave_context()
+            return
+        if exc is None:
+            self.finish()
+        else:
+            self.finish(success=False, failure_reason=f"{type(exc).__name__}: {exc}")
+
+
+_live_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    """Deliver what every live client still holds before the interpreter exits."""
+    deadline = time.monotonic() + _EXIT_FLUSH_SECONDS
+    for client in list(_live_clients):
+        try:
+            client.shutdown(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:  # at exit, a failed delivery must not turn into a traceback
+            logger.debug("sentrial: shutdown at exit failed", exc_info=True)
+
+
+def format_exception(exc: BaseException) -> str:
+    """The stack trace of ``exc`` as text, for ``track_error``."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -1,0 +1,92 @@
+"""Sentrial semantic conventions: every span name, span kind and attribute name the SDK uses.
+
+No other module spells one of these strings. Where an OpenTelemetry GenAI convention exists it
+is used alongside the Sentrial name, so any OTel backend shows these spans properly.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- span kinds (value of SPAN_KIND) -------------------------------------------------------
+KIND_SESSION: Final = "session"
+KIND_TOOL_CALL: Final = "tool_call"
+KIND_DECISION: Final = "decision"
+KIND_ERROR: Final = "error"
+KIND_LLM: Final = "llm"
+
+# --- span names ---------------------------------------------------------------------------
+SPAN_NAME_SESSION: Final = "invoke_agent {agent_name}"
+SPAN_NAME_TOOL_CALL: Final = "execute_tool {tool_name}"
+SPAN_NAME_DECISION: Final = "sentrial.decision"
+SPAN_NAME_ERROR: Final = "sentrial.error"
+
+# --- attributes on every Sentrial span -------------------------------------------------------
+SPAN_KIND: Final = "sentrial.span.kind"
+SESSION_ID: Final = "sentrial.session.id"
+METADATA: Final = "sentrial.metadata"
+COST_USD: Final = "sentrial.cost.usd"
+TOKEN_COUNT: Final = "sentrial.token_count"
+
+# --- session span ---------------------------------------------------------------------------
+SESSION_NAME: Final = "sentrial.session.name"
+SESSION_PARENT_ID: Final = "sentrial.session.parent_id"
+# The id a session is sent under is the SDK's own; EXTERNAL marks a session span made only to
+# complete a session that this process did not open (so no "open" request is sent for it).
+SESSION_EXTERNAL: Final = "sentrial.session.external"
+USER_ID: Final = "sentrial.user.id"
+EVENT_ID: Final = "sentrial.event_id"
+INPUT: Final = "sentrial.input"
+OUTPUT: Final = "sentrial.output"
+SUCCESS: Final = "sentrial.success"
+FAILURE_REASON: Final = "sentrial.failure_reason"
+CUSTOM_METRICS: Final = "sentrial.custom_metrics"
+DURATION_MS: Final = "sentrial.duration_ms"
+PROMPT_TOKENS: Final = "sentrial.usage.prompt_tokens"
+COMPLETION_TOKENS: Final = "sentrial.usage.completion_tokens"
+TOTAL_TOKENS: Final = "sentrial.usage.total_tokens"
+
+# --- tool call span -------------------------------------------------------------------------
+TOOL_INPUT: Final = "sentrial.tool.input"
+TOOL_OUTPUT: Final = "sentrial.tool.output"
+TOOL_ERROR: Final = "sentrial.tool.error"
+REASONING: Final = "sentrial.reasoning"
+# trace_id / span_id that the caller passed explicitly to track_tool_call (distributed tracing).
+LINKED_TRACE_ID: Final = "sentrial.trace_id"
+LINKED_SPAN_ID: Final = "sentrial.span_id"
+
+# --- decision span --------------------------------------------------------------------------
+DECISION_REASONING: Final = "sentrial.decision.reasoning"
+DECISION_ALTERNATIVES: Final = "sentrial.decision.alternatives"
+DECISION_CONFIDENCE: Final = "sentrial.decision.confidence"
+
+# --- error span -----------------------------------------------------------------------------
+ERROR_MESSAGE: Final = "sentrial.error.message"
+ERROR_TYPE: Final = "sentrial.error.type"
+ERROR_TOOL_NAME: Final = "sentrial.error.tool_name"
+ERROR_STACK_TRACE: Final = "sentrial.error.stack_trace"
+
+# --- OpenTelemetry GenAI conventions ----------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_SYSTEM: Final = "gen_ai.system"  # older spelling of the provider, still emitted by peers
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+
+OPERATION_INVOKE_AGENT: Final = "invoke_agent"
+OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+OPERATION_CHAT: Final = "chat"
+
+# --- values ---------------------------------------------------------------------------------
+# Session spans that were still open when their client shut down end with this failure reason.
+NOT_FINISHED_REASON: Final = "not finished before shutdown"

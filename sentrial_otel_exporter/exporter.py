@@ -1,0 +1,132 @@
+"""The SpanExporter that turns finished spans into Sessions API calls."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from sentrial import semconv as sc
+from sentrial_otel_exporter import mapping
+from sentrial_otel_exporter.transport import ApiCall, DeliveryStats, Transport
+
+logger = logging.getLogger("sentrial")
+
+DEFAULT_API_URL = "https://api.sentrial.com"
+_MAX_TRACKED_SESSIONS = 100_000
+
+
+@dataclass
+class _SessionBook:
+    lane: str
+    totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
+
+
+class SentrialSpanExporter(SpanExporter):
+    """Exports Sentrial spans to a Sessions API server; ``export()`` never waits on the network.
+
+    Settings not given as arguments come from ``SENTRIAL_API_KEY`` and ``SENTRIAL_API_URL``, so
+    OpenTelemetry can build it with no arguments. Per session the calls go out in order (open,
+    events in the order they ended, complete); sessions go out in parallel.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        workers: int = 16,
+        max_pending: int = 10_000,
+    ) -> None:
+        url = api_url or os.environ.get("SENTRIAL_API_URL") or DEFAULT_API_URL
+        self._transport = Transport(
+            url,
+            api_key=api_key or os.environ.get("SENTRIAL_API_KEY") or None,
+            timeout=timeout,
+            retry_timeout=retry_timeout,
+            workers=workers,
+            max_pending=max_pending,
+        )
+        self._books: OrderedDict[str, _SessionBook] = OrderedDict()
+        self._lock = threading.Lock()
+        self._shut_down = False
+
+    @property
+    def stats(self) -> DeliveryStats:
+        """Counters of sent, retried, dropped and pending requests."""
+        return self._transport.stats()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Map the spans to API calls and queue them for delivery."""
+        if self._shut_down:
+            return SpanExportResult.FAILURE
+        calls: list[ApiCall] = []
+        for span in spans:
+            try:
+                calls.extend(self._calls_for(span))
+            except Exception:  # one malformed span must not cost the rest of the batch
+                logger.exception("sentrial: could not map span %r; skipped", span.name)
+        self._transport.submit(calls)
+        return SpanExportResult.SUCCESS
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for delivery; True when everything was delivered."""
+        return self._transport.flush(timeout)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """OpenTelemetry's flush: wait for delivery of everything exported so far."""
+        return self.flush(timeout_millis / 1000)
+
+    def shutdown(self, timeout_millis: float = 5000) -> None:
+        """Deliver what is queued (at most ``timeout_millis``), then stop."""
+        self._shut_down = True
+        self._transport.shutdown(timeout_millis / 1000)
+
+    # --- mapping with the session state ---------------------------------------------------------
+    def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
+        kind = mapping.span_kind(span)
+        sid = mapping.session_id(span)
+        if kind is None or sid is None:
+            return []
+        if kind == sc.KIND_SESSION:
+            if mapping.is_open_snapshot(span):
+                if mapping.is_external(span):
+                    return []
+                return [mapping.open_session_call(span, self._open_book(sid, span).lane)]
+            book = self._close_book(sid)
+            return [
+                mapping.complete_session_call(span, book.lane if book else sid, book.totals if book else None)
+            ]
+        with self._lock:
+            book = self._books.get(sid)
+        mapped = mapping.event_call(span, book.lane if book else sid)
+        if mapped is None:
+            return []
+        call, usage = mapped
+        if book is not None:
+            with self._lock:
+                book.totals.add(usage)
+        return [call]
+
+    def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
+        parent = mapping.parent_session_id(span)
+        with self._lock:
+            parent_book = self._books.get(parent) if parent else None
+            # A sub-session shares its root's lane, so its parent is always opened before it.
+            book = _SessionBook(lane=parent_book.lane if parent_book else sid)
+            self._books[sid] = book
+            if len(self._books) > _MAX_TRACKED_SESSIONS:
+                self._books.popitem(last=False)
+        return book
+
+    def _close_book(self, sid: str) -> _SessionBook | None:
+        with self._lock:
+            return self._books.pop(sid, None)

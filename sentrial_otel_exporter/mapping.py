@@ -1,0 +1,260 @@
+"""Pure functions from finished spans to Sessions API calls (sessions-api.md).
+
+Nothing here does I/O or keeps state: the exporter passes in what it knows (the lane of a
+session, the running totals of its events) and sends what comes out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from sentrial import semconv as sc
+from sentrial_otel_exporter.transport import ApiCall
+
+SESSIONS_PATH = "/api/sdk/sessions"
+SESSION_PATH = "/api/sdk/sessions/{session}"
+EVENTS_PATH = "/api/sdk/events"
+
+Attributes = Mapping[str, Any]
+
+
+@dataclass
+class SessionTotals:
+    """What a session's events added up to, for the completion when the caller gave no totals."""
+
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def add(self, usage: EventUsage) -> None:
+        """Count one event in."""
+        self.cost += usage.cost
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.total_tokens += usage.total_tokens
+
+
+@dataclass(frozen=True)
+class EventUsage:
+    """The cost and tokens one event reports."""
+
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+def span_kind(span: ReadableSpan) -> str | None:
+    """The Sentrial kind of a span (session, tool_call, ...), None for spans Sentrial does not map."""
+    kind = (span.attributes or {}).get(sc.SPAN_KIND)
+    return kind if isinstance(kind, str) else None
+
+
+def session_id(span: ReadableSpan) -> str | None:
+    """The SDK's id of the session a span belongs to."""
+    value = (span.attributes or {}).get(sc.SESSION_ID)
+    return value if isinstance(value, str) and value else None
+
+
+def parent_session_id(span: ReadableSpan) -> str | None:
+    """The parent session of a session span, for sub-sessions."""
+    value = (span.attributes or {}).get(sc.SESSION_PARENT_ID)
+    return value if isinstance(value, str) and value else None
+
+
+def is_open_snapshot(span: ReadableSpan) -> bool:
+    """True for the snapshot of a session span taken when it started (it has no end yet)."""
+    return span.end_time is None
+
+
+def is_external(span: ReadableSpan) -> bool:
+    """True for a session span that only completes a session opened elsewhere."""
+    return bool((span.attributes or {}).get(sc.SESSION_EXTERNAL))
+
+
+# --- decoding attribute values --------------------------------------------------------------
+def load_json(value: Any) -> Any:
+    """The structure behind a JSON-text attribute; text that is not JSON comes back as it is."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    decoded = load_json(value)
+    if isinstance(decoded, dict):
+        return decoded
+    return {} if decoded is None else {"value": decoded}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _put(body: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        body[key] = value
+
+
+# --- sessions -------------------------------------------------------------------------------
+def open_session_call(span: ReadableSpan, lane: str) -> ApiCall:
+    """POST /api/sdk/sessions for the opening snapshot of a session span."""
+    attrs = span.attributes or {}
+    sid = str(attrs[sc.SESSION_ID])
+    body: dict[str, Any] = {
+        "id": sid,
+        "name": _text(attrs.get(sc.SESSION_NAME)) or span.name,
+        "agentName": _text(attrs.get(sc.GEN_AI_AGENT_NAME)) or "unknown",
+        "userId": _text(attrs.get(sc.USER_ID)) or "unknown",
+        "metadata": _session_metadata(attrs),
+    }
+    _put(body, "parentSessionId", _text(attrs.get(sc.SESSION_PARENT_ID)))
+    _put(body, "convoId", _text(attrs.get(sc.GEN_AI_CONVERSATION_ID)))
+    return ApiCall("POST", SESSIONS_PATH, body, session=sid, lane=lane, opens_session=True)
+
+
+def _session_metadata(attrs: Attributes) -> dict[str, Any] | None:
+    decoded = load_json(attrs.get(sc.METADATA))
+    metadata: dict[str, Any] | None
+    if isinstance(decoded, dict):
+        metadata = decoded
+    else:
+        metadata = None if decoded is None else {"value": decoded}
+    event_id = attrs.get(sc.EVENT_ID)
+    if event_id is None:  # create_session(): the metadata as the caller gave it
+        return metadata
+    # begin(): the caller's metadata plus input, convo_id and event_id, as the reference client sends
+    merged = dict(metadata or {})
+    _put(merged, "input", _text(attrs.get(sc.INPUT)))
+    _put(merged, "convo_id", _text(attrs.get(sc.GEN_AI_CONVERSATION_ID)))
+    merged["event_id"] = event_id
+    return merged
+
+
+def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals | None) -> ApiCall:
+    """PATCH /api/sdk/sessions/{id} for a session span that ended."""
+    attrs = span.attributes or {}
+    sid = str(attrs[sc.SESSION_ID])
+    success = attrs.get(sc.SUCCESS)
+    success = success if isinstance(success, bool) else True
+    body: dict[str, Any] = {"status": "completed" if success else "failed", "success": success}
+    _put(body, "failureReason", _text(attrs.get(sc.FAILURE_REASON)))
+
+    cost = _number(attrs.get(sc.COST_USD))
+    if cost is None and totals is not None and totals.cost > 0:
+        cost = round(totals.cost, 10)
+    _put(body, "estimatedCost", cost)
+    metrics = load_json(attrs.get(sc.CUSTOM_METRICS))
+    _put(body, "customMetrics", metrics if isinstance(metrics, dict) else None)
+
+    duration = _integer(attrs.get(sc.DURATION_MS))
+    if duration is None and not is_external(span) and span.start_time and span.end_time:
+        duration = max(0, (span.end_time - span.start_time) // 1_000_000)
+    _put(body, "durationMs", duration)
+
+    tokens = {
+        "promptTokens": (sc.PROMPT_TOKENS, "prompt_tokens"),
+        "completionTokens": (sc.COMPLETION_TOKENS, "completion_tokens"),
+        "totalTokens": (sc.TOTAL_TOKENS, "total_tokens"),
+    }
+    for key, (attribute, total_name) in tokens.items():
+        count = _integer(attrs.get(attribute))
+        if count is None and totals is not None:
+            count = getattr(totals, total_name) or None
+        _put(body, key, count)
+
+    _put(body, "userInput", _text(attrs.get(sc.INPUT)))
+    _put(body, "assistantOutput", _text(attrs.get(sc.OUTPUT)))
+    return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=lane)
+
+
+# --- events ---------------------------------------------------------------------------------
+def event_call(span: ReadableSpan, lane: str) -> tuple[ApiCall, EventUsage] | None:
+    """POST /api/sdk/events for a tool call, decision or error span; None for other spans."""
+    attrs = span.attributes or {}
+    kind = span_kind(span)
+    sid = session_id(span)
+    if sid is None:
+        return None
+    if kind == sc.KIND_TOOL_CALL:
+        body, usage = _tool_call_body(attrs)
+    elif kind == sc.KIND_DECISION:
+        body, usage = _decision_body(attrs)
+    elif kind == sc.KIND_ERROR:
+        body, usage = _error_body(attrs), EventUsage()
+    else:
+        return None
+    body = {"sessionId": sid, **body, "stateBefore": {}, "stateAfter": {}}
+    _put(body, "traceId", _text(attrs.get(sc.LINKED_TRACE_ID)) or _hex_trace_id(span))
+    _put(body, "spanId", _text(attrs.get(sc.LINKED_SPAN_ID)) or _hex_span_id(span))
+    metadata = load_json(attrs.get(sc.METADATA))
+    _put(body, "metadata", metadata if isinstance(metadata, dict) else None)
+    return ApiCall("POST", EVENTS_PATH, body, session=sid, lane=lane), usage
+
+
+def _tool_call_body(attrs: Attributes) -> tuple[dict[str, Any], EventUsage]:
+    cost = _number(attrs.get(sc.COST_USD)) or 0.0
+    tokens = _integer(attrs.get(sc.TOKEN_COUNT))
+    body: dict[str, Any] = {
+        "eventType": "tool_call",
+        "toolName": _text(attrs.get(sc.GEN_AI_TOOL_NAME)) or "unknown",
+        "toolInput": _object(attrs.get(sc.TOOL_INPUT)),
+        "toolOutput": _object(attrs.get(sc.TOOL_OUTPUT)),
+        "reasoning": _text(attrs.get(sc.REASONING)),
+        "estimatedCost": cost,
+    }
+    if sc.TOOL_ERROR in attrs:
+        body["toolError"] = _object(attrs.get(sc.TOOL_ERROR))
+    _put(body, "tokenCount", tokens)
+    return body, EventUsage(cost=cost, total_tokens=tokens or 0)
+
+
+def _decision_body(attrs: Attributes) -> tuple[dict[str, Any], EventUsage]:
+    cost = _number(attrs.get(sc.COST_USD)) or 0.0
+    tokens = _integer(attrs.get(sc.TOKEN_COUNT))
+    alternatives = load_json(attrs.get(sc.DECISION_ALTERNATIVES))
+    body: dict[str, Any] = {
+        "eventType": "llm_decision",
+        "reasoning": _text(attrs.get(sc.DECISION_REASONING)) or "",
+        "alternativesConsidered": alternatives if isinstance(alternatives, list) else None,
+        "confidence": _number(attrs.get(sc.DECISION_CONFIDENCE)),
+        "estimatedCost": cost,
+    }
+    _put(body, "tokenCount", tokens)
+    return body, EventUsage(cost=cost, total_tokens=tokens or 0)
+
+
+def _error_body(attrs: Attributes) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": _text(attrs.get(sc.ERROR_MESSAGE)) or ""}
+    _put(error, "type", _text(attrs.get(sc.ERROR_TYPE)))
+    _put(error, "stack_trace", _text(attrs.get(sc.ERROR_STACK_TRACE)))
+    body: dict[str, Any] = {"eventType": "error", "toolError": error}
+    _put(body, "toolName", _text(attrs.get(sc.ERROR_TOOL_NAME)))
+    return body
+
+
+def _hex_trace_id(span: ReadableSpan) -> str | None:
+    return format(span.context.trace_id, "032x") if span.context is not None else None
+
+
+def _hex_span_id(span: ReadableSpan) -> str | None:
+    return format(span.context.span_id, "016x") if span.context is not None else None

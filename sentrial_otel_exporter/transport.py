@@ -1,0 +1,369 @@
+"""HTTP delivery of Sessions API calls: ordered per lane, parallel across lanes, retried, bounded.
+
+The transport knows the REST API (paths, which body fields hold session ids) but nothing of
+spans. Calls of one lane (one root session and its sub-sessions) go out one at a time in the order
+they were submitted, so a session is always opened before its events and completed last; different
+lanes are sent in parallel by a small pool of worker threads over keep-alive connections.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import heapq
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from opentelemetry import context as otel_context
+
+logger = logging.getLogger("sentrial")
+
+# Statuses after which the same request may succeed later (sessions-api.md, "Errors and retries").
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Body fields that hold the SDK's session ids; they are swapped for the server's ids when sent.
+_SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
+_DROP_WARNING_INTERVAL_S = 10.0
+
+
+@dataclass
+class ApiCall:
+    """One request to the Sessions API.
+
+    ``path`` may contain ``{session}``, replaced at send time by the server's id of ``session``.
+    """
+
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    session: str
+    lane: str
+    opens_session: bool = False
+    attempts: int = 0
+    deadline: float = 0.0
+
+
+@dataclass
+class DeliveryStats:
+    """Counters of what happened to the calls handed to a transport."""
+
+    sent: int = 0
+    retried: int = 0
+    dropped: int = 0
+    pending: int = 0
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class _IdTable:
+    """The server's id for each session whose id the server changed; bounded, oldest forgotten."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, local_id: str, server_id: str) -> None:
+        with self._lock:
+            self._ids[local_id] = server_id
+            if len(self._ids) > self._capacity:
+                self._ids.popitem(last=False)
+
+    def resolve(self, session_id: str) -> str:
+        with self._lock:
+            return self._ids.get(session_id, session_id)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` header (seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
+
+
+def backoff_seconds(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
+    """Exponential backoff with jitter for the given attempt number (1 = first retry)."""
+    ceiling: float = min(cap, base * 2.0 ** max(0, attempt - 1))
+    return ceiling * (0.5 + random.random() / 2)
+
+
+class Transport:
+    """Sends :class:`ApiCall` objects to one Sessions API server from background threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        workers: int = 8,
+        max_pending: int = 10_000,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._headers = {"Content-Type": "application/json", "User-Agent": "sentrial-python"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = timeout
+        self._retry_timeout = retry_timeout
+        self._max_workers = max(1, workers)
+        self._max_pending = max(1, max_pending)
+        self._ids = _IdTable(capacity=100_000)
+
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # workers wait here for a ready lane
+        self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
+        self._lanes: dict[str, deque[ApiCall]] = {}
+        self._ready: deque[str] = deque()
+        self._backing_off: list[tuple[float, int, str]] = []  # heap of (due, seq, lane)
+        self._seq = itertools.count()
+        self._stats = DeliveryStats()
+        self._failures_since_flush = 0
+        self._unreported_drops: dict[str, int] = {}
+        self._last_drop_warning = 0.0
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()
+        self._http_sessions: list[requests.Session] = []
+
+    # --- public -------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The server's base URL, without a trailing slash."""
+        return self._base_url
+
+    def stats(self) -> DeliveryStats:
+        """A snapshot of the delivery counters."""
+        with self._lock:
+            snap = DeliveryStats(**{**self._stats.__dict__, "drop_reasons": dict(self._stats.drop_reasons)})
+        return snap
+
+    def submit(self, calls: list[ApiCall]) -> None:
+        """Queue calls for delivery; never blocks on the network. Overflow is dropped and counted."""
+        now = time.monotonic()
+        with self._lock:
+            for call in calls:
+                if self._closed:
+                    self._drop_locked(call, "transport shut down")
+                    continue
+                if self._stats.pending >= self._max_pending:
+                    self._drop_locked(call, "delivery queue full")
+                    continue
+                call.deadline = now + self._retry_timeout
+                lane = self._lanes.get(call.lane)
+                if lane is None:
+                    lane = self._lanes[call.lane] = deque()
+                    self._ready.append(call.lane)
+                    self._work.notify()
+                lane.append(call)
+                self._stats.pending += 1
+            if len(self._threads) < self._max_workers and self._stats.pending:
+                self._start_workers_locked()
+        self._warn_drops()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued call was sent or dropped, at most ``timeout`` seconds.
+
+        True when nothing is pending and nothing failed since the previous flush.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._stats.pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._idle.wait(remaining)
+            ok = self._stats.pending == 0 and self._failures_since_flush == 0
+            self._failures_since_flush = 0
+        self._warn_drops(force=True)
+        return ok
+
+    def shutdown(self, timeout: float | None = 5.0) -> bool:
+        """Deliver what is queued within ``timeout`` seconds, then drop the rest and stop."""
+        delivered = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            for lane in self._lanes.values():
+                for call in lane:
+                    self._drop_locked(call, "not delivered before shutdown")
+            self._lanes.clear()
+            self._ready.clear()
+            self._backing_off.clear()
+            self._stats.pending = 0
+            self._work.notify_all()
+            self._idle.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=1.0)
+        for session in self._http_sessions:
+            session.close()
+        self._warn_drops(force=True)
+        return delivered
+
+    # --- workers ------------------------------------------------------------------------------
+    def _start_workers_locked(self) -> None:
+        while len(self._threads) < self._max_workers:
+            thread = threading.Thread(
+                target=self._worker, name=f"sentrial-transport-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _next_call(self) -> tuple[str, ApiCall] | None:
+        """Block until a lane is ready; None once the transport is closed."""
+        with self._lock:
+            while True:
+                if self._closed:
+                    return None
+                now = time.monotonic()
+                while self._backing_off and self._backing_off[0][0] <= now:
+                    self._ready.append(heapq.heappop(self._backing_off)[2])
+                while self._ready:
+                    key = self._ready.popleft()
+                    lane = self._lanes.get(key)
+                    if lane:
+                        return key, lane[0]
+                wait = self._backing_off[0][0] - now if self._backing_off else None
+                self._work.wait(wait)
+
+    def _worker(self) -> None:
+        # The transport's own HTTP calls must never become spans of an HTTP instrumentation.
+        otel_context.attach(
+            otel_context.set_value(
+                otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY,
+                True,
+                otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True),
+            )
+        )
+        while True:
+            picked = self._next_call()
+            if picked is None:
+                return
+            key, call = picked
+            call.attempts += 1
+            retry_in, failure = self._attempt(call)
+            with self._lock:
+                if self._closed:
+                    return
+                if retry_in is not None:
+                    due = time.monotonic() + retry_in
+                    if due <= call.deadline:
+                        self._stats.retried += 1
+                        heapq.heappush(self._backing_off, (due, next(self._seq), key))
+                        self._work.notify()
+                        continue
+                    failure = f"gave up retrying: {failure}"
+                self._finish_locked(key, failure)
+            if failure:
+                self._warn_drops()
+
+    def _finish_locked(self, key: str, failure: str | None) -> None:
+        lane = self._lanes[key]
+        call = lane.popleft()
+        self._stats.pending -= 1
+        if failure is None:
+            self._stats.sent += 1
+        else:
+            self._drop_locked(call, failure)
+        if lane:
+            self._ready.append(key)
+            self._work.notify()
+        else:
+            del self._lanes[key]
+        if self._stats.pending == 0:
+            self._idle.notify_all()
+
+    def _drop_locked(self, call: ApiCall, reason: str) -> None:
+        self._stats.dropped += 1
+        self._stats.drop_reasons[reason] = self._stats.drop_reasons.get(reason, 0) + 1
+        self._unreported_drops[reason] = self._unreported_drops.get(reason, 0) + 1
+        self._failures_since_flush += 1
+
+    def _warn_drops(self, force: bool = False) -> None:
+        """Log one warning that sums up the drops since the last one, at most every few seconds."""
+        with self._lock:
+            if not self._unreported_drops:
+                return
+            now = time.monotonic()
+            if not force and now - self._last_drop_warning < _DROP_WARNING_INTERVAL_S:
+                return
+            drops, self._unreported_drops = self._unreported_drops, {}
+            self._last_drop_warning = now
+        total = sum(drops.values())
+        why = "; ".join(f"{count} x {reason}" for reason, count in sorted(drops.items()))
+        logger.warning("Sentrial dropped %d request(s) to %s: %s", total, self._base_url, why)
+
+    # --- one HTTP attempt -----------------------------------------------------------------------
+    def _http(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update(self._headers)
+            self._local.session = session
+            with self._lock:
+                self._http_sessions.append(session)
+        return session
+
+    def _attempt(self, call: ApiCall) -> tuple[float | None, str | None]:
+        """Send once. Returns (seconds to wait before retrying or None, failure reason or None)."""
+        url = self._base_url + call.path.format(session=quote(self._ids.resolve(call.session), safe=""))
+        body = call.body
+        if body is not None:
+            body = {k: self._ids.resolve(v) if k in _SESSION_ID_FIELDS and v else v for k, v in body.items()}
+        data = None if body is None else json.dumps(body, allow_nan=False).encode()
+        try:
+            response = self._http().request(call.method, url, data=data, timeout=self._timeout)
+        except requests.RequestException as exc:
+            return backoff_seconds(call.attempts), f"{type(exc).__name__} on {call.method} {call.path}"
+        status = response.status_code
+        if 200 <= status < 300:
+            if call.opens_session:
+                self._learn_session_id(call, response)
+            return None, None
+        reason = f"HTTP {status} on {call.method} {call.path}"
+        if status in RETRYABLE_STATUSES:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            return max(wait or 0.0, backoff_seconds(call.attempts)), reason
+        if status in (401, 403):
+            reason += " (check the API key)"
+        else:
+            reason += _error_detail(response)
+        return None, reason
+
+    def _learn_session_id(self, call: ApiCall, response: requests.Response) -> None:
+        try:
+            server_id = response.json().get("id")
+        except (ValueError, AttributeError):
+            server_id = None
+        if not isinstance(server_id, str) or not server_id:
+            logger.warning(
+                "Sentrial server answered %s %s without a readable session id; keeping the SDK's id",
+                call.method,
+                call.path,
+            )
+        elif server_id != call.session:
+            self._ids.remember(call.session, server_id)
+
+
+def _error_detail(response: requests.Response) -> str:
+    """The server's error message, short, for a drop warning."""
+    try:
+        message = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {str(message)[:200]}" if message else ""
