@@ -110,6 +110,7 @@ class SentrialClient:
         self._lock = threading.Lock()
         self._closed = False
         _live_clients.add(self)
+        _register_exit_hook()
 
     # --- properties -----------------------------------------------------------------------------
     @property
@@ -648,9 +649,20 @@ class Interaction:
 
 
 _live_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
+_exit_hook = threading.Lock()
+_exit_hook_registered = False
 
 
-@atexit.register
+def _register_exit_hook() -> None:
+    """Register the exit hook after the provider exists: atexit runs hooks last-in first-out, so
+    open sessions are completed and delivered before OpenTelemetry shuts the provider down."""
+    global _exit_hook_registered
+    with _exit_hook:
+        if not _exit_hook_registered:
+            atexit.register(_shutdown_at_exit)
+            _exit_hook_registered = True
+
+
 def _shutdown_at_exit() -> None:
     """Deliver what every live client still holds before the interpreter exits."""
     deadline = time.monotonic() + _EXIT_FLUSH_SECONDS

@@ -149,7 +149,8 @@ class SessionRouter(SpanProcessor):
             delivery.span_ended(span)
 
     def shutdown(self) -> None:
-        self._owner.clear()
+        # Each client shuts its own delivery down; spans still ending afterwards are routed as before.
+        pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

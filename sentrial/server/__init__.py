@@ -1,0 +1,33 @@
+"""A local Sentrial Sessions API server (standard library only), for development, tests and demos.
+
+It implements the contract of ``sessions-api.md``:
+
+- ``POST /api/sdk/sessions`` opens a session and answers it as stored (``200`` always). An ``id`` in
+  the body is used as the session's id; opening the same id again answers the existing session
+  unchanged. A new session has ``status`` ``"active"`` until it is completed.
+- ``POST /api/sdk/events`` stores one event exactly as sent and answers it with the server's ``id``
+  and ``receivedAt`` (``200``). An event whose ``spanId`` the session already has is not stored
+  again: the earlier event is answered (clients retry POSTs).
+- ``PATCH /api/sdk/sessions/{id}`` completes a session with the fields given and answers it.
+- ``GET /api/sdk/pii-config`` answers ``{"config": ...}`` once set, ``{}`` before.
+
+Beyond the hosted contract, for reading back what was recorded:
+
+- ``GET /api/sdk/sessions`` answers ``{"sessions": [...]}`` in creation order.
+- ``GET /api/sdk/sessions/{id}`` answers one session with its ``events`` in arrival order.
+- ``GET /`` and ``GET /sessions/{id}``: HTML pages of the same (no API key needed).
+
+Errors are JSON ``{"error": message}``: 400 malformed or non-object body, 401 missing or wrong
+``Authorization: Bearer <key>`` on ``/api/sdk/*`` when the server has a key, 404 unknown session or
+path, 405 wrong method (with ``Allow``), 411 chunked body, 413 body over 32 MiB, 422 a field missing
+or of the wrong type (the message names it).
+
+Run it with ``sentrial serve`` or from Python::
+
+    with LocalServer() as srv:
+        ...  # point a client at srv.url, then inspect srv.sessions(), srv.session(id), srv.requests
+"""
+
+from sentrial.server.local import LocalServer
+
+__all__ = ["LocalServer"]

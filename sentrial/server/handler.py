@@ -1,0 +1,305 @@
+"""The HTTP layer: a threading server that can close its open connections, request parsing,
+routing to the endpoints, and answers with a Content-Length (HTTP/1.1 keep-alive)."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sentrial.server import page, validate
+from sentrial.server.state import State
+from sentrial.server.store import UnknownSession
+from sentrial.server.validate import ApiError
+
+MAX_BODY = 32 * 1024 * 1024
+
+
+@dataclass
+class Response:
+    """An answer to send: status, body bytes and headers beyond Content-Type/Length."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+
+def json_response(status: int, value: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer."""
+    return Response(status, json.dumps(value).encode(), headers=dict(headers or {}))
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON error answer: ``{"error": message}``."""
+    return json_response(status, {"error": message}, headers)
+
+
+def html_response(status: int, text: str) -> Response:
+    """An HTML page."""
+    return Response(status, text.encode(), content_type="text/html; charset=utf-8")
+
+
+@dataclass
+class Request:
+    """A parsed request as the endpoints see it."""
+
+    state: State
+    params: dict[str, str]
+    json: Any
+    json_error: str | None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON object body; ApiError(400) when it is missing, malformed or not an object."""
+        if self.json_error is not None:
+            raise ApiError(400, self.json_error)
+        if not isinstance(self.json, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        return self.json
+
+
+def _create_session(req: Request) -> Response:
+    session, _ = req.state.store.create_session(validate.session_create(req.body()))
+    return json_response(200, session)
+
+
+def _list_sessions(req: Request) -> Response:
+    return json_response(200, {"sessions": req.state.store.sessions()})
+
+
+def _get_session(req: Request) -> Response:
+    session = req.state.store.session(req.params["id"])
+    if session is None:
+        raise ApiError(404, f"unknown session '{req.params['id']}'")
+    return json_response(200, session)
+
+
+def _complete_session(req: Request) -> Response:
+    session = req.state.store.complete_session(req.params["id"], validate.session_complete(req.body()))
+    if session is None:
+        raise ApiError(404, f"unknown session '{req.params['id']}'")
+    return json_response(200, session)
+
+
+def _add_event(req: Request) -> Response:
+    event = validate.event(req.body())
+    try:
+        stored, _ = req.state.store.add_event(event)
+    except UnknownSession:
+        raise ApiError(404, f"unknown session '{event['sessionId']}'") from None
+    return json_response(200, stored)
+
+
+def _pii_config(req: Request) -> Response:
+    config = req.state.pii_config
+    return json_response(200, {} if config is None else {"config": config})
+
+
+def _index_page(req: Request) -> Response:
+    store = req.state.store
+    return html_response(200, page.index(store.sessions(), store.event_counts()))
+
+
+def _session_page(req: Request) -> Response:
+    session = req.state.store.session(req.params["id"])
+    if session is None:
+        return html_response(404, page.not_found(req.params["id"]))
+    return html_response(200, page.session(session))
+
+
+_Endpoint = Callable[[Request], Response]
+_ROUTES: list[tuple[re.Pattern[str], dict[str, _Endpoint]]] = [
+    (re.compile(r"/api/sdk/sessions"), {"GET": _list_sessions, "POST": _create_session}),
+    (re.compile(r"/api/sdk/sessions/(?P<id>[^/]+)"), {"GET": _get_session, "PATCH": _complete_session}),
+    (re.compile(r"/api/sdk/events"), {"POST": _add_event}),
+    (re.compile(r"/api/sdk/pii-config"), {"GET": _pii_config}),
+    (re.compile(r"/"), {"GET": _index_page}),
+    (re.compile(r"/sessions/(?P<id>[^/]+)"), {"GET": _session_page}),
+]
+
+
+def _reject_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(raw: bytes) -> tuple[Any, str | None]:
+    if not raw:
+        return None, "the request body is empty"
+    try:
+        return json.loads(raw, parse_constant=_reject_json_constant), None
+    except (ValueError, RecursionError) as exc:
+        return None, f"malformed JSON: {exc}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Reads one request at a time off a keep-alive connection and answers it."""
+
+    server: HTTPServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        """Register the connection so that stopping the server can close it."""
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        """Unregister the connection."""
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet unless the server is verbose."""
+        if self.server.state.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        """Answer any method through the same path: routing decides what is allowed."""
+        state = self.server.state
+        try:
+            response = self._respond(state)
+        except Exception as exc:
+            if state.verbose:
+                traceback.print_exc()
+            response = error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+        if state.delay_ms > 0:
+            time.sleep(state.delay_ms / 1000)
+        self._send(response)
+
+    do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
+
+    def _respond(self, state: State) -> Response:
+        path = urlsplit(self.path).path
+        raw = b""
+        if "Transfer-Encoding" in self.headers:
+            state.record(self.command, self.path, dict(self.headers.items()), None)
+            return Response(411, b'{"error": "send a Content-Length, not a chunked body"}', close=True)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError(length)
+        except ValueError:
+            state.record(self.command, self.path, dict(self.headers.items()), None)
+            return Response(400, b'{"error": "invalid Content-Length"}', close=True)
+        if length > MAX_BODY:
+            # The body stays unread, so the connection cannot carry another request.
+            state.record(self.command, self.path, dict(self.headers.items()), None)
+            message = f"the request body is larger than {MAX_BODY} bytes"
+            return Response(413, json.dumps({"error": message}).encode(), close=True)
+        if length:
+            raw = self.rfile.read(length)
+        parsed, json_error = _parse_json(raw)
+        state.record(self.command, self.path, dict(self.headers.items()), parsed)
+        fault = state.take_fault(path)
+        if fault is not None:
+            return Response(fault.status, fault.body, headers=dict(fault.headers))
+        try:
+            if (path == "/api/sdk" or path.startswith("/api/sdk/")) and not self._authorized(state):
+                raise ApiError(401, "missing or wrong API key (send 'Authorization: Bearer <key>')")
+            return self._route(state, path.rstrip("/") or "/", parsed, json_error)
+        except ApiError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return error_response(exc.status, exc.message, headers)
+
+    def _authorized(self, state: State) -> bool:
+        if state.api_key is None:
+            return True
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), state.api_key.encode()
+        )
+
+    def _route(self, state: State, path: str, parsed: Any, json_error: str | None) -> Response:
+        for pattern, methods in _ROUTES:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            endpoint = methods.get(self.command)
+            if endpoint is None:
+                allowed = ", ".join(methods)
+                return error_response(
+                    405, f"{self.command} is not allowed here (allowed: {allowed})", {"Allow": allowed}
+                )
+            params = {name: unquote(value) for name, value in match.groupdict().items()}
+            return endpoint(Request(state, params, parsed, json_error))
+        raise ApiError(404, f"no such endpoint: {path}")
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(response.body)
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer with daemon threads, a long listen backlog, no reverse DNS on bind,
+    and a register of open connections so that ``close_connections`` can end idle keep-alives."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: State) -> None:
+        self.state = state
+        self._connections: set[socket.socket] = set()
+        self._idle = threading.Condition()
+        self._closing = False
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's getfqdn() lookup, which can stall where DNS is missing."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def track(self, connection: socket.socket, is_open: bool) -> None:
+        """Add or remove an open connection; once closing, a new one is shut at once."""
+        with self._idle:
+            if not is_open:
+                self._connections.discard(connection)
+                self._idle.notify_all()
+            elif self._closing:
+                _shutdown(connection)
+            else:
+                self._connections.add(connection)
+
+    def close_connections(self, timeout: float) -> None:
+        """Shut every open connection and wait up to ``timeout`` s for their handlers to end."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            self._closing = True
+            for connection in self._connections:
+                _shutdown(connection)
+            while self._connections and (remaining := deadline - time.monotonic()) > 0:
+                self._idle.wait(remaining)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about failed connections (clients hanging up) unless verbose."""
+        if self.state.verbose:
+            print(f"error while serving {client_address}:", file=sys.stderr)
+            traceback.print_exc()
+
+
+def _shutdown(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,91 @@
+"""What the request handlers share at run time: the store, settings, the request log and faults."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sentrial.server.store import Store
+
+REQUEST_LOG_SIZE = 10_000
+
+
+@dataclass
+class Fault:
+    """A canned answer given instead of processing a request, ``remaining`` more times (None: always)."""
+
+    status: int
+    remaining: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    paths: tuple[str, ...] | None = None
+
+    def matches(self, path: str) -> bool:
+        """Whether this fault applies to a request for ``path``."""
+        return self.paths is None or any(path.startswith(prefix) for prefix in self.paths)
+
+
+class State:
+    """Server state shared by the handler threads; every mutable part is guarded by one lock."""
+
+    def __init__(self, store: Store, api_key: str | None, delay_ms: float, verbose: bool) -> None:
+        self.store = store
+        self.api_key = api_key
+        self.delay_ms = delay_ms
+        self.verbose = verbose
+        self.pii_config: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+
+    def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+        """Append one received request to the bounded log."""
+        entry = {"method": method, "path": path, "headers": headers, "json": body}
+        with self._lock:
+            self._requests.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """A snapshot of the request log, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def add_fault(
+        self,
+        status: int,
+        count: int | None,
+        headers: dict[str, str] | None,
+        body: bytes | str | dict[str, Any] | None,
+        paths: list[str] | tuple[str, ...] | None,
+    ) -> None:
+        """Queue a fault behind those already queued (``count`` None: until cleared)."""
+        if count is not None and count <= 0:
+            return
+        if body is None:
+            body = {"error": f"injected fault (HTTP {status})"}
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        fault = Fault(status, count, dict(headers or {}), body, None if paths is None else tuple(paths))
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def take_fault(self, path: str) -> Fault | None:
+        """The first queued fault that applies to ``path``, counting this use of it."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(path):
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None

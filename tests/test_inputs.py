@@ -1,0 +1,192 @@
+"""Bad input: wrong types, values JSON cannot encode and huge payloads degrade cleanly or raise."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import logging
+import math
+import threading
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from sentrial import SentrialClient
+from sentrial.server import LocalServer
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "<Opaque thing>"
+
+
+@pytest.fixture
+def client(local_server: LocalServer) -> Iterator[SentrialClient]:
+    client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=TracerProvider())
+    yield client
+    client.shutdown(timeout=5)
+
+
+@pytest.fixture
+def strict_client(local_server: LocalServer) -> Iterator[SentrialClient]:
+    client = SentrialClient(
+        api_key="k", api_url=local_server.url, fail_silently=False, tracer_provider=TracerProvider()
+    )
+    yield client
+    client.shutdown(timeout=5)
+
+
+def test_values_json_cannot_encode_arrive_readable(client: SentrialClient, local_server: LocalServer) -> None:
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    client.track_tool_call(
+        session_id=sid,
+        tool_name="odd",
+        tool_input={"obj": Opaque(), "raw": b"bytes here", "blob": b"\xff\x00", "tags": {"b", "a"}},
+        tool_output={"when": when, "nan": math.nan, "inf": math.inf, "price": decimal.Decimal("1.10")},
+    )
+    client.complete_session(sid)
+    assert client.flush(timeout=5)
+    event = local_server.session(sid)["events"][0]  # type: ignore[index]
+    assert event["toolInput"] == {
+        "obj": "<Opaque thing>",
+        "raw": "bytes here",
+        "blob": "<2 bytes: ff00>",
+        "tags": ["a", "b"],
+    }
+    assert event["toolOutput"] == {
+        "when": "2026-01-02T03:04:05+00:00",
+        "nan": "nan",
+        "inf": "inf",
+        "price": "1.10",
+    }
+
+
+def test_circular_structures_do_not_hang(client: SentrialClient, local_server: LocalServer) -> None:
+    loop: dict[str, object] = {"name": "loop"}
+    loop["self"] = loop
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    client.track_tool_call(session_id=sid, tool_name="loop", tool_input=loop, tool_output={})
+    client.complete_session(sid)
+    assert client.flush(timeout=5)
+    event = local_server.session(sid)["events"][0]  # type: ignore[index]
+    assert event["toolInput"] == {"name": "loop", "self": "<dict: circular reference>"}
+
+
+def test_huge_tool_output_is_truncated_with_a_marker(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    client.track_tool_call(
+        session_id=sid, tool_name="dump", tool_input={}, tool_output={"text": "x" * (5 * 1024 * 1024)}
+    )
+    client.complete_session(sid)
+    assert client.flush(timeout=10)
+    output = local_server.session(sid)["events"][0]["toolOutput"]  # type: ignore[index]
+    assert output["truncated"] is True
+    assert output["original_chars"] > 5 * 1024 * 1024
+    assert output["preview"].startswith('{"text":"xxx')
+    assert "truncated by sentrial" in output["preview"]
+    assert len(json.dumps(output)) < 100 * 1024
+
+
+def test_wrong_types_are_coerced_and_logged(
+    client: SentrialClient, local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    sid = client.create_session(name="n", agent_name="a", user_id=12345)  # type: ignore[arg-type]
+    client.track_tool_call(
+        session_id=sid,
+        tool_name="search",
+        tool_input="just a string",  # type: ignore[arg-type]
+        tool_output=["a", "list"],  # type: ignore[arg-type]
+        estimated_cost="0.5",  # type: ignore[arg-type]
+    )
+    client.track_decision(session_id=sid, reasoning="r", alternatives="one", confidence=7)  # type: ignore[arg-type]
+    client.complete_session(sid, custom_metrics={"ok": 1, "bad": "high"})
+    assert client.flush(timeout=5)
+    session = local_server.session(sid)
+    assert session is not None
+    assert session["userId"] == "12345"
+    tool, decision = session["events"]
+    assert (tool["toolInput"], tool["toolOutput"]) == ({"value": "just a string"}, {"value": ["a", "list"]})
+    assert tool["estimatedCost"] == 0.5
+    assert (decision["alternativesConsidered"], decision["confidence"]) == (["one"], 1.0)
+    assert session["customMetrics"] == {"ok": 1}
+    messages = caplog.text
+    assert "user_id must be a str" in messages and "tool_input must be a dict" in messages
+    assert "confidence must be within" in messages
+
+
+def test_missing_arguments_never_crash_by_default(
+    client: SentrialClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="sentrial")
+    assert client.track_tool_call() is None  # type: ignore[call-arg]
+    assert "track_tool_call() failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda c, sid: c.track_tool_call(sid, "t", "not a dict", {}), TypeError),
+        (lambda c, sid: c.track_decision(sid, "r", confidence=1.5), ValueError),
+        (lambda c, sid: c.track_decision(sid, "r", confidence=math.nan), ValueError),
+        (lambda c, sid: c.track_tool_call(sid, "", {}, {}), ValueError),
+        (lambda c, sid: c.complete_session(sid, prompt_tokens=-1), ValueError),
+        (lambda c, sid: c.track_tool_call(), TypeError),
+    ],
+)
+def test_strict_client_raises_at_the_call(strict_client: SentrialClient, call: object, error: type) -> None:
+    sid = strict_client.create_session(name="n", agent_name="a", user_id="u")
+    with pytest.raises(error):
+        call(strict_client, sid)  # type: ignore[operator]
+
+
+def test_bad_configuration_raises() -> None:
+    with pytest.raises(ValueError, match="api_url"):
+        SentrialClient(api_url="localhost:8000", tracer_provider=TracerProvider())
+    with pytest.raises(TypeError, match="batching"):
+        SentrialClient(api_url="http://127.0.0.1:9", batching="yes", tracer_provider=TracerProvider())  # type: ignore[arg-type]
+
+
+def test_threads_never_see_each_others_sessions(local_server: LocalServer) -> None:
+    client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=TracerProvider())
+    results: dict[int, str] = {}
+    start = threading.Barrier(20)
+
+    def agent(n: int) -> None:
+        start.wait()
+        for turn in range(3):
+            with client.begin(user_id=f"user-{n}", event="chat", input=f"q{n}.{turn}") as interaction:
+                for step in range(5):
+                    interaction.track_tool_call(
+                        tool_name=f"tool-{n}", tool_input={"thread": n, "step": step}, tool_output={}
+                    )
+                interaction.set_output(f"a{n}.{turn}")
+            results[n * 10 + turn] = interaction.session_id or ""
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.flush(timeout=10)
+    client.shutdown()
+
+    assert len(results) == 60
+    for key, sid in results.items():
+        n, turn = divmod(key, 10)
+        session = local_server.session(sid)
+        assert session is not None
+        assert (session["userId"], session["userInput"], session["assistantOutput"]) == (
+            f"user-{n}",
+            f"q{n}.{turn}",
+            f"a{n}.{turn}",
+        )
+        assert session["parentSessionId"] is None
+        assert [(e["toolName"], e["toolInput"]) for e in session["events"]] == [
+            (f"tool-{n}", {"thread": n, "step": step}) for step in range(5)
+        ]

@@ -1,0 +1,90 @@
+"""Providers, several clients in one process, reconfiguration and the end of the process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import sentrial
+from sentrial import BatcherConfig, SentrialClient
+from sentrial.server import LocalServer
+
+
+def test_two_clients_deliver_their_own_sessions_to_their_own_servers() -> None:
+    with LocalServer(api_key="key-a") as server_a, LocalServer(api_key="key-b") as server_b:
+        provider = TracerProvider()
+        a = SentrialClient(api_key="key-a", api_url=server_a.url, tracer_provider=provider)
+        b = SentrialClient(
+            api_key="key-b",
+            api_url=server_b.url,
+            batching=BatcherConfig(flush_threshold=5),
+            tracer_provider=provider,
+        )
+        with (
+            a.begin(user_id="ua", event="agent-a") as first,
+            b.begin(user_id="ub", event="agent-b") as second,
+        ):
+            first.track_tool_call(tool_name="tool-a", tool_input={}, tool_output={})
+            second.track_tool_call(tool_name="tool-b", tool_input={}, tool_output={})
+        assert a.flush(timeout=5) and b.flush(timeout=5)
+        a.shutdown()
+        b.shutdown()
+        assert [s["agentName"] for s in server_a.sessions()] == ["agent-a"]
+        assert [s["agentName"] for s in server_b.sessions()] == ["agent-b"]
+        assert [e["toolName"] for e in server_a.session(first.session_id)["events"]] == ["tool-a"]  # type: ignore[index]
+        assert [e["toolName"] for e in server_b.session(second.session_id)["events"]] == ["tool-b"]  # type: ignore[index]
+        # The second interaction began while the first was current, but on another client: no nesting.
+        assert server_b.session(second.session_id)["parentSessionId"] is None  # type: ignore[index]
+
+
+def test_configure_joins_an_app_provider_and_twice_does_not_stack(local_server: LocalServer) -> None:
+    app_spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(app_spans))
+    sentrial.configure(api_key="k", api_url=local_server.url, tracer_provider=provider)
+    sentrial.configure(api_key="k", api_url=local_server.url, tracer_provider=provider)
+    try:
+        tracer = provider.get_tracer("app")
+        with tracer.start_as_current_span("GET /chat") as request_span:
+            interaction = sentrial.begin(user_id="u", event="chat")
+            interaction.track_tool_call(tool_name="lookup", tool_input={}, tool_output={})
+            interaction.finish(output="ok")
+        assert sentrial.flush(timeout=5)
+    finally:
+        sentrial.shutdown(timeout=5)
+    # The app's exporter sees each span once, the interaction inside the app's trace.
+    names = [s.name for s in app_spans.get_finished_spans()]
+    assert names.count("invoke_agent chat") == 1 and names.count("execute_tool lookup") == 1
+    session_span = next(s for s in app_spans.get_finished_spans() if s.name == "invoke_agent chat")
+    assert session_span.context.trace_id == request_span.get_span_context().trace_id
+    # Sentrial received the session once, with its event once, and not the app's own span.
+    assert [r["method"] for r in local_server.requests] == ["POST", "POST", "PATCH"]
+
+
+def test_open_sessions_are_completed_and_delivered_at_exit(local_server: LocalServer) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, sentrial
+        sentrial.configure(api_key="k", api_url=sys.argv[1])
+        interaction = sentrial.begin(user_id="u", event="never_finished", input="x")
+        interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={})
+        """
+    )
+    subprocess.run([sys.executable, "-c", script, local_server.url], check=True, timeout=60)
+    (session,) = local_server.sessions()
+    assert (session["status"], session["failureReason"]) == ("failed", "not finished before shutdown")
+    assert len(local_server.session(session["id"])["events"]) == 1  # type: ignore[index]
+
+
+def test_import_is_cheap_and_imports_no_provider_library() -> None:
+    script = "import sys, sentrial; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+    script += "{'openai', 'anthropic', 'google', 'langchain_core', 'httpx'}))"
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
