@@ -15,7 +15,7 @@ import traceback
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,12 +23,15 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Status, StatusCode
 
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import BatcherConfig, resolve_settings
+from sentrial._pii_remote import fetch_in_background
 from sentrial._values import cap_text, to_json
+from sentrial.redact import Redactor, redactor_for
 from sentrial.tracing import Delivery, SessionRoute, current_route, resolve_provider, router_of, with_route
 
 logger = logging.getLogger("sentrial")
@@ -68,7 +71,9 @@ class SentrialClient:
 
     ``api_key`` and ``api_url`` default to ``SENTRIAL_API_KEY`` and ``SENTRIAL_API_URL``.
     With ``fail_silently=True`` (the default) SDK errors and bad arguments are logged and the app
-    carries on; with ``False`` they raise.
+    carries on; with ``False`` they raise. ``pii`` is True (the server's settings, full redaction
+    until they arrive) or a :class:`sentrial.redact.PiiConfig`. ``additional_exporters`` receive
+    every span of this client, redacted the same way, each behind its own BatchSpanProcessor.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class SentrialClient:
         batching: bool | BatcherConfig | None = None,
         *,
         tracer_provider: Any = None,
+        additional_exporters: Sequence[SpanExporter] = (),
         timeout: float = 10.0,
         retry_timeout: float = 30.0,
         max_value_chars: int = 64 * 1024,
@@ -104,13 +110,29 @@ class SentrialClient:
             )
         self._provider = resolve_provider(tracer_provider)
         self._tracer = self._provider.get_tracer("sentrial")
-        self._delivery = Delivery(settings)
+        self._delivery = Delivery(settings, self._redactor(pii), additional_exporters)
+        if pii is True and settings.can_send:
+            fetch_in_background(settings, self._use_redactor)
         self._sessions: dict[str, _OpenSession] = {}
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
         _live_clients.add(self)
         _register_exit_hook()
+
+    def _redactor(self, pii: Any) -> Redactor | None:
+        """The redaction for ``pii=``; a wrong value fails closed (full redaction) unless strict."""
+        strict = not self._fail_silently
+        try:
+            return redactor_for(pii, strict=strict, max_chars=self._settings.max_value_chars)
+        except (TypeError, ValueError):
+            if strict:
+                raise
+            logger.exception("sentrial: invalid pii setting; redacting everything by default instead")
+            return redactor_for(True, strict=False, max_chars=self._settings.max_value_chars)
+
+    def _use_redactor(self, redactor: Redactor) -> None:
+        self._delivery.redactor = redactor
 
     # --- properties -----------------------------------------------------------------------------
     @property
@@ -301,7 +323,12 @@ class SentrialClient:
 
     # --- events ---------------------------------------------------------------------------------
     def _record(
-        self, session_id: str, name: str, attributes: dict[str, Any], error: str | None = None
+        self,
+        session_id: str,
+        name: str,
+        attributes: dict[str, Any],
+        error: str | None = None,
+        exception: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Start and end one event span inside the session; returns what was recorded."""
         open_session = self._sessions.get(session_id)
@@ -313,6 +340,8 @@ class SentrialClient:
         span = self._tracer.start_span(name, context=context, attributes=attributes)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
+        if exception is not None:
+            span.add_event(semconv.EXCEPTION_EVENT, exception)
         span.end()
         span_context = span.get_span_context()
         return {
@@ -421,7 +450,19 @@ class SentrialClient:
         extra = check.mapping("metadata", metadata, optional=True)
         if extra is not None:
             attributes[semconv.METADATA] = to_json(extra, self._max_chars)
-        return self._record(session_id, semconv.SPAN_NAME_ERROR, attributes, error=message)
+        exception = {semconv.EXCEPTION_TYPE: attributes.get(semconv.ERROR_TYPE) or "Error"}
+        exception[semconv.EXCEPTION_MESSAGE] = message
+        if semconv.ERROR_STACK_TRACE in attributes:
+            exception[semconv.EXCEPTION_STACKTRACE] = attributes[semconv.ERROR_STACK_TRACE]
+        return self._record(
+            session_id, semconv.SPAN_NAME_ERROR, attributes, error=message, exception=exception
+        )
+
+    def _record_exception(self, session_id: str | None, exc: BaseException) -> None:
+        """Add the standard exception event to an open session span."""
+        open_session = self._sessions.get(session_id) if session_id else None
+        if open_session is not None:
+            open_session.span.record_exception(exc)
 
     def _content(self, check: ArgumentChecker, name: str, value: Any) -> str | None:
         """A free-text argument, capped; a non-string is recorded as its JSON text."""
@@ -645,6 +686,7 @@ class Interaction:
         if exc is None:
             self.finish()
         else:
+            self._client._record_exception(self._session_id, exc)
             self.finish(success=False, failure_reason=f"{type(exc).__name__}: {exc}")
 
 

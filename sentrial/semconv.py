@@ -90,3 +90,26 @@ OPERATION_CHAT: Final = "chat"
 # --- values ---------------------------------------------------------------------------------
 # Session spans that were still open when their client shut down end with this failure reason.
 NOT_FINISHED_REASON: Final = "not finished before shutdown"
+
+# --- content attributes of other instrumentations (redaction must cover them) ------------------
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_EVENT_PREFIX: Final = (
+    "gen_ai."  # event-based GenAI convention: gen_ai.user.message, gen_ai.choice, ...
+)
+LEGACY_PROMPT_PREFIX: Final = "gen_ai.prompt."  # Traceloop / older OTel: gen_ai.prompt.0.content
+LEGACY_COMPLETION_PREFIX: Final = "gen_ai.completion."
+OPENINFERENCE_INPUT_VALUE: Final = "input.value"
+OPENINFERENCE_OUTPUT_VALUE: Final = "output.value"
+OPENINFERENCE_INPUT_MESSAGES_PREFIX: Final = "llm.input_messages."
+OPENINFERENCE_OUTPUT_MESSAGES_PREFIX: Final = "llm.output_messages."
+OPENINFERENCE_TOOL_PARAMETERS: Final = "tool.parameters"
+OPENINFERENCE_METADATA: Final = "metadata"
+TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"
+TRACELOOP_ENTITY_OUTPUT: Final = "traceloop.entity.output"
+
+# --- the standard exception event -----------------------------------------------------------------
+EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"

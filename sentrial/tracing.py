@@ -3,7 +3,8 @@
 One :class:`SessionRouter` is added to a provider once. For every span that starts it decides which
 client's :class:`Delivery` the span belongs to (the client of the current session in the OTel
 context, else the default client) and whether Sentrial wants it at all. Each client's
-:class:`Delivery` is its own chain: a BatchSpanProcessor in front of a SentrialSpanExporter.
+:class:`Delivery` is its own chain: redaction, then a BatchSpanProcessor in front of a
+SentrialSpanExporter, and one in front of each other exporter Sentrial set up.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +21,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from sentrial import semconv
 from sentrial._config import Settings
+from sentrial.redact import Redactor
 
 if TYPE_CHECKING:
     from sentrial_otel_exporter.exporter import SentrialSpanExporter
@@ -67,13 +70,24 @@ def _session_snapshot(span: Span) -> ReadableSpan:
 
 
 class Delivery:
-    """One client's way out: batching in front of the Sentrial exporter."""
+    """One client's way out: redaction, then batching in front of the Sentrial exporter, and the
+    other exporters Sentrial set up next to it.
 
-    def __init__(self, settings: Settings) -> None:
+    Redaction runs once per span; its copy goes to every exporter behind it. ``redactor`` may be
+    swapped at any time (``pii=True`` swaps in the server's settings when they arrive).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        redactor: Redactor | None = None,
+        additional_exporters: Sequence[SpanExporter] = (),
+    ) -> None:
         # Imported here: the exporter package reads sentrial.semconv, which imports this package.
         from sentrial_otel_exporter.exporter import SentrialSpanExporter
 
         self.settings = settings
+        self.redactor = redactor
         self.exporter: SentrialSpanExporter | None = None
         self._batcher: BatchSpanProcessor | None = None
         if settings.can_send:
@@ -84,32 +98,53 @@ class Delivery:
                 retry_timeout=settings.retry_timeout,
                 max_pending=max(settings.queue_size, 1000),
             )
-            self._batcher = BatchSpanProcessor(
-                self.exporter,
-                max_queue_size=settings.queue_size,
-                schedule_delay_millis=settings.schedule_delay_ms,
-                max_export_batch_size=settings.batch_size,
-            )
+            self._batcher = self._batch(self.exporter)
+        self._others = [self._batch(exporter) for exporter in additional_exporters]
         self._closed = False
+
+    @property
+    def takes_every_span(self) -> bool:
+        """Whether other exporters want every span, not only Sentrial's."""
+        return bool(self._others)
+
+    def _batch(self, exporter: SpanExporter) -> BatchSpanProcessor:
+        return BatchSpanProcessor(
+            exporter,
+            max_queue_size=self.settings.queue_size,
+            schedule_delay_millis=self.settings.schedule_delay_ms,
+            max_export_batch_size=self.settings.batch_size,
+        )
+
+    def _redacted(self, span: ReadableSpan) -> ReadableSpan:
+        redactor = self.redactor
+        return span if redactor is None else redactor.redact_span(span)
 
     def session_started(self, span: Span) -> None:
         """Hand on the opening snapshot of a session span, ahead of all its events."""
         if self._batcher is not None and not self._closed:
-            self._batcher.on_end(_session_snapshot(span))
+            self._batcher.on_end(self._redacted(_session_snapshot(span)))
 
-    def span_ended(self, span: ReadableSpan) -> None:
-        """Hand on a finished span."""
-        if self._batcher is not None and not self._closed:
-            self._batcher.on_end(span)
+    def span_ended(self, span: ReadableSpan, for_sentrial: bool) -> None:
+        """Hand on a finished span: to Sentrial when it is one of its spans, to the others always."""
+        if self._closed:
+            return
+        redacted = self._redacted(span)
+        if for_sentrial and self._batcher is not None:
+            self._batcher.on_end(redacted)
+        for other in self._others:
+            other.on_end(redacted)
 
     def flush(self, timeout: float | None) -> bool:
         """Send everything handed on so far; True when all of it was delivered in time."""
-        if self._batcher is None or self.exporter is None:
-            return True
         deadline = None if timeout is None else time.monotonic() + timeout
+        delivered = True
+        for other in self._others:
+            delivered = other.force_flush() and delivered
+        if self._batcher is None or self.exporter is None:
+            return delivered
         self._batcher.force_flush()
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return self.exporter.flush(remaining)
+        return self.exporter.flush(remaining) and delivered
 
     def shutdown(self, timeout: float | None) -> bool:
         """Flush within ``timeout`` seconds, then stop; later spans are ignored."""
@@ -117,36 +152,42 @@ class Delivery:
             return True
         delivered = self.flush(timeout)
         self._closed = True
-        if self._batcher is not None:
-            self._batcher.shutdown()  # type: ignore[no-untyped-call]
+        for processor in [*self._others, self._batcher]:
+            if processor is not None:
+                processor.shutdown()  # type: ignore[no-untyped-call]
         return delivered
 
 
 class SessionRouter(SpanProcessor):
-    """Sends each span Sentrial cares about to the delivery of the client it belongs to."""
+    """Sends each span to the delivery of the client it belongs to.
+
+    A span belongs to the client of the session current where it started, else to the default
+    client. Sentrial takes its own spans; other exporters that Sentrial set up take every span.
+    """
 
     def __init__(self) -> None:
         self.default: Delivery | None = None
-        self._owner: dict[int, Delivery] = {}  # span id -> delivery, while the span runs
+        self._owner: dict[int, tuple[Delivery, bool]] = {}  # span id -> (delivery, for Sentrial)
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         attributes = span.attributes or {}
-        if semconv.SPAN_KIND not in attributes:
-            return
         route = current_route(parent_context)
         delivery = route.delivery if route is not None else self.default
         if delivery is None:
             return
-        self._owner[span.context.span_id] = delivery
-        if attributes.get(semconv.SPAN_KIND) == semconv.KIND_SESSION:
+        for_sentrial = semconv.SPAN_KIND in attributes
+        if not for_sentrial and not delivery.takes_every_span:
+            return
+        self._owner[span.context.span_id] = (delivery, for_sentrial)
+        if for_sentrial and attributes.get(semconv.SPAN_KIND) == semconv.KIND_SESSION:
             delivery.session_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is None:
             return
-        delivery = self._owner.pop(span.context.span_id, None)
-        if delivery is not None:
-            delivery.span_ended(span)
+        owner = self._owner.pop(span.context.span_id, None)
+        if owner is not None:
+            owner[0].span_ended(span, owner[1])
 
     def shutdown(self) -> None:
         # Each client shuts its own delivery down; spans still ending afterwards are routed as before.

@@ -1,0 +1,382 @@
+"""PII redaction: the reference's ``PiiConfig`` types and the engine that redacts a copy of each span.
+
+Redaction works on the span attributes that carry content (the SDK's own, the OTel GenAI ones,
+OpenInference's and Traceloop's), the exception events and the status description. JSON values
+are redacted value by value and stay valid JSON, keys kept. Values are capped before they are
+scanned, so a huge payload costs milliseconds. A span with nothing to redact is handed on as it is;
+otherwise the live span is never touched and a redacted copy goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import Status
+from opentelemetry.util.types import AttributeValue
+
+from sentrial import _pii_patterns as patterns
+from sentrial import semconv as sc
+
+logger = logging.getLogger("sentrial")
+
+PiiMode = Literal["label", "hash", "remove"]
+DEFAULT_MAX_SCAN_CHARS = 64 * 1024
+_SCAN_MARKER = "...[truncated by sentrial before redaction: {total} chars in all]"
+
+
+@dataclass
+class PiiBuiltinPatterns:
+    """Which built-in kinds of PII are detected."""
+
+    emails: bool = True
+    phones: bool = True
+    ssns: bool = True
+    credit_cards: bool = True
+    ip_addresses: bool = True
+
+
+@dataclass
+class PiiCustomPattern:
+    """A pattern of your own: matches are replaced by ``[label]`` in label mode."""
+
+    label: str
+    pattern: str
+
+
+@dataclass
+class PiiConfig:
+    """What to redact, where, and how.
+
+    ``mode``: ``"label"`` replaces a match by ``[EMAIL]`` and the like, ``"hash"`` by ``[PII:`` and the
+    first 6 hex digits of its SHA-256 ``]``, ``"remove"`` by nothing. ``fields`` names what to scan
+    (``user_input``, ``assistant_output``, ``tool_input``, ``tool_output``, ``tool_error``,
+    ``metadata``, ``reasoning``, ``alternatives``, ``failure_reason``, ``error_message``,
+    ``stack_trace``, ``exceptions``; camelCase works too); None means all of them.
+    ``enhanced_detection`` adds IBANs and well-known credential formats.
+    """
+
+    enabled: bool = True
+    mode: PiiMode = "label"
+    fields: list[str] | None = None
+    enhanced_detection: bool = False
+    builtin_patterns: PiiBuiltinPatterns = field(default_factory=PiiBuiltinPatterns)
+    custom_patterns: list[PiiCustomPattern] = field(default_factory=list)
+
+
+# Each field and the attributes (exact names, then name prefixes) that carry it.
+_FIELD_ATTRIBUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "user_input": (
+        (sc.INPUT, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.OPENINFERENCE_INPUT_VALUE,
+         sc.TRACELOOP_ENTITY_INPUT),
+        (sc.OPENINFERENCE_INPUT_MESSAGES_PREFIX, sc.LEGACY_PROMPT_PREFIX),
+    ),
+    "assistant_output": (
+        (sc.OUTPUT, sc.GEN_AI_OUTPUT_MESSAGES, sc.OPENINFERENCE_OUTPUT_VALUE, sc.TRACELOOP_ENTITY_OUTPUT),
+        (sc.OPENINFERENCE_OUTPUT_MESSAGES_PREFIX, sc.LEGACY_COMPLETION_PREFIX),
+    ),
+    "tool_input": ((sc.TOOL_INPUT, sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.OPENINFERENCE_TOOL_PARAMETERS), ()),
+    "tool_output": ((sc.TOOL_OUTPUT, sc.GEN_AI_TOOL_CALL_RESULT), ()),
+    "tool_error": ((sc.TOOL_ERROR,), ()),
+    "metadata": ((sc.METADATA, sc.OPENINFERENCE_METADATA), ()),
+    "reasoning": ((sc.REASONING, sc.DECISION_REASONING), ()),
+    "alternatives": ((sc.DECISION_ALTERNATIVES,), ()),
+    "failure_reason": ((sc.FAILURE_REASON,), ()),
+    "error_message": ((sc.ERROR_MESSAGE,), ()),
+    "stack_trace": ((sc.ERROR_STACK_TRACE,), ()),
+    "exceptions": ((), ()),  # the exception events; handled with the events
+}  # fmt: skip
+ALL_FIELDS = tuple(_FIELD_ATTRIBUTES)
+_ERROR_FIELDS = frozenset({"tool_error", "failure_reason", "error_message", "exceptions"})
+_CAMEL = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), name).lower(): name for name in ALL_FIELDS}
+
+
+def normalise_field(name: str) -> str:
+    """The snake_case field for a reference name in either spelling; ValueError when unknown."""
+    key = name.strip()
+    if key in _FIELD_ATTRIBUTES:
+        return key
+    snake = _CAMEL.get(key.lower().replace("_", ""))
+    if snake is None:
+        raise ValueError(f"unknown PII field {name!r}; known fields: {', '.join(ALL_FIELDS)}")
+    return snake
+
+
+@dataclass(frozen=True)
+class _Rule:
+    detector: patterns.Detector
+    replace: Callable[[re.Match[str]], str]
+    builtin: bool = True
+
+
+class Redactor:
+    """Redacts text, attribute values and spans according to one :class:`PiiConfig`.
+
+    With ``strict`` an invalid custom pattern or field raises ValueError; otherwise it is logged
+    and skipped.
+    """
+
+    def __init__(self, config: PiiConfig, *, strict: bool = False, max_chars: int = DEFAULT_MAX_SCAN_CHARS):
+        if not isinstance(config, PiiConfig):
+            raise TypeError(f"pii must be a bool or a PiiConfig, got {type(config).__name__}")
+        if config.mode not in ("label", "hash", "remove"):
+            self._complain(strict, f"PII mode must be 'label', 'hash' or 'remove', got {config.mode!r}")
+        self.enabled = bool(config.enabled)
+        self._mode = config.mode if config.mode in ("label", "hash", "remove") else "label"
+        self._max_chars = max_chars
+        self._rules = self._build_rules(config, strict)
+        fields = self._build_fields(config.fields, strict)
+        self._exact: dict[str, str] = {}
+        self._prefixes: list[str] = []
+        for name in fields:
+            exact, prefixes = _FIELD_ATTRIBUTES[name]
+            self._exact.update(dict.fromkeys(exact, name))
+            self._prefixes.extend(prefixes)
+        self._prefix_tuple = tuple(self._prefixes)
+        self._exceptions = "exceptions" in fields
+        self._genai_events = "user_input" in fields or "assistant_output" in fields
+        self._status = bool(_ERROR_FIELDS & set(fields))
+
+    @staticmethod
+    def _complain(strict: bool, message: str) -> None:
+        if strict:
+            raise ValueError(message)
+        logger.error("sentrial: %s; ignored", message)
+
+    def _build_rules(self, config: PiiConfig, strict: bool) -> list[_Rule]:
+        builtins = config.builtin_patterns or PiiBuiltinPatterns()
+        chosen = [
+            (builtins.emails, patterns.EMAIL),
+            (builtins.credit_cards, patterns.CREDIT_CARD),
+            (builtins.ssns, patterns.SSN),
+            (builtins.phones, patterns.PHONE),
+            (builtins.ip_addresses, patterns.IPV4_ADDRESS),
+            (builtins.ip_addresses, patterns.IPV6_ADDRESS),
+            (config.enhanced_detection, patterns.IBAN),
+            (config.enhanced_detection, patterns.SECRET),
+        ]
+        rules = [_Rule(detector, self._replacement(detector)) for wanted, detector in chosen if wanted]
+        for custom in config.custom_patterns or []:
+            try:
+                compiled = re.compile(custom.pattern)
+            except (re.error, TypeError) as exc:
+                self._complain(
+                    strict, f"invalid custom PII pattern {custom.pattern!r} ({custom.label}): {exc}"
+                )
+                continue
+            if compiled.search(""):
+                self._complain(strict, f"custom PII pattern {custom.pattern!r} matches empty text")
+                continue
+            detector = patterns.Detector(custom.label, compiled, needs=compiled)
+            rules.append(_Rule(detector, self._replacement(detector), builtin=False))
+        return rules
+
+    def _build_fields(self, names: Iterable[str] | None, strict: bool) -> list[str]:
+        if names is None:
+            return list(ALL_FIELDS)
+        fields: list[str] = []
+        for name in names:
+            try:
+                fields.append(normalise_field(str(name)))
+            except ValueError as exc:
+                self._complain(strict, str(exc))
+        return fields
+
+    # --- text -----------------------------------------------------------------------------------
+    def _replacement(self, detector: patterns.Detector) -> Callable[[re.Match[str]], str]:
+        """The function ``re.sub`` calls for each match of ``detector``."""
+        mode, label = self._mode, detector.label
+
+        def replace(match: re.Match[str]) -> str:
+            if not detector.accepts(match):
+                return match.group()
+            if mode == "remove":
+                return ""
+            if mode == "hash":
+                return f"[PII:{hashlib.sha256(match.group().encode()).hexdigest()[:6]}]"
+            return f"[{label}]"
+
+        return replace
+
+    def _candidates(self, text: str, escaped: bool = False) -> list[_Rule]:
+        """The rules whose pre-check finds something in ``text``.
+
+        ``escaped`` says ``text`` is JSON with escapes, which a custom pattern (whose pre-check is the
+        pattern itself) could fail to see through: those rules then always count.
+        """
+        hits: dict[int, bool] = {}
+        rules = []
+        builtin_possible = patterns.ANY_BUILTIN_HINT.search(text) is not None
+        for rule in self._rules:
+            if rule.builtin and not builtin_possible:
+                continue
+            needs = rule.detector.needs
+            if escaped and needs is rule.detector.pattern:
+                rules.append(rule)
+                continue
+            if needs is not None:
+                hit = hits.get(id(needs))
+                if hit is None:
+                    hit = hits[id(needs)] = needs.search(text) is not None
+                if not hit:
+                    continue
+            rules.append(rule)
+        return rules
+
+    def redact_text(self, text: str) -> str:
+        """``text`` with every detected piece of PII replaced (capped first when too long)."""
+        marker = ""
+        if len(text) > self._max_chars:
+            marker = _SCAN_MARKER.format(total=len(text))
+            text = text[: self._max_chars]
+        for rule in self._candidates(text):
+            text = rule.detector.pattern.sub(rule.replace, text)
+        return text + marker
+
+    def redact_value(self, value: AttributeValue) -> AttributeValue:
+        """An attribute value redacted: JSON text value by value, sequences item by item."""
+        if isinstance(value, str):
+            if value[:1] in ("{", "[") and len(value) <= self._max_chars:
+                if not self._candidates(value, escaped="\\" in value):
+                    return value  # nothing in the whole text could be PII: no need to parse it
+                try:
+                    decoded = json.loads(value)
+                except ValueError:
+                    return self.redact_text(value)
+                redacted = self._redact_json(decoded)
+                return value if redacted == decoded else json.dumps(redacted, ensure_ascii=False)
+            return self.redact_text(value)
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+            return tuple(self.redact_text(item) if isinstance(item, str) else item for item in value)
+        return value
+
+    def _redact_json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, dict):
+            return {key: self._redact_json(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._redact_json(item) for item in value]
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
+            text = str(value)  # a phone or card number stored as a number
+            redacted = self.redact_text(text)
+            return value if redacted == text else redacted
+        return value
+
+    # --- spans ----------------------------------------------------------------------------------
+    def _wanted(self, key: str) -> bool:
+        return key in self._exact or (bool(self._prefix_tuple) and key.startswith(self._prefix_tuple))
+
+    def redact_span(self, span: ReadableSpan) -> ReadableSpan:
+        """A redacted copy of ``span``, or ``span`` itself when nothing in it needed redaction."""
+        if not self.enabled or not self._rules:
+            return span
+        attributes = span.attributes or {}
+        changed_attributes: dict[str, AttributeValue] = {}
+        for key, value in attributes.items():
+            if self._wanted(key):
+                redacted = self.redact_value(value)
+                if redacted != value:
+                    changed_attributes[key] = redacted
+        events, events_changed = self._redact_events(span.events)
+        status = span.status
+        if self._status and status.description:
+            description = self.redact_text(status.description)
+            if description != status.description:
+                status = Status(status.status_code, description)
+        if not changed_attributes and not events_changed and status is span.status:
+            return span
+        return _copy_span(span, {**attributes, **changed_attributes}, events, status)
+
+    def _redact_events(self, events: Sequence[Event]) -> tuple[Sequence[Event], bool]:
+        changed = False
+        result: list[Event] = []
+        for event in events:
+            attributes = event.attributes or {}
+            if event.name == sc.EXCEPTION_EVENT and self._exceptions:
+                keys: Iterable[str] = (sc.EXCEPTION_MESSAGE, sc.EXCEPTION_STACKTRACE)
+            elif event.name.startswith(sc.GEN_AI_EVENT_PREFIX) and self._genai_events:
+                keys = [k for k, v in attributes.items() if isinstance(v, str)]
+            else:
+                keys = ()
+            new_attributes = dict(attributes)
+            for key in keys:
+                if key in new_attributes:
+                    new_attributes[key] = self.redact_value(new_attributes[key])
+            if new_attributes != dict(attributes):
+                changed = True
+                result.append(Event(event.name, new_attributes, event.timestamp))
+            else:
+                result.append(event)
+        return (result if changed else events), changed
+
+
+def _copy_span(
+    span: ReadableSpan, attributes: dict[str, AttributeValue], events: Sequence[Event], status: Status
+) -> ReadableSpan:
+    """A ReadableSpan like ``span`` with other attributes, events and status; dropped counts kept."""
+    bounded_attributes = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+    bounded_attributes.dropped = span.dropped_attributes
+    bounded_events = BoundedList.from_seq(None, events)
+    bounded_events.dropped = span.dropped_events
+    bounded_links = BoundedList.from_seq(None, span.links)
+    bounded_links.dropped = span.dropped_links
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=bounded_attributes,
+        events=bounded_events,
+        links=bounded_links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def redactor_for(pii: Any, *, strict: bool, max_chars: int = DEFAULT_MAX_SCAN_CHARS) -> Redactor | None:
+    """The redactor for a ``pii=`` argument: None (off), True (the full default), or a PiiConfig."""
+    if pii is None or pii is False:
+        return None
+    if pii is True:
+        return Redactor(PiiConfig(), strict=strict, max_chars=max_chars)
+    return Redactor(pii, strict=strict, max_chars=max_chars)
+
+
+def config_from_server(payload: Any) -> PiiConfig | None:
+    """The PiiConfig in a ``GET /api/sdk/pii-config`` answer; None when it holds no config."""
+    config = payload.get("config") if isinstance(payload, dict) else None
+    if not isinstance(config, dict):
+        return None
+    builtins = config.get("builtinPatterns") or {}
+    custom = [
+        PiiCustomPattern(label=str(item.get("label", "CUSTOM")), pattern=str(item.get("pattern", "")))
+        for item in config.get("customPatterns") or []
+        if isinstance(item, dict) and item.get("pattern")
+    ]
+    fields = config.get("fields")
+    return PiiConfig(
+        enabled=bool(config.get("enabled", True)),
+        mode=config.get("mode", "label"),
+        fields=[str(f) for f in fields] if isinstance(fields, list) else None,
+        enhanced_detection=bool(config.get("enhancedDetection", False)),
+        builtin_patterns=PiiBuiltinPatterns(
+            emails=bool(builtins.get("emails", True)),
+            phones=bool(builtins.get("phones", True)),
+            ssns=bool(builtins.get("ssns", True)),
+            credit_cards=bool(builtins.get("creditCards", True)),
+            ip_addresses=bool(builtins.get("ipAddresses", True)),
+        ),
+        custom_patterns=custom,
+    )
