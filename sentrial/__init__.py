@@ -9,6 +9,7 @@ interaction.finish(output="Hello!", success=True)
 from sentrial._config import BatcherConfig
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.client import DeliveryError, Interaction, SentrialClient
+from sentrial.wrappers import wrap_anthropic, wrap_google, wrap_llm, wrap_openai
 
 __all__ = [
     "BatcherConfig",
@@ -20,5 +21,9 @@ __all__ = [
     "flush",
     "get_client",
     "shutdown",
+    "wrap_anthropic",
+    "wrap_google",
+    "wrap_llm",
+    "wrap_openai",
 ]
 __version__ = "0.1.0"

@@ -8,6 +8,8 @@ from typing import Any
 
 from sentrial._config import BatcherConfig
 from sentrial.client import Interaction, SentrialClient
+from sentrial.instrumentation import instrument_when_imported
+from sentrial.instrumentation._llm import set_capture_content
 from sentrial.tracing import router_of
 
 logger = logging.getLogger("sentrial")
@@ -23,17 +25,27 @@ def configure(
     fail_silently: bool = True,
     pii: Any = None,
     batching: bool | BatcherConfig | None = None,
+    *,
+    instrument: bool = True,
+    capture_content: bool | None = None,
     **options: Any,
 ) -> SentrialClient:
     """Configure the default client; calling it again replaces the previous one (never stacks).
 
-    Extra keyword options (``tracer_provider``, ``timeout``, ``retry_timeout``,
-    ``max_value_chars``) are passed to :class:`SentrialClient`.
+    ``instrument`` traces the LLM libraries (openai, anthropic, google-genai) as the app imports
+    them; ``capture_content=False`` keeps LLM messages out of the spans (default: the
+    ``SENTRIAL_CAPTURE_CONTENT`` / ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variables,
+    else on). Extra keyword options (``tracer_provider``, ``additional_exporters``, ``timeout``,
+    ``retry_timeout``, ``max_value_chars``) are passed to :class:`SentrialClient`.
     """
     global _default
     client = SentrialClient(
         api_key=api_key, api_url=api_url, fail_silently=fail_silently, pii=pii, batching=batching, **options
     )
+    if capture_content is not None:
+        set_capture_content(bool(capture_content))
+    if instrument:
+        instrument_when_imported(options.get("tracer_provider"))
     with _lock:
         previous, _default = _default, client
         router_of(client._provider).default = client.delivery

@@ -108,8 +108,51 @@ OPENINFERENCE_METADATA: Final = "metadata"
 TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"
 TRACELOOP_ENTITY_OUTPUT: Final = "traceloop.entity.output"
 
+# --- resource ------------------------------------------------------------------------------------
+SERVICE_NAME: Final = "service.name"
+
 # --- the standard exception event -----------------------------------------------------------------
 EXCEPTION_EVENT: Final = "exception"
 EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+
+# --- LLM spans ------------------------------------------------------------------------------------
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+ERROR_TYPE_ATTRIBUTE: Final = "error.type"  # the OTel general attribute on failed operations
+LLM_TIME_TO_FIRST_CHUNK_MS: Final = "sentrial.llm.time_to_first_chunk_ms"
+LLM_STREAM: Final = "sentrial.llm.stream"
+LLM_ABANDONED_MESSAGE: Final = "stream abandoned: garbage-collected before it was finished or closed"
+
+OPERATION_TEXT_COMPLETION: Final = "text_completion"
+OPERATION_EMBEDDINGS: Final = "embeddings"
+OPERATION_GENERATE_CONTENT: Final = "generate_content"
+
+# gen_ai.provider.name values, and the short names Sentrial's tool names use (llm:{provider}:{model}).
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_ANTHROPIC: Final = "anthropic"
+PROVIDER_GEMINI: Final = "gcp.gemini"
+PROVIDER_VERTEX_AI: Final = "gcp.vertex_ai"
+PROVIDER_GEN_AI: Final = "gcp.gen_ai"
+SHORT_PROVIDER_NAMES: Final = {
+    PROVIDER_OPENAI: "openai",
+    PROVIDER_AZURE_OPENAI: "openai",
+    PROVIDER_ANTHROPIC: "anthropic",
+    PROVIDER_GEMINI: "google",
+    PROVIDER_VERTEX_AI: "google",
+    PROVIDER_GEN_AI: "google",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "aws.bedrock": "bedrock",
+}

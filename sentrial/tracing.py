@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from sentrial import semconv
 from sentrial._config import Settings
+from sentrial._trace_sessions import TraceSessions
 from sentrial.redact import Redactor
 
 if TYPE_CHECKING:
@@ -121,8 +122,16 @@ class Delivery:
 
     def session_started(self, span: Span) -> None:
         """Hand on the opening snapshot of a session span, ahead of all its events."""
+        self.session_opened(_session_snapshot(span))
+
+    def session_opened(self, opening: ReadableSpan) -> None:
+        """Hand on a session's opening (a session span without an end), ahead of all its events."""
+        self.to_sentrial_only(opening)
+
+    def to_sentrial_only(self, span: ReadableSpan) -> None:
+        """Hand on a span made up for Sentrial (an opening, a trace session's end), not to other exporters."""
         if self._batcher is not None and not self._closed:
-            self._batcher.on_end(self._redacted(_session_snapshot(span)))
+            self._batcher.on_end(self._redacted(span))
 
     def span_ended(self, span: ReadableSpan, for_sentrial: bool) -> None:
         """Hand on a finished span: to Sentrial when it is one of its spans, to the others always."""
@@ -158,6 +167,11 @@ class Delivery:
         return delivered
 
 
+def is_genai(attributes: Any) -> bool:
+    """True for a span of an LLM call made by any instrumentation following the GenAI conventions."""
+    return semconv.GEN_AI_OPERATION_NAME in attributes or semconv.GEN_AI_SYSTEM in attributes
+
+
 class SessionRouter(SpanProcessor):
     """Sends each span to the delivery of the client it belongs to.
 
@@ -168,16 +182,28 @@ class SessionRouter(SpanProcessor):
     def __init__(self) -> None:
         self.default: Delivery | None = None
         self._owner: dict[int, tuple[Delivery, bool]] = {}  # span id -> (delivery, for Sentrial)
+        self._traces = TraceSessions()
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         attributes = span.attributes or {}
+        self._traces.root_started(span)
         route = current_route(parent_context)
         delivery = route.delivery if route is not None else self.default
         if delivery is None:
             return
-        for_sentrial = semconv.SPAN_KIND in attributes
+        kind = attributes.get(semconv.SPAN_KIND)
+        genai = kind == semconv.KIND_LLM or (kind is None and is_genai(attributes))
+        for_sentrial = kind is not None or genai
         if not for_sentrial and not delivery.takes_every_span:
             return
+        if genai and semconv.SESSION_ID not in attributes:
+            if route is not None:
+                span.set_attribute(semconv.SESSION_ID, route.session_id)
+            else:  # an LLM call outside every session: it joins its trace's session
+                session_id, opening = self._traces.open_for(span, delivery)
+                span.set_attribute(semconv.SESSION_ID, session_id)
+                if opening is not None:
+                    delivery.session_opened(opening)
         self._owner[span.context.span_id] = (delivery, for_sentrial)
         if for_sentrial and attributes.get(semconv.SPAN_KIND) == semconv.KIND_SESSION:
             delivery.session_started(span)
@@ -188,6 +214,10 @@ class SessionRouter(SpanProcessor):
         owner = self._owner.pop(span.context.span_id, None)
         if owner is not None:
             owner[0].span_ended(span, owner[1])
+        trace_session = self._traces.root_ended(span)
+        if trace_session is not None:
+            delivery, completion = trace_session
+            delivery.to_sentrial_only(completion)
 
     def shutdown(self) -> None:
         # Each client shuts its own delivery down; spans still ending afterwards are routed as before.

@@ -94,7 +94,7 @@ class SentrialSpanExporter(SpanExporter):
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
         kind = mapping.span_kind(span)
         sid = mapping.session_id(span)
-        if kind is None or sid is None:
+        if sid is None or (kind is None and not mapping.is_genai_span(span.attributes or {})):
             return []
         if kind == sc.KIND_SESSION:
             if mapping.is_open_snapshot(span):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
 
 from sentrial import semconv as sc
 from sentrial_otel_exporter.transport import ApiCall
@@ -33,7 +34,7 @@ class SessionTotals:
     total_tokens: int = 0
 
     def add(self, usage: EventUsage) -> None:
-        """Count one event in."""
+        """Count one event in (prompt/completion tokens come from LLM calls only)."""
         self.cost += usage.cost
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
@@ -48,6 +49,18 @@ class EventUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+
+def is_genai_span(attrs: Attributes) -> bool:
+    """True for an LLM span of any instrumentation that follows the GenAI conventions."""
+    return attrs.get(sc.GEN_AI_OPERATION_NAME) in _LLM_OPERATIONS or (
+        sc.GEN_AI_SYSTEM in attrs and sc.GEN_AI_REQUEST_MODEL in attrs
+    )
+
+
+_LLM_OPERATIONS = frozenset(
+    {sc.OPERATION_CHAT, sc.OPERATION_TEXT_COMPLETION, sc.OPERATION_GENERATE_CONTENT, sc.OPERATION_EMBEDDINGS}
+)
 
 
 def span_kind(span: ReadableSpan) -> str | None:
@@ -201,6 +214,8 @@ def event_call(span: ReadableSpan, lane: str) -> tuple[ApiCall, EventUsage] | No
         body, usage = _decision_body(attrs)
     elif kind == sc.KIND_ERROR:
         body, usage = _error_body(attrs), EventUsage()
+    elif kind == sc.KIND_LLM or (kind is None and is_genai_span(attrs)):
+        body, usage = _llm_body(span, attrs)
     else:
         return None
     body = {"sessionId": sid, **body, "stateBefore": {}, "stateAfter": {}}
@@ -250,6 +265,91 @@ def _error_body(attrs: Attributes) -> dict[str, Any]:
     body: dict[str, Any] = {"eventType": "error", "toolError": error}
     _put(body, "toolName", _text(attrs.get(sc.ERROR_TOOL_NAME)))
     return body
+
+
+def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], EventUsage]:
+    """An LLM call as the tool call ``llm:{provider}:{model}`` of sessions-api.md."""
+    provider_name = (
+        _text(attrs.get(sc.GEN_AI_PROVIDER_NAME)) or _text(attrs.get(sc.GEN_AI_SYSTEM)) or "unknown"
+    )
+    provider = sc.SHORT_PROVIDER_NAMES.get(provider_name, provider_name)
+    model = (
+        _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or _text(attrs.get(sc.GEN_AI_RESPONSE_MODEL)) or "unknown"
+    )
+    prompt = _integer(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)) or 0
+    completion = _integer(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0
+    cost = _number(attrs.get(sc.COST_USD))
+    tool_input: dict[str, Any] = {"model": model, "provider": provider}
+    messages = _chat_messages(attrs)
+    if messages is not None:
+        tool_input = {"messages": messages, **tool_input}
+    tool_output: dict[str, Any] = {
+        "content": _output_text(attrs),
+        "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
+        "cost_usd": cost or 0.0,
+    }
+    body: dict[str, Any] = {
+        "eventType": "tool_call",
+        "toolName": f"llm:{provider}:{model}",
+        "toolInput": tool_input,
+        "toolOutput": tool_output,
+        "reasoning": None,
+        "estimatedCost": cost or 0.0,
+        "tokenCount": prompt + completion,
+    }
+    if span.status.status_code == StatusCode.ERROR:
+        error: dict[str, Any] = {"message": span.status.description or "LLM call failed"}
+        _put(error, "type", _text(attrs.get(sc.ERROR_TYPE_ATTRIBUTE)))
+        body["toolError"] = error
+    usage = EventUsage(cost or 0.0, prompt, completion, prompt + completion)
+    return body, usage
+
+
+def _chat_messages(attrs: Attributes) -> list[dict[str, Any]] | None:
+    """The call's messages as simple ``{"role", "content"}`` dicts (system instructions first)."""
+    raw = load_json(attrs.get(sc.GEN_AI_INPUT_MESSAGES))
+    system = load_json(attrs.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS))
+    if raw is None and system is None:
+        return None
+    messages: list[dict[str, Any]] = []
+    if isinstance(system, list) and system:
+        messages.append({"role": "system", "content": _parts_text(system)})
+    for message in raw if isinstance(raw, list) else []:
+        messages.append(_simple_message(message) if isinstance(message, dict) else {"content": message})
+    return messages
+
+
+def _simple_message(message: dict[str, Any]) -> dict[str, Any]:
+    parts = message.get("parts")
+    if not isinstance(parts, list):
+        return message  # not the GenAI parts format: keep it as the instrumentation wrote it
+    simple: dict[str, Any] = {"role": message.get("role"), "content": _parts_text(parts)}
+    calls = [
+        {"id": p.get("id"), "name": p.get("name"), "arguments": p.get("arguments")}
+        for p in parts
+        if isinstance(p, dict) and p.get("type") == "tool_call"
+    ]
+    if calls:
+        simple["tool_calls"] = calls
+    results = [
+        p.get("response") for p in parts if isinstance(p, dict) and p.get("type") == "tool_call_response"
+    ]
+    if results:
+        simple["tool_results"] = results
+    return simple
+
+
+def _parts_text(parts: list[Any]) -> str:
+    texts = [str(p.get("content")) for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    return "".join(texts)
+
+
+def _output_text(attrs: Attributes) -> str | None:
+    output = load_json(attrs.get(sc.GEN_AI_OUTPUT_MESSAGES))
+    if not isinstance(output, list):
+        return None
+    texts = [_parts_text(m.get("parts") or []) for m in output if isinstance(m, dict)]
+    return "".join(texts)
 
 
 def _hex_trace_id(span: ReadableSpan) -> str | None:

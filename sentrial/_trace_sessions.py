@@ -1,0 +1,119 @@
+"""Sessions for LLM calls made outside any Sentrial session: one session per trace.
+
+The session is named after the trace's local root span, its agent is ``SENTRIAL_AGENT_NAME`` or the
+resource's ``service.name``, it is opened when the trace's first such LLM call starts and completed
+when the trace's local root span ends (failed when that span failed). Its id is derived from the
+trace id, so every process of a distributed trace adds to the same session.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, Span
+from opentelemetry.trace import StatusCode
+
+from sentrial import semconv
+
+ENV_AGENT_NAME = "SENTRIAL_AGENT_NAME"
+_ANONYMOUS_USER = "anonymous"
+
+
+def trace_session_id(trace_id: int) -> str:
+    """The session id of a trace."""
+    return f"trace-{trace_id:032x}"
+
+
+@dataclass
+class _Root:
+    span_id: int
+    name: str
+    owner: Any = None  # whoever received the session's opening; None until there is a session
+
+
+class TraceSessions:
+    """Tracks the local root span of each open trace and the traces that got a session."""
+
+    def __init__(self) -> None:
+        self._roots: dict[int, _Root] = {}  # trace id -> its local root, while that root runs
+        self._lock = threading.Lock()
+
+    def root_started(self, span: Span) -> None:
+        """Remember a span that starts a trace in this process."""
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            with self._lock:
+                self._roots[span.context.trace_id] = _Root(span.context.span_id, span.name)
+
+    def open_for(self, span: Span, owner: Any) -> tuple[str, ReadableSpan | None]:
+        """The session of the LLM span's trace, and the snapshot that opens it the first time.
+
+        ``owner`` (the delivery the opening goes to) is handed back with the completion.
+        """
+        trace_id = span.context.trace_id
+        session_id = trace_session_id(trace_id)
+        with self._lock:
+            root = self._roots.get(trace_id)
+            if root is not None:
+                if root.owner is not None:
+                    return session_id, None
+                root.owner = owner
+        name = root.name if root is not None else span.name
+        attributes = {
+            semconv.SPAN_KIND: semconv.KIND_SESSION,
+            semconv.SESSION_ID: session_id,
+            semconv.SESSION_NAME: name,
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: _agent_name(span),
+            semconv.USER_ID: _ANONYMOUS_USER,
+        }
+        opening = ReadableSpan(
+            name=f"invoke_agent {attributes[semconv.GEN_AI_AGENT_NAME]}",
+            context=span.context,
+            resource=span.resource,
+            attributes=attributes,
+            start_time=span.start_time,
+            end_time=None,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+        return session_id, opening
+
+    def root_ended(self, span: ReadableSpan) -> tuple[Any, ReadableSpan] | None:
+        """(owner, completion) of the trace's session when ``span`` is a local root that had one."""
+        if span.context is None:
+            return None
+        with self._lock:
+            root = self._roots.get(span.context.trace_id)
+            if root is None or root.span_id != span.context.span_id:
+                return None
+            del self._roots[span.context.trace_id]
+        if root.owner is None:
+            return None
+        failed = span.status.status_code == StatusCode.ERROR
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_SESSION,
+            semconv.SESSION_ID: trace_session_id(span.context.trace_id),
+            semconv.SUCCESS: not failed,
+        }
+        if failed and span.status.description:
+            attributes[semconv.FAILURE_REASON] = span.status.description
+        return root.owner, ReadableSpan(
+            name=span.name,
+            context=span.context,
+            resource=span.resource,
+            attributes=attributes,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+
+def _agent_name(span: Span) -> str:
+    configured = os.environ.get(ENV_AGENT_NAME)
+    if configured:
+        return configured
+    service = span.resource.attributes.get(semconv.SERVICE_NAME) if span.resource is not None else None
+    return str(service) if service else "unknown_agent"

@@ -1,0 +1,63 @@
+"""LLM auto-instrumentation: one ``BaseInstrumentor`` per provider library, patched with wrapt.
+
+:func:`instrument_when_imported` applies each instrumentor when its library is imported (at once
+if it already is), so ``import sentrial`` and ``configure()`` never import a provider library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import Any
+
+import wrapt
+
+logger = logging.getLogger("sentrial")
+
+# The module whose import triggers an instrumentor, and where that instrumentor lives.
+INSTRUMENTORS: dict[str, tuple[str, str]] = {
+    "openai": ("sentrial.instrumentation.openai", "OpenAIInstrumentor"),
+    "anthropic": ("sentrial.instrumentation.anthropic", "AnthropicInstrumentor"),
+    "google.genai": ("sentrial.instrumentation.google_genai", "GoogleGenAIInstrumentor"),
+}
+
+_hooked: set[str] = set()
+_lock = threading.Lock()
+
+
+def load_instrumentor(library: str) -> Any:
+    """The (singleton) instrumentor for ``library``, a key of :data:`INSTRUMENTORS`."""
+    module_name, class_name = INSTRUMENTORS[library]
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def instrument_when_imported(tracer_provider: Any = None) -> None:
+    """Instrument every supported provider library as soon as the app imports it."""
+    with _lock:
+        libraries = [name for name in INSTRUMENTORS if name not in _hooked]
+        _hooked.update(libraries)
+    for library in libraries:
+
+        def hook(module: object, library: str = library) -> None:
+            try:
+                instrumentor = load_instrumentor(library)
+                if not instrumentor.is_instrumented_by_opentelemetry:
+                    instrumentor.instrument(tracer_provider=tracer_provider)
+            except Exception:
+                logger.warning(
+                    "sentrial: could not instrument %s; its calls are not traced", library, exc_info=True
+                )
+
+        wrapt.register_post_import_hook(hook, library)
+
+
+def uninstrument_all() -> None:
+    """Undo every instrumentor applied so far."""
+    for library in INSTRUMENTORS:
+        try:
+            instrumentor = load_instrumentor(library)
+        except ImportError:
+            continue
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()

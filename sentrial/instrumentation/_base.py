@@ -1,0 +1,106 @@
+"""What every provider instrumentor shares: a declarative list of patches, applied to the library's
+classes (``instrument``) or to one client instance (``wrap_*``), and undone cleanly."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Tracer
+
+from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
+
+TRACER_NAME = "sentrial.instrumentation"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One provider method to trace: ``owner`` (a class in ``module``) and its ``method``.
+
+    ``client_path`` is where an instance of ``owner`` hangs off a client object (``"chat.completions"``),
+    for per-client wrapping; empty when the owner is the object itself (a model object).
+    """
+
+    module: str
+    owner: str
+    method: str
+    is_async: bool
+    describe: Describe
+    finish: Finish
+    client_path: str = ""
+
+    def wrapper(self, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
+        """The wrapt wrapper of this method."""
+        make = async_wrapper if self.is_async else sync_wrapper
+        return make(get_tracer, self.describe, self.finish)
+
+    def resolve_owner(self) -> type | None:
+        """The owner class, or None when this version of the library does not have it."""
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError:
+            return None
+        owner = getattr(module, self.owner, None)
+        return owner if isinstance(owner, type) and hasattr(owner, self.method) else None
+
+
+class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Patches the classes of one provider library, so every client instance is traced."""
+
+    patches: Sequence[Patch] = ()
+    dependencies: Collection[str] = ()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The library versions this instrumentor supports."""
+        return self.dependencies
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer = trace.get_tracer(TRACER_NAME, tracer_provider=kwargs.get("tracer_provider"))
+        self._applied: list[tuple[type, str]] = []
+        for patch in self.patches:
+            owner = patch.resolve_owner()
+            if owner is None:
+                continue
+            wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(lambda: tracer))
+            self._applied.append((owner, patch.method))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, method in getattr(self, "_applied", []):
+            unwrap(owner, method)
+        self._applied = []
+
+
+_WRAPPED_MARK = "_self_sentrial_wrapped"  # "_self_" keeps it on the wrapt proxy itself
+
+
+def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None = None) -> int:
+    """Trace the methods of one client (or model) object; returns how many methods were wrapped.
+
+    Wrapping an object twice wraps nothing more.
+    """
+    get_tracer = (lambda: tracer) if tracer is not None else (lambda: trace.get_tracer(TRACER_NAME))
+    wrapped = 0
+    for patch in patches:
+        owner_object = target
+        for part in filter(None, patch.client_path.split(".")):
+            owner_object = getattr(owner_object, part, None)
+            if owner_object is None:
+                break
+        owner_class = patch.resolve_owner()
+        if owner_object is None or owner_class is None or not isinstance(owner_object, owner_class):
+            continue
+        method = getattr(owner_object, patch.method)
+        if getattr(method, _WRAPPED_MARK, False):
+            wrapped += 1
+            continue
+        function_wrapper = wrapt.FunctionWrapper(method, patch.wrapper(get_tracer))
+        setattr(function_wrapper, _WRAPPED_MARK, True)
+        setattr(owner_object, patch.method, function_wrapper)
+        wrapped += 1
+    return wrapped

@@ -1,0 +1,309 @@
+"""One LLM call as a span, and the wrapper that traces a provider method without ever breaking it.
+
+Provider modules describe a call (:class:`LlmRequest`) and its outcome (:class:`LlmResult`) in
+the GenAI conventions' terms; this module turns them into a span, prices the call, and makes sure
+the span ends exactly once whatever happens. A bug in the instrumentation is logged once and the
+call goes through untraced; the provider's own exceptions reach the caller unchanged.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from sentrial import pricing
+from sentrial import semconv as sc
+
+logger = logging.getLogger("sentrial")
+
+ENV_CAPTURE_CONTENT = "SENTRIAL_CAPTURE_CONTENT"
+ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+_capture_override: bool | None = None
+# True while a traced LLM call is being made, so a second layer (wrap + instrument) adds no span.
+_IN_LLM_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("sentrial_in_llm_call", default=False)
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def set_capture_content(enabled: bool | None) -> None:
+    """Switch message capture on or off for every instrumented call; None goes back to the env vars."""
+    global _capture_override
+    _capture_override = enabled
+
+
+def capture_content() -> bool:
+    """Whether LLM messages are recorded: configure(), then SENTRIAL_CAPTURE_CONTENT, then the OTel
+    GenAI variable, then on."""
+    if _capture_override is not None:
+        return _capture_override
+    for name in (ENV_CAPTURE_CONTENT, ENV_OTEL_CAPTURE_CONTENT):
+        value = os.environ.get(name, "").strip().lower()
+        if value:
+            return value not in ("0", "false", "no", "off", "none")
+    return True
+
+
+def log_once(key: str, message: str, *args: Any) -> None:
+    """Log an instrumentation problem once per ``key``, with the traceback of the current exception."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    logger.warning("sentrial: " + message + "; calls go through untraced where needed", *args, exc_info=True)
+
+
+@dataclass
+class LlmRequest:
+    """What an LLM call asked for, in GenAI convention terms."""
+
+    provider: str  # a gen_ai.provider.name value, e.g. sc.PROVIDER_OPENAI
+    operation: str  # a gen_ai.operation.name value, e.g. "chat"
+    model: str | None
+    parameters: dict[str, Any] = field(default_factory=dict)  # GenAI request attribute -> value
+    input_messages: list[dict[str, Any]] | None = None  # [{"role": ..., "parts": [...]}]
+    system_instructions: list[dict[str, Any]] | None = None  # [{"type": "text", "content": ...}]
+    stream: bool = False
+
+
+@dataclass
+class LlmResult:
+    """What an LLM call answered (for a stream, what it had answered when it ended)."""
+
+    response_model: str | None = None
+    response_id: str | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    output_messages: list[dict[str, Any]] | None = None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class LlmCall:
+    """The span of one LLM call; ``succeed``/``fail``/``abandon`` end it, and only the first counts."""
+
+    def __init__(self, tracer: Tracer, request: LlmRequest) -> None:
+        self.request = request
+        attributes: dict[str, Any] = {
+            sc.SPAN_KIND: sc.KIND_LLM,
+            sc.GEN_AI_OPERATION_NAME: request.operation,
+            sc.GEN_AI_PROVIDER_NAME: request.provider,
+        }
+        if request.model:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
+        attributes.update({k: v for k, v in request.parameters.items() if v is not None})
+        if request.stream:
+            attributes[sc.LLM_STREAM] = True
+        if capture_content():
+            if request.input_messages is not None:
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = _json(request.input_messages)
+            if request.system_instructions:
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _json(request.system_instructions)
+        name = f"{request.operation} {request.model}" if request.model else request.operation
+        self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self._started = time.monotonic()
+        self._first_chunk_at: float | None = None
+        self._ended = False
+        self._lock = threading.Lock()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the span has ended."""
+        return self._ended
+
+    def _claim_end(self) -> bool:
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
+    def mark_first_chunk(self) -> None:
+        """Note the arrival of a stream's first chunk (time to first chunk)."""
+        if self._first_chunk_at is None:
+            self._first_chunk_at = time.monotonic()
+            self.span.set_attribute(
+                sc.LLM_TIME_TO_FIRST_CHUNK_MS, round((self._first_chunk_at - self._started) * 1000, 3)
+            )
+
+    def succeed(self, result: LlmResult) -> None:
+        """End the span with the call's outcome."""
+        if not self._claim_end():
+            return
+        try:
+            self.span.set_attributes(self._result_attributes(result))
+        except Exception:
+            log_once("result-attributes", "could not record an LLM result")
+        self.span.end()
+
+    def fail(self, error: BaseException, partial: LlmResult | None = None) -> None:
+        """End the span as failed with the provider's (or the caller's) exception."""
+        if not self._claim_end():
+            return
+        if partial is not None:
+            try:
+                self.span.set_attributes(self._result_attributes(partial))
+            except Exception:
+                log_once("result-attributes", "could not record an LLM result")
+        error_type = type(error).__qualname__
+        status_code = getattr(error, "status_code", None)
+        self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, str(status_code) if status_code else error_type)
+        self.span.record_exception(error)
+        self.span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
+        self.span.end()
+
+    def abandon(self, partial: LlmResult | None = None) -> None:
+        """End the span of a stream that was dropped unfinished."""
+        if not self._claim_end():
+            return
+        if partial is not None:
+            try:
+                self.span.set_attributes(self._result_attributes(partial))
+            except Exception:
+                log_once("result-attributes", "could not record an LLM result")
+        self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, "abandoned")
+        self.span.set_status(Status(StatusCode.ERROR, sc.LLM_ABANDONED_MESSAGE))
+        self.span.end()
+
+    def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            sc.GEN_AI_RESPONSE_MODEL: result.response_model,
+            sc.GEN_AI_RESPONSE_ID: result.response_id,
+            sc.GEN_AI_USAGE_INPUT_TOKENS: result.input_tokens,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: result.output_tokens,
+            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: result.cache_read_tokens,
+            sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: result.cache_creation_tokens,
+            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: result.reasoning_tokens,
+        }
+        if result.finish_reasons:
+            values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
+        if result.output_messages is not None and capture_content():
+            values[sc.GEN_AI_OUTPUT_MESSAGES] = _json(result.output_messages)
+        cost = self._cost(result)
+        if cost is not None:
+            values[sc.COST_USD] = cost
+        return {k: v for k, v in values.items() if v is not None}
+
+    def _cost(self, result: LlmResult) -> float | None:
+        model = result.response_model or self.request.model
+        provider = sc.SHORT_PROVIDER_NAMES.get(self.request.provider, self.request.provider)
+        if not model or (result.input_tokens is None and result.output_tokens is None):
+            return None
+        try:
+            return pricing.calculate_cost(
+                provider,
+                model,
+                result.input_tokens or 0,
+                result.output_tokens or 0,
+                cached_input_tokens=result.cache_read_tokens or 0,
+                cache_creation_tokens=result.cache_creation_tokens or 0,
+            )
+        except ValueError:
+            return None
+
+
+def _should_trace() -> bool:
+    """False inside another traced LLM call, or where OTel instrumentation is suppressed."""
+    if _IN_LLM_CALL.get():
+        return False
+    if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+        return False
+    # Another GenAI instrumentation already made a client span for this very call: one span is enough.
+    current = trace.get_current_span()
+    attributes = getattr(current, "attributes", None) or {}
+    return not (
+        getattr(current, "kind", None) == SpanKind.CLIENT
+        and sc.GEN_AI_OPERATION_NAME in attributes
+        and attributes.get(sc.SPAN_KIND) != sc.KIND_LLM
+    )
+
+
+Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], LlmRequest]
+Finish = Callable[[LlmCall, Any], Any]  # ends the call (or hands it to a stream) and returns the result
+
+
+def _start(
+    get_tracer: Callable[[], Tracer], describe: Describe, instance: Any, args: Any, kwargs: Any
+) -> LlmCall | None:
+    if not _should_trace():
+        return None
+    try:
+        return LlmCall(get_tracer(), describe(instance, args, kwargs))
+    except Exception:
+        log_once(f"describe-{getattr(describe, '__qualname__', describe)}", "could not describe an LLM call")
+        return None
+
+
+def _finish(call: LlmCall, finish: Finish, result: Any) -> Any:
+    try:
+        return finish(call, result)
+    except Exception:
+        log_once(f"finish-{getattr(finish, '__qualname__', finish)}", "could not record an LLM response")
+        call.succeed(LlmResult())
+        return result
+
+
+def sync_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: Finish) -> Callable[..., Any]:
+    """A wrapt wrapper that traces a synchronous provider method."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        call = _start(get_tracer, describe, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = _IN_LLM_CALL.set(True)
+        try:
+            with trace.use_span(
+                call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.fail(error)
+            raise
+        finally:
+            _IN_LLM_CALL.reset(token)
+        return _finish(call, finish, result)
+
+    return wrapper
+
+
+def async_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: Finish) -> Callable[..., Any]:
+    """A wrapt wrapper that traces an asynchronous provider method (the call returns an awaitable)."""
+
+    def wrapper(wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any) -> Any:
+        async def traced() -> Any:
+            call = _start(get_tracer, describe, instance, args, kwargs)
+            if call is None:
+                return await wrapped(*args, **kwargs)
+            token = _IN_LLM_CALL.set(True)
+            try:
+                with trace.use_span(
+                    call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+                ):
+                    result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                call.fail(error)
+                raise
+            finally:
+                _IN_LLM_CALL.reset(token)
+            return _finish(call, finish, result)
+
+        return traced()
+
+    return wrapper

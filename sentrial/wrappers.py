@@ -1,0 +1,63 @@
+"""The reference's per-client wrappers: ``wrap_openai(client)`` and friends.
+
+They trace one client (or model) object with the same code that instruments a whole library, so
+wrapping twice, or wrapping a client of an instrumented library, still gives one span per call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TypeVar
+
+from sentrial.instrumentation._base import wrap_instance
+
+logger = logging.getLogger("sentrial")
+
+_C = TypeVar("_C")
+
+# Which provider module's patches apply to a client, by the top-level package of its class.
+_PROVIDER_MODULES = {
+    "openai": "sentrial.instrumentation.openai",
+    "anthropic": "sentrial.instrumentation.anthropic",
+    "google": "sentrial.instrumentation.google_genai",
+}
+
+
+def _wrap(client: _C, module_name: str, what: str) -> _C:
+    try:
+        module = importlib.import_module(module_name)
+        wrapped = wrap_instance(client, module.PATCHES)
+    except ImportError:
+        logger.warning("sentrial: %s is not installed; %s left unwrapped", what, type(client).__name__)
+        return client
+    if not wrapped:
+        logger.warning("sentrial: %s is not a %s client; left unwrapped", type(client).__name__, what)
+    return client
+
+
+def wrap_openai(client: _C) -> _C:
+    """Trace every call of this OpenAI (or Azure OpenAI) client, sync or async; returns the client."""
+    return _wrap(client, _PROVIDER_MODULES["openai"], "OpenAI")
+
+
+def wrap_anthropic(client: _C) -> _C:
+    """Trace every call of this Anthropic client, sync or async; returns the client."""
+    return _wrap(client, _PROVIDER_MODULES["anthropic"], "Anthropic")
+
+
+def wrap_google(model_or_client: _C) -> _C:
+    """Trace every call of this google-genai client; returns it."""
+    return _wrap(model_or_client, _PROVIDER_MODULES["google"], "Google GenAI")
+
+
+def wrap_llm(client: _C) -> _C:
+    """Detect the client's provider and wrap it; an unknown client is returned unchanged, with a warning."""
+    package = type(client).__module__.split(".")[0]
+    module_name = _PROVIDER_MODULES.get(package)
+    if module_name is None:
+        logger.warning(
+            "sentrial: wrap_llm does not know %s clients; left unwrapped", type(client).__qualname__
+        )
+        return client
+    return _wrap(client, module_name, package)
