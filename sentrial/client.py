@@ -29,7 +29,6 @@ from opentelemetry.trace import Status, StatusCode
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import BatcherConfig, resolve_settings
-from sentrial._pii_remote import fetch_in_background
 from sentrial._values import cap_text, to_json
 from sentrial.redact import Redactor, redactor_for
 from sentrial.tracing import Delivery, SessionRoute, current_route, resolve_provider, router_of, with_route
@@ -112,6 +111,8 @@ class SentrialClient:
         self._tracer = self._provider.get_tracer("sentrial")
         self._delivery = Delivery(settings, self._redactor(pii), additional_exporters)
         if pii is True and settings.can_send:
+            from sentrial._pii_remote import fetch_in_background  # pulls in requests: only when needed
+
             fetch_in_background(settings, self._use_redactor)
         self._sessions: dict[str, _OpenSession] = {}
         self._completed: OrderedDict[str, None] = OrderedDict()

@@ -10,8 +10,6 @@ import importlib
 import logging
 from typing import TypeVar
 
-from sentrial.instrumentation._base import wrap_instance
-
 logger = logging.getLogger("sentrial")
 
 _C = TypeVar("_C")
@@ -25,6 +23,8 @@ _PROVIDER_MODULES = {
 
 
 def _wrap(client: _C, module_name: str, what: str) -> _C:
+    from sentrial.instrumentation._base import wrap_instance  # BaseInstrumentor & co: only when used
+
     try:
         module = importlib.import_module(module_name)
         wrapped = wrap_instance(client, module.PATCHES)
