@@ -7,20 +7,38 @@ interaction.finish(output="Hello!", success=True)
 """
 
 from sentrial._config import BatcherConfig
+from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.client import DeliveryError, Interaction, SentrialClient
+from sentrial.decorators import (
+    SessionContext,
+    bind_context,
+    get_current_interaction,
+    get_current_session_id,
+    session,
+    tool,
+)
 from sentrial.wrappers import wrap_anthropic, wrap_google, wrap_llm, wrap_openai
 
 __all__ = [
+    "AsyncInteraction",
+    "AsyncSentrialClient",
     "BatcherConfig",
     "DeliveryError",
     "Interaction",
     "SentrialClient",
+    "SessionContext",
     "begin",
+    "begin_async",
+    "bind_context",
     "configure",
     "flush",
     "get_client",
+    "get_current_interaction",
+    "get_current_session_id",
+    "session",
     "shutdown",
+    "tool",
     "wrap_anthropic",
     "wrap_google",
     "wrap_llm",

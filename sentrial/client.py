@@ -24,7 +24,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
@@ -36,6 +36,7 @@ from sentrial.tracing import Delivery, SessionRoute, current_route, resolve_prov
 logger = logging.getLogger("sentrial")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 _RECENTLY_COMPLETED = 10_000
 _EXIT_FLUSH_SECONDS = 5.0
 
@@ -145,6 +146,16 @@ class SentrialClient:
     def fail_silently(self) -> bool:
         """Whether SDK errors are logged (True) or raised (False)."""
         return self._fail_silently
+
+    @property
+    def tracer(self) -> Tracer:
+        """The tracer this client makes its spans with."""
+        return self._tracer
+
+    @property
+    def max_value_chars(self) -> int:
+        """The cap on each recorded value."""
+        return self._max_chars
 
     @property
     def delivery(self) -> Delivery:
@@ -319,8 +330,10 @@ class SentrialClient:
             metadata=check.mapping("metadata", metadata, optional=True),
             extra=extra,
         )
-        token = otel_context.attach(self._sessions[session_id].context)
-        return Interaction(self, session_id, event_id, text_input, token)
+        interaction = Interaction(self, session_id, event_id, text_input)
+        context = otel_context.set_value(_INTERACTION_KEY, interaction, self._sessions[session_id].context)
+        interaction._token = otel_context.attach(context)
+        return interaction
 
     # --- events ---------------------------------------------------------------------------------
     def _record(
@@ -568,6 +581,11 @@ class Interaction:
         """Whether ``finish()`` was called."""
         return self._finished
 
+    @property
+    def client(self) -> SentrialClient:
+        """The client this interaction records to."""
+        return self._client
+
     def set_output(self, output: str) -> None:
         """Remember the output, sent when the interaction finishes."""
         self._output = self._client._content(self._client._check("set_output"), "output", output)
@@ -689,6 +707,14 @@ class Interaction:
         else:
             self._client._record_exception(self._session_id, exc)
             self.finish(success=False, failure_reason=f"{type(exc).__name__}: {exc}")
+
+
+def current_interaction() -> Interaction | None:
+    """The interaction begun with ``begin()`` that is current here (this thread or task), if any."""
+    value = otel_context.get_value(_INTERACTION_KEY)
+    if isinstance(value, Interaction) and not value.finished:
+        return value
+    return None
 
 
 _live_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()

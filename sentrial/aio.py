@@ -1,0 +1,150 @@
+"""The async API: ``AsyncSentrialClient``, ``AsyncInteraction`` and ``begin_async``.
+
+Tracking never touches the network on the caller's thread, so the async methods do the same work as
+the sync ones without blocking the event loop; only ``flush`` and ``shutdown`` wait, and they wait
+in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any
+
+from sentrial._config import BatcherConfig
+from sentrial.api import get_client
+from sentrial.client import Interaction, SentrialClient
+
+
+class AsyncInteraction:
+    """An interaction with awaitable methods; ``async with`` finishes it, and ``await`` gives it back."""
+
+    def __init__(self, interaction: Interaction) -> None:
+        self._interaction = interaction
+
+    @property
+    def session_id(self) -> str | None:
+        """The id of the session behind this interaction."""
+        return self._interaction.session_id
+
+    @property
+    def event_id(self) -> str:
+        """The interaction's event id."""
+        return self._interaction.event_id
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``finish()`` was called."""
+        return self._interaction.finished
+
+    def set_output(self, output: str) -> None:
+        """Remember the output, sent when the interaction finishes."""
+        self._interaction.set_output(output)
+
+    async def finish(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Finish the interaction; the arguments of :meth:`Interaction.finish`."""
+        return self._interaction.finish(*args, **kwargs)
+
+    async def track_tool_call(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Record a tool call; the arguments of :meth:`Interaction.track_tool_call`."""
+        return self._interaction.track_tool_call(*args, **kwargs)
+
+    async def track_decision(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Record a decision; the arguments of :meth:`Interaction.track_decision`."""
+        return self._interaction.track_decision(*args, **kwargs)
+
+    async def track_error(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Record an error; the arguments of :meth:`Interaction.track_error`."""
+        return self._interaction.track_error(*args, **kwargs)
+
+    def __await__(self) -> Generator[Any, None, AsyncInteraction]:
+        # Lets `interaction = await client.begin(...)` work as well as `async with client.begin(...)`.
+        yield from ()
+        return self
+
+    async def __aenter__(self) -> AsyncInteraction:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._interaction.__exit__(exc_type, exc, tb)
+
+
+class AsyncSentrialClient:
+    """:class:`SentrialClient` for asyncio: every method awaitable, ``begin()`` usable with ``async with``."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        fail_silently: bool = True,
+        pii: Any = None,
+        batching: bool | BatcherConfig | None = None,
+        **options: Any,
+    ) -> None:
+        self._client = SentrialClient(
+            api_key=api_key,
+            api_url=api_url,
+            fail_silently=fail_silently,
+            pii=pii,
+            batching=batching,
+            **options,
+        )
+
+    @property
+    def sync_client(self) -> SentrialClient:
+        """The synchronous client underneath (same delivery)."""
+        return self._client
+
+    async def create_session(self, *args: Any, **kwargs: Any) -> str:
+        """Open a session; the arguments of :meth:`SentrialClient.create_session`."""
+        return self._client.create_session(*args, **kwargs)
+
+    async def track_tool_call(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Record a tool call; the arguments of :meth:`SentrialClient.track_tool_call`."""
+        return self._client.track_tool_call(*args, **kwargs)
+
+    async def track_decision(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Record a decision; the arguments of :meth:`SentrialClient.track_decision`."""
+        return self._client.track_decision(*args, **kwargs)
+
+    async def track_error(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Record an error; the arguments of :meth:`SentrialClient.track_error`."""
+        return self._client.track_error(*args, **kwargs)
+
+    async def complete_session(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Complete a session; the arguments of :meth:`SentrialClient.complete_session`."""
+        return self._client.complete_session(*args, **kwargs)
+
+    def begin(self, *args: Any, **kwargs: Any) -> AsyncInteraction:
+        """Begin an interaction: ``async with client.begin(...) as it`` or ``await client.begin(...)``."""
+        return AsyncInteraction(self._client.begin(*args, **kwargs))
+
+    async def flush(self, timeout: float | None = 10.0) -> bool:
+        """Deliver everything recorded so far (waiting in a worker thread); see SentrialClient.flush."""
+        return await asyncio.to_thread(self._client.flush, timeout)
+
+    async def shutdown(self, timeout: float | None = 10.0) -> bool:
+        """Finish this client, waiting in a worker thread; see :meth:`SentrialClient.shutdown`."""
+        return await asyncio.to_thread(self._client.shutdown, timeout)
+
+    calculate_openai_cost = staticmethod(SentrialClient.calculate_openai_cost)
+    calculate_anthropic_cost = staticmethod(SentrialClient.calculate_anthropic_cost)
+    calculate_google_cost = staticmethod(SentrialClient.calculate_google_cost)
+
+
+async def begin_async(
+    user_id: str,
+    event: str,
+    input: str | None = None,
+    event_id: str | None = None,
+    convo_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> AsyncInteraction:
+    """Begin an interaction on the default client (the one of ``sentrial.configure()``)."""
+    interaction = get_client().begin(
+        user_id=user_id, event=event, input=input, event_id=event_id, convo_id=convo_id, metadata=metadata
+    )
+    return AsyncInteraction(interaction)

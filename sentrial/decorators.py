@@ -1,0 +1,350 @@
+"""``@tool``, ``@session`` and ``SessionContext``: tracking by decoration, for sync and async code.
+
+The current session follows the OpenTelemetry context (contextvars), so concurrent threads and
+asyncio tasks never see each other's sessions. A tool's span covers its whole call (and, for a
+generator, its whole iteration), so LLM calls made inside it nest under it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
+
+from sentrial import semconv
+from sentrial._values import DEFAULT_MAX_CHARS, to_json
+from sentrial.api import get_client
+from sentrial.client import Interaction, SentrialClient, current_interaction
+from sentrial.tracing import current_route
+
+logger = logging.getLogger("sentrial")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+
+
+def get_current_session_id() -> str | None:
+    """The id of the Sentrial session current here (this thread or task), if any."""
+    route = current_route()
+    return route.session_id if route is not None else None
+
+
+def get_current_interaction() -> Interaction | None:
+    """The interaction begun with ``begin()`` (or ``@session``) that is current here, if any."""
+    return current_interaction()
+
+
+def bind_context(function: Callable[..., _T]) -> Callable[..., _T]:
+    """``function`` bound to the current context, to run in a thread pool inside the current session.
+
+    ``executor.submit(sentrial.bind_context(work), arg)`` records ``work``'s tool calls in the
+    session that was current when it was submitted.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> _T:
+        return context.copy().run(function, *args, **kwargs)
+
+    return run
+
+
+# --- @tool -------------------------------------------------------------------------------------
+class _ToolRun:
+    """One traced call of a decorated tool: its span, started before and ended after the call."""
+
+    def __init__(self, name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        interaction = current_interaction()
+        client = interaction.client if interaction is not None else None
+        tracer: Tracer = client.tracer if client is not None else trace.get_tracer("sentrial")
+        self._max_chars = client.max_value_chars if client is not None else DEFAULT_MAX_CHARS
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: name,
+            semconv.TOOL_INPUT: to_json(_bound_arguments(function, args, kwargs), self._max_chars),
+            semconv.COST_USD: 0.0,
+        }
+        session_id = get_current_session_id()
+        if session_id is not None:
+            attributes[semconv.SESSION_ID] = session_id
+        self.span: Span = tracer.start_span(
+            semconv.SPAN_NAME_TOOL_CALL.format(tool_name=name), attributes=attributes
+        )
+        self._started = time.perf_counter()
+
+    def succeed(self, output: Any) -> None:
+        value = output if isinstance(output, dict) else {"result": output}
+        self.span.set_attribute(semconv.TOOL_OUTPUT, to_json(value, self._max_chars))
+        self._end()
+
+    def fail(self, error: BaseException) -> None:
+        message = f"{type(error).__name__}: {error}"
+        self.span.set_attribute(
+            semconv.TOOL_ERROR,
+            to_json({"message": str(error), "type": type(error).__name__}, self._max_chars),
+        )
+        self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
+        self.span.record_exception(error)
+        self.span.set_status(Status(StatusCode.ERROR, message))
+        self._end()
+
+    def _end(self) -> None:
+        duration_ms = round((time.perf_counter() - self._started) * 1000, 3)
+        self.span.set_attribute(semconv.METADATA, to_json({"duration_ms": duration_ms}))
+        self.span.end()
+
+
+def _bound_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
+    """The call's arguments by parameter name, without ``self``/``cls``."""
+    try:
+        bound = inspect.signature(function).bind_partial(*args, **kwargs)
+        bound.apply_defaults()
+    except (TypeError, ValueError):
+        return {"args": list(args), "kwargs": kwargs}
+    arguments = dict(bound.arguments)
+    first = next(iter(inspect.signature(function).parameters), None)
+    if first in ("self", "cls"):
+        arguments.pop(first, None)
+    return arguments
+
+
+def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> _ToolRun | None:
+    try:
+        return _ToolRun(name, function, args, kwargs)
+    except Exception:  # tracing must never stop the tool from running
+        logger.exception("sentrial: could not trace tool %r; it runs untraced", name)
+        return None
+
+
+def _decorate_tool(function: _F, name: str) -> _F:
+    if inspect.isasyncgenfunction(function):
+
+        @functools.wraps(function)
+        async def async_gen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            run = _start_tool(name, function, args, kwargs)
+            if run is None:
+                async for item in function(*args, **kwargs):
+                    yield item
+                return
+            items: list[Any] = []
+            try:
+                with trace.use_span(run.span, end_on_exit=False):
+                    async for item in function(*args, **kwargs):
+                        items.append(item)
+                        yield item
+            except BaseException as error:
+                run.fail(error)
+                raise
+            run.succeed(items)
+
+        return async_gen_wrapper  # type: ignore[return-value]
+
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            run = _start_tool(name, function, args, kwargs)
+            if run is None:
+                yield from function(*args, **kwargs)
+                return None
+            items: list[Any] = []
+            try:
+                with trace.use_span(run.span, end_on_exit=False):
+                    for item in function(*args, **kwargs):
+                        items.append(item)
+                        yield item
+            except BaseException as error:
+                run.fail(error)
+                raise
+            run.succeed(items)
+            return None
+
+        return gen_wrapper  # type: ignore[return-value]
+
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = _start_tool(name, function, args, kwargs)
+            if run is None:
+                return await function(*args, **kwargs)
+            try:
+                with trace.use_span(run.span, end_on_exit=False):
+                    result = await function(*args, **kwargs)
+            except BaseException as error:
+                run.fail(error)
+                raise
+            run.succeed(result)
+            return result
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        run = _start_tool(name, function, args, kwargs)
+        if run is None:
+            return function(*args, **kwargs)
+        try:
+            with trace.use_span(run.span, end_on_exit=False):
+                result = function(*args, **kwargs)
+        except BaseException as error:
+            run.fail(error)
+            raise
+        run.succeed(result)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+@overload
+def tool(name_or_function: _F) -> _F: ...
+@overload
+def tool(name_or_function: str | None = None, *, name: str | None = None) -> Callable[[_F], _F]: ...
+def tool(name_or_function: Any = None, *, name: str | None = None) -> Any:
+    """Track every call of a function as a tool call: ``@tool``, ``@tool("name")``, ``@tool(name=...)``.
+
+    Works on functions, methods, coroutines and (async) generators. Inputs are the bound arguments
+    (``self``/``cls`` left out), the output is the return value (a dict as it is, anything else under
+    ``"result"``), errors are recorded and re-raised unchanged.
+    """
+    if callable(name_or_function):
+        return _decorate_tool(name_or_function, name or name_or_function.__name__)
+    chosen = name or name_or_function
+
+    def decorate(function: _F) -> _F:
+        return _decorate_tool(function, chosen or function.__name__)
+
+    return decorate
+
+
+# --- @session and SessionContext -----------------------------------------------------------------
+class SessionContext:
+    """A tracked interaction as a context manager (``with`` or ``async with``).
+
+    It begins on entry and finishes on exit: successfully with the output given to
+    ``set_output()``, or failed with ``"Type: message"`` when an exception (also cancellation or
+    Ctrl-C) leaves the block; the exception propagates.
+    """
+
+    def __init__(
+        self,
+        user_id: str,
+        agent_name: str,
+        input: str | None = None,
+        *,
+        convo_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        client: SentrialClient | None = None,
+    ) -> None:
+        self._arguments: dict[str, Any] = {
+            "user_id": user_id,
+            "event": agent_name,
+            "input": input,
+            "convo_id": convo_id,
+            "metadata": metadata,
+        }
+        self._client = client
+        self.interaction: Interaction | None = None
+
+    def __enter__(self) -> Interaction:
+        client = self._client or get_client()
+        self.interaction = client.begin(**self._arguments)
+        return self.interaction
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.interaction is not None:
+            self.interaction.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Interaction:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def _session_arguments(
+    function: Callable[..., Any], args: Any, kwargs: Any, user_id_param: str, input_param: str | None
+) -> tuple[str, Any]:
+    """The user id and the input of a call of a ``@session`` function."""
+    arguments = _bound_arguments(function, args, kwargs)
+    user_id = arguments.get(user_id_param)
+    if input_param is None:  # the first argument that is not the user id
+        input_param = next((key for key in arguments if key != user_id_param), None)
+    value = arguments.get(input_param) if input_param is not None else None
+    return ("anonymous" if user_id is None else str(user_id)), value
+
+
+def _output_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return to_json(value)
+
+
+@overload
+def session(agent_name: _F) -> _F: ...
+@overload
+def session(
+    agent_name: str | None = None,
+    *,
+    user_id_param: str = "user_id",
+    input_param: str | None = None,
+    client: SentrialClient | None = None,
+) -> Callable[[_F], _F]: ...
+def session(
+    agent_name: Any = None,
+    *,
+    user_id_param: str = "user_id",
+    input_param: str | None = None,
+    client: SentrialClient | None = None,
+) -> Any:
+    """Track every call of a function as an interaction of ``agent_name``.
+
+    The user id comes from the argument named ``user_id_param``, the input from ``input_param``
+    (default: the first other argument), the output from the return value. An exception, including
+    cancellation and KeyboardInterrupt, finishes the interaction as failed and propagates.
+    """
+    if callable(agent_name):
+        return session()(agent_name)
+
+    def decorate(function: _F) -> _F:
+        name = agent_name or function.__name__
+
+        def begin(args: Any, kwargs: Any) -> Interaction:
+            user_id, value = _session_arguments(function, args, kwargs, user_id_param, input_param)
+            text = value if value is None or isinstance(value, str) else to_json(value)
+            return (client or get_client()).begin(user_id=user_id, event=name, input=text)
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with begin(args, kwargs) as interaction:
+                    result = await function(*args, **kwargs)
+                    interaction.set_output(_output_text(result))  # type: ignore[arg-type]
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with begin(args, kwargs) as interaction:
+                result = function(*args, **kwargs)
+                interaction.set_output(_output_text(result))  # type: ignore[arg-type]
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
