@@ -11,6 +11,7 @@ DEFAULT_API_URL = "https://api.sentrial.com"
 ENV_API_KEY = "SENTRIAL_API_KEY"
 ENV_API_URL = "SENTRIAL_API_URL"
 ENV_DISABLED = "SENTRIAL_DISABLED"
+ENV_OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 
 # Without batching spans still leave the app thread at once; the queue is sized like OTel's default.
 UNBATCHED_QUEUE_SIZE = 2048
@@ -59,8 +60,10 @@ class Settings:
     timeout: float
     retry_timeout: float
     max_value_chars: int
-    # False when neither a key nor a URL was given anywhere: nothing is sent then.
+    # False when neither a key nor a URL was given anywhere (or Sentrial export is off): nothing is sent.
     can_send: bool
+    # True under SENTRIAL_DISABLED or OTEL_SDK_DISABLED: no spans, no delivery, every call a no-op.
+    disabled: bool = False
 
     @property
     def schedule_delay_ms(self) -> float:
@@ -93,6 +96,7 @@ def resolve_settings(
     timeout: float = 10.0,
     retry_timeout: float = 30.0,
     max_value_chars: int = 64 * 1024,
+    export_to_sentrial: bool = True,
 ) -> Settings:
     """Validate the arguments and fill the gaps from the environment; raises TypeError/ValueError."""
     if not isinstance(fail_silently, bool):
@@ -127,5 +131,11 @@ def resolve_settings(
         timeout=float(timeout),
         retry_timeout=float(retry_timeout),
         max_value_chars=max_value_chars,
-        can_send=bool(key or url),
+        can_send=export_to_sentrial and bool(key or url) and not disabled(),
+        disabled=disabled(),
     )
+
+
+def disabled() -> bool:
+    """True when SENTRIAL_DISABLED or OTEL_SDK_DISABLED turns the SDK off."""
+    return env_flag(ENV_DISABLED) or env_flag(ENV_OTEL_SDK_DISABLED)

@@ -39,6 +39,8 @@ def to_json(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     A value whose encoding is too long becomes a JSON object holding the head of the text, so
     the result always stays valid JSON.
     """
+    if not value and isinstance(value, dict):
+        return "{}"
     try:
         text = _ENCODE(value)
     except (TypeError, ValueError, RecursionError):

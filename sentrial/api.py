@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any
 
-from sentrial._config import BatcherConfig
+from sentrial._config import BatcherConfig, disabled
 from sentrial.client import Interaction, SentrialClient
 from sentrial.instrumentation import instrument_when_imported
 from sentrial.instrumentation._llm import set_capture_content
@@ -44,15 +44,21 @@ def configure(
     )
     if capture_content is not None:
         set_capture_content(bool(capture_content))
-    if instrument:
+    if instrument and not disabled():
         instrument_when_imported(options.get("tracer_provider"))
     with _lock:
         previous, _default = _default, client
-        router_of(client._provider).default = client.delivery
+        _make_default(client)
     if previous is not None:
         previous.shutdown(timeout=_REPLACED_CLIENT_TIMEOUT)
-        router_of(client._provider).default = client.delivery
+        _make_default(client)
     return client
+
+
+def _make_default(client: SentrialClient) -> None:
+    """Spans outside every session go to this client from now on."""
+    if client._provider is not None:
+        router_of(client._provider).default = client.delivery
 
 
 def get_client() -> SentrialClient:
@@ -61,7 +67,7 @@ def get_client() -> SentrialClient:
     with _lock:
         if _default is None:
             _default = SentrialClient()
-            router_of(_default._provider).default = _default.delivery
+            _make_default(_default)
         return _default
 
 

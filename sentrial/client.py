@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
 
@@ -62,7 +61,7 @@ def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]
 
 @dataclass
 class _OpenSession:
-    span: SdkSpan
+    span: trace.Span
     context: otel_context.Context  # the session span and its route, for the spans made inside it
 
 
@@ -73,7 +72,9 @@ class SentrialClient:
     With ``fail_silently=True`` (the default) SDK errors and bad arguments are logged and the app
     carries on; with ``False`` they raise. ``pii`` is True (the server's settings, full redaction
     until they arrive) or a :class:`sentrial.redact.PiiConfig`. ``additional_exporters`` receive
-    every span of this client, redacted the same way, each behind its own BatchSpanProcessor.
+    every span of this client, redacted the same way, each behind its own BatchSpanProcessor;
+    ``export_to_sentrial=False`` keeps only those (the distro's ``OTEL_TRACES_EXPORTER=otlp``).
+    With ``SENTRIAL_DISABLED`` or ``OTEL_SDK_DISABLED`` set to true, the client records nothing.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class SentrialClient:
         *,
         tracer_provider: Any = None,
         additional_exporters: Sequence[SpanExporter] = (),
+        export_to_sentrial: bool = True,
         timeout: float = 10.0,
         retry_timeout: float = 30.0,
         max_value_chars: int = 64 * 1024,
@@ -100,17 +102,22 @@ class SentrialClient:
             timeout=timeout,
             retry_timeout=retry_timeout,
             max_value_chars=max_value_chars,
+            export_to_sentrial=export_to_sentrial,
         )
         self._settings = settings
         self._max_chars = settings.max_value_chars
-        if not settings.can_send:
+        if settings.disabled:
+            logger.info("sentrial: disabled by SENTRIAL_DISABLED / OTEL_SDK_DISABLED; nothing is recorded")
+        elif not settings.can_send and export_to_sentrial:
             logger.warning(
                 "sentrial: no API key and no API URL (set SENTRIAL_API_KEY or SENTRIAL_API_URL); "
                 "nothing will be sent"
             )
-        self._provider = resolve_provider(tracer_provider)
-        self._tracer = self._provider.get_tracer("sentrial")
-        self._delivery = Delivery(settings, self._redactor(pii), additional_exporters)
+        self._provider = None if settings.disabled else resolve_provider(tracer_provider)
+        self._tracer = trace.NoOpTracer() if self._provider is None else self._provider.get_tracer("sentrial")
+        self._delivery = Delivery(
+            settings, self._redactor(pii), () if settings.disabled else additional_exporters
+        )
         if pii is True and settings.can_send:
             from sentrial._pii_remote import fetch_in_background  # pulls in requests: only when needed
 
@@ -223,7 +230,6 @@ class SentrialClient:
             context=with_route(route, parent_context),
             attributes=attributes,
         )
-        assert isinstance(span, SdkSpan)
         context = with_route(route, trace.set_span_in_context(span, parent_context))
         with self._lock:
             self._sessions[session_id] = _OpenSession(span, context)
@@ -286,7 +292,7 @@ class SentrialClient:
         span.end()
         return {"sessionId": session_id, "status": "completed" if success else "failed"}
 
-    def _external_session_span(self, session_id: str) -> SdkSpan:
+    def _external_session_span(self, session_id: str) -> trace.Span:
         """A span that completes a session this client did not open (its id passes through)."""
         span = self._tracer.start_span(
             semconv.SPAN_NAME_SESSION.format(agent_name="external"),
@@ -297,7 +303,6 @@ class SentrialClient:
                 semconv.SESSION_EXTERNAL: True,
             },
         )
-        assert isinstance(span, SdkSpan)
         return span
 
     @_guarded(fallback=lambda self: Interaction(self, None, "", None))
@@ -357,12 +362,12 @@ class SentrialClient:
         if exception is not None:
             span.add_event(semconv.EXCEPTION_EVENT, exception)
         span.end()
-        span_context = span.get_span_context()
+        ids = span.get_span_context()
         return {
             "sessionId": session_id,
             "eventType": attributes[semconv.SPAN_KIND],
-            "traceId": format(span_context.trace_id, "032x"),
-            "spanId": format(span_context.span_id, "016x"),
+            "traceId": f"{ids.trace_id:032x}",
+            "spanId": f"{ids.span_id:016x}",
         }
 
     @_guarded()
@@ -384,28 +389,31 @@ class SentrialClient:
         check = self._check("track_tool_call")
         session_id = check.text("session_id", session_id, required=True) or ""
         tool_name = check.text("tool_name", tool_name, required=True) or ""
+        max_chars = self._max_chars
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: tool_name,
-            semconv.TOOL_INPUT: to_json(check.mapping("tool_input", tool_input), self._max_chars),
-            semconv.TOOL_OUTPUT: to_json(check.mapping("tool_output", tool_output), self._max_chars),
+            semconv.TOOL_INPUT: to_json(check.mapping("tool_input", tool_input), max_chars),
+            semconv.TOOL_OUTPUT: to_json(check.mapping("tool_output", tool_output), max_chars),
             semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
         }
-        optional = {
-            semconv.REASONING: self._content(check, "reasoning", reasoning),
-            semconv.TOKEN_COUNT: check.integer("token_count", token_count),
-            semconv.LINKED_TRACE_ID: check.text("trace_id", trace_id),
-            semconv.LINKED_SPAN_ID: check.text("span_id", span_id),
-        }
-        attributes.update({k: v for k, v in optional.items() if v is not None})
-        error = check.mapping("tool_error", tool_error, optional=True)
-        if error is not None:
-            attributes[semconv.TOOL_ERROR] = to_json(error, self._max_chars)
-        extra = check.mapping("metadata", metadata, optional=True)
-        if extra is not None:
-            attributes[semconv.METADATA] = to_json(extra, self._max_chars)
-        message = str(error.get("message", "tool failed")) if error is not None else None
+        # Optional arguments are usually absent: test for None before paying for a check.
+        if reasoning is not None:
+            attributes[semconv.REASONING] = self._content(check, "reasoning", reasoning)
+        if token_count is not None:
+            attributes[semconv.TOKEN_COUNT] = check.integer("token_count", token_count)
+        if trace_id is not None:
+            attributes[semconv.LINKED_TRACE_ID] = check.text("trace_id", trace_id)
+        if span_id is not None:
+            attributes[semconv.LINKED_SPAN_ID] = check.text("span_id", span_id)
+        message = None
+        if tool_error is not None:
+            error = check.mapping("tool_error", tool_error) or {}
+            attributes[semconv.TOOL_ERROR] = to_json(error, max_chars)
+            message = str(error.get("message", "tool failed"))
+        if metadata is not None:
+            attributes[semconv.METADATA] = to_json(check.mapping("metadata", metadata), max_chars)
         return self._record(
             session_id, semconv.SPAN_NAME_TOOL_CALL.format(tool_name=tool_name), attributes, message
         )
@@ -506,9 +514,10 @@ class SentrialClient:
         for session_id in unfinished:
             self.complete_session(session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON)
         delivered = self._delivery.shutdown(timeout)
-        router = router_of(self._provider)
-        if router.default is self._delivery:
-            router.default = None
+        if self._provider is not None:
+            router = router_of(self._provider)
+            if router.default is self._delivery:
+                router.default = None
         _live_clients.discard(self)
         self._report(delivered, "shutdown")
         return delivered
@@ -611,13 +620,13 @@ class Interaction:
             tool_name,
             tool_input,
             tool_output,
-            reasoning=reasoning,
-            estimated_cost=estimated_cost,
-            tool_error=tool_error,
-            token_count=token_count,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata,
+            reasoning,
+            estimated_cost,
+            tool_error,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
         )
 
     def track_decision(
