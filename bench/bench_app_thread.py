@@ -1,0 +1,355 @@
+"""What one tracked event costs the application thread.
+
+Measured: a loop of ``interaction.track_tool_call(tool_name=..., tool_input={small dict},
+tool_output={small dict})`` calls inside open interactions, on a ``SentrialClient`` pointed at the
+local Sessions API server, in four set-ups: the server answering at once or with every answer
+delayed by 20 ms, each with batching off (the default) and ``batching=True``.
+
+Baseline, measured in the same run: a bare OpenTelemetry span start/end with the same 7 attributes
+(strings of similar size and one float) under an open parent span, on an SDK ``TracerProvider`` of
+its own with a ``BatchSpanProcessor`` and a no-op exporter. For reference a second line adds the two
+``json.dumps`` calls that turning the dicts into attributes needs anyway.
+
+Per event the table shows:
+  wall      the time the app thread spends in the loop (what the app waits), median of the rounds;
+            it includes waiting for the GIL while the background delivery runs
+  app CPU   CPU time of the app thread alone (no GIL waits)
+  all CPU   CPU time of the whole process over the loop and the flush after it: the app thread plus
+            the background delivery (plus the server, when it runs in this process)
+
+Events are made in chunks (default 500, well below the span queue of 1000 with batching and 2048
+without, and the transport's 2048 pending requests), each chunk timed on its own; between chunks,
+outside the timed region, the client is flushed, so no queue overflows. At the end the script checks
+that everything was delivered: flush results, the exporter's counters and the server's event count.
+
+By default the calls run back to back (a burst: the background delivery competes for the GIL during
+the loop). ``--pace-ms N`` sleeps N ms before each call, untimed, and times each call on its own,
+like an agent whose tool calls are apart (the delivery then mostly runs in the gaps).
+
+Target: within 1.5x of the bare span (wall), also with the server 20 ms away.
+
+    python bench/bench_app_thread.py [--quick] [--server-process] [--pace-ms N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import gc
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from _support import BenchServer, machine_line, print_table, start_server
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from sentrial import SentrialClient, semconv
+
+TARGET_RATIO = 1.5
+SLOW_SERVER_MS = 20
+API_KEY = "bench-key"
+TOOL_NAME = "search"
+TOOL_INPUT = {"query": "weather in Paris", "limit": 3}
+TOOL_OUTPUT = {"results": ["sunny", "22C"], "ok": True}
+FLUSH_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Sample:
+    """Seconds per event in one round."""
+
+    wall: float
+    app_cpu: float
+    all_cpu: float
+
+
+class Case(Protocol):
+    label: str
+
+    def run(self, count: int) -> None:
+        """Make ``count`` events; this is the timed part."""
+
+    def settle(self) -> None:
+        """Deliver what was made (untimed)."""
+
+
+class NoOpExporter(SpanExporter):
+    """Accepts every batch and does nothing with it."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+class BareSpanCase:
+    """The baseline: a plain OTel span with the tool call's attributes, nothing else."""
+
+    def __init__(self, encode_json: bool) -> None:
+        self.label = "bare OTel span + 2x json.dumps" if encode_json else "bare OTel span (baseline)"
+        self._encode_json = encode_json
+        self._provider = TracerProvider()
+        self._processor = BatchSpanProcessor(NoOpExporter())
+        self._provider.add_span_processor(self._processor)
+        self._tracer = self._provider.get_tracer("bench")
+        self._parent = self._tracer.start_span("invoke_agent bench")
+        self._context = trace.set_span_in_context(self._parent)
+        self._session_id = str(uuid.uuid4())
+
+    def run(self, count: int) -> None:
+        tracer, context, session_id = self._tracer, self._context, self._session_id
+        tool_input = json.dumps(TOOL_INPUT, separators=(",", ":"))
+        tool_output = json.dumps(TOOL_OUTPUT, separators=(",", ":"))
+        for _ in range(count):
+            if self._encode_json:
+                tool_input = json.dumps(TOOL_INPUT, separators=(",", ":"))
+                tool_output = json.dumps(TOOL_OUTPUT, separators=(",", ":"))
+            span = tracer.start_span(
+                f"execute_tool {TOOL_NAME}",
+                context=context,
+                attributes={
+                    semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
+                    semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+                    semconv.GEN_AI_TOOL_NAME: TOOL_NAME,
+                    semconv.TOOL_INPUT: tool_input,
+                    semconv.TOOL_OUTPUT: tool_output,
+                    semconv.COST_USD: 0.0,
+                    semconv.SESSION_ID: session_id,
+                },
+            )
+            span.end()
+
+    def settle(self) -> None:
+        self._processor.force_flush()
+
+    def close(self) -> None:
+        self._parent.end()
+        self._provider.shutdown()
+
+
+@dataclass
+class Delivered:
+    """What the end-of-run check found for one SDK case."""
+
+    calls: int = 0
+    flushes_ok: bool = True
+    final_flush: bool = False
+    stats: Any = None
+    on_server: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return (
+            self.flushes_ok
+            and self.final_flush
+            and self.stats is not None
+            and self.stats.dropped == 0
+            and self.on_server == self.calls
+        )
+
+
+class SdkCase:
+    """``interaction.track_tool_call`` on a client of its own, spread over several open interactions."""
+
+    def __init__(self, label: str, server: BenchServer, batching: bool, sessions: int) -> None:
+        self.label = label
+        self._server = server
+        self._provider = TracerProvider()  # not shared with the baseline's processors
+        self._client = SentrialClient(
+            api_key=API_KEY, api_url=server.url, batching=batching, tracer_provider=self._provider
+        )
+        self._interactions = [self._begin(k) for k in range(sessions)]
+        self._turn = 0  # the interaction whose turn it is
+        self.delivered = Delivered()
+
+    def _begin(self, user: int) -> Any:
+        # Each interaction begins in an empty context of its own, so it is a session of its own (a
+        # user's request), not a sub-session of the one begun before it.
+        return contextvars.Context().run(
+            self._client.begin, user_id=f"user-{user}", event="bench_app_thread", input="Weather?"
+        )
+
+    def run(self, count: int) -> None:
+        interactions, turn = self._interactions, self._turn
+        sessions = len(interactions)
+        for i in range(turn, turn + count):
+            interactions[i % sessions].track_tool_call(
+                tool_name=TOOL_NAME, tool_input=TOOL_INPUT, tool_output=TOOL_OUTPUT
+            )
+        self._turn = (turn + count) % sessions
+        self.delivered.calls += count
+
+    def settle(self) -> None:
+        if not self._client.flush(timeout=FLUSH_TIMEOUT_S):
+            self.delivered.flushes_ok = False
+
+    def close(self) -> None:
+        """Finish the interactions, deliver, and count what the server holds."""
+        for interaction in self._interactions:
+            interaction.finish(output="done")
+        delivered = self.delivered
+        delivered.final_flush = self._client.flush(timeout=FLUSH_TIMEOUT_S)
+        exporter = self._client.delivery.exporter
+        delivered.stats = exporter.stats if exporter is not None else None
+        delivered.on_server = self._server.holdings([i.session_id for i in self._interactions]).events
+        self._client.shutdown(timeout=FLUSH_TIMEOUT_S)
+        self._provider.shutdown()
+
+
+def timed_chunk(case: Case, count: int, pace: float) -> tuple[float, float]:
+    """Wall and app-thread CPU seconds of ``count`` events: one timed loop, or with ``pace`` seconds
+    of (untimed) sleep before each event, each event timed on its own."""
+    if not pace:
+        thread0, start = time.thread_time(), time.perf_counter()
+        case.run(count)
+        end, thread1 = time.perf_counter(), time.thread_time()
+        return end - start, thread1 - thread0
+    wall = cpu = 0.0
+    for _ in range(count):
+        time.sleep(pace)
+        thread0, start = time.thread_time(), time.perf_counter()
+        case.run(1)
+        end, thread1 = time.perf_counter(), time.thread_time()
+        wall += end - start
+        cpu += thread1 - thread0
+    return wall, cpu
+
+
+def measure_round(case: Case, events: int, chunk: int, pace: float = 0.0) -> Sample:
+    """Make ``events`` events in timed chunks, settling (untimed) after each; seconds per event."""
+    wall = app_cpu = all_cpu = 0.0
+    done = 0
+    while done < events:
+        count = min(chunk, events - done)
+        gc.collect()
+        process0 = time.process_time()
+        chunk_wall, chunk_cpu = timed_chunk(case, count, pace)
+        case.settle()
+        wall += chunk_wall
+        app_cpu += chunk_cpu
+        all_cpu += time.process_time() - process0
+        done += count
+    return Sample(wall / events, app_cpu / events, all_cpu / events)
+
+
+def measure(cases: Sequence[Case], args: argparse.Namespace) -> dict[str, list[Sample]]:
+    """A warm-up round per case, then ``rounds`` rounds with the cases interleaved (order rotated)."""
+    for case in cases:
+        measure_round(case, args.warmup, args.chunk)
+    samples: dict[str, list[Sample]] = {case.label: [] for case in cases}
+    for round_no in range(args.rounds):
+        shift = round_no % len(cases)
+        for case in [*cases[shift:], *cases[:shift]]:
+            samples[case.label].append(measure_round(case, args.events, args.chunk, args.pace_ms / 1000))
+    return samples
+
+
+def median_us(samples: list[Sample], what: str) -> float:
+    return statistics.median(getattr(s, what) for s in samples) * 1e6
+
+
+def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[SdkCase]) -> None:
+    base_wall = median_us(samples[baseline], "wall")
+    base_cpu = median_us(samples[baseline], "app_cpu")
+    delivered = {case.label: case.delivered for case in sdk_cases}
+    rows = []
+    for label, runs in samples.items():
+        wall, cpu, all_cpu = (median_us(runs, what) for what in ("wall", "app_cpu", "all_cpu"))
+        spread = f"{min(s.wall for s in runs) * 1e6:.1f}-{max(s.wall for s in runs) * 1e6:.1f}"
+        done = delivered.get(label)
+        rows.append(
+            [
+                label,
+                f"{wall:.1f}",
+                spread,
+                f"{wall / base_wall:.2f}x",
+                f"{cpu:.1f}",
+                f"{cpu / base_cpu:.2f}x",
+                f"{all_cpu:.1f}",
+                "-" if done is None else ("yes" if done.complete else "NO"),
+            ]
+        )
+    headers = ["case", "wall us/ev", "min-max", "ratio", "app CPU us", "ratio", "all CPU us", "delivered"]
+    print_table(headers, rows)
+    print()
+    for case in sdk_cases:
+        ratio = median_us(samples[case.label], "wall") / base_wall
+        verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+        d = case.delivered
+        stats = d.stats
+        print(
+            f"{case.label}: {ratio:.2f}x the bare span, {verdict} the {TARGET_RATIO}x target; "
+            f"flushes all True: {d.flushes_ok and d.final_flush}; "
+            f"sent={stats.sent} retried={stats.retried} dropped={stats.dropped} pending={stats.pending}; "
+            f"server holds {d.on_server}/{d.calls} events"
+        )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer, shorter rounds)")
+    parser.add_argument(
+        "--server-process",
+        action="store_true",
+        help="run the local server as a separate process instead of a thread of this one",
+    )
+    parser.add_argument("--rounds", type=int, help="timed rounds per case (default 5, quick 3)")
+    parser.add_argument("--events", type=int, help="events per round (default 1000, quick 400)")
+    parser.add_argument("--chunk", type=int, help="events per timed chunk (default 500, quick 200)")
+    parser.add_argument("--sessions", type=int, default=16, help="open interactions (default 16)")
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=0.0,
+        help="sleep this long (untimed) before each event and time each call on its own, like an "
+        "agent whose tool calls are apart; default 0: back-to-back calls, one timed loop",
+    )
+    args = parser.parse_args()
+    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.events = args.events or (400 if args.quick else 1000)
+    args.chunk = args.chunk or (200 if args.quick else 500)
+    args.warmup = args.chunk
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    fast = start_server(0, args.server_process)
+    slow = start_server(SLOW_SERVER_MS, args.server_process)
+    print(f"App-thread cost of one track_tool_call ({machine_line()})")
+    print(
+        f"server: {fast.mode}; {args.rounds} rounds x {args.events} events in chunks of {args.chunk}, "
+        f"{args.sessions} open interactions, "
+        + (f"{args.pace_ms:g} ms apart" if args.pace_ms else "back to back")
+        + "; median per event\n"
+    )
+    baseline = BareSpanCase(encode_json=False)
+    with_json = BareSpanCase(encode_json=True)
+    sdk_cases = [
+        SdkCase("sentrial, server at once, batching off", fast, False, args.sessions),
+        SdkCase("sentrial, server at once, batching on", fast, True, args.sessions),
+        SdkCase(f"sentrial, server {SLOW_SERVER_MS} ms, batching off", slow, False, args.sessions),
+        SdkCase(f"sentrial, server {SLOW_SERVER_MS} ms, batching on", slow, True, args.sessions),
+    ]
+    try:
+        samples = measure([baseline, with_json, *sdk_cases], args)
+    finally:
+        for case in sdk_cases:
+            case.close()
+        baseline.close()
+        with_json.close()
+        fast.stop()
+        slow.stop()
+    report(samples, baseline.label, sdk_cases)
+
+
+if __name__ == "__main__":
+    main()
