@@ -20,6 +20,7 @@ _PROVIDER_MODULES = {
     "anthropic": "sentrial.instrumentation.anthropic",
     "google": "sentrial.instrumentation.google_genai",
 }
+_LEGACY_GOOGLE_MODULE = "sentrial.instrumentation.google_generativeai"
 
 
 def _wrap(client: _C, module_name: str, what: str) -> _C:
@@ -47,14 +48,23 @@ def wrap_anthropic(client: _C) -> _C:
 
 
 def wrap_google(model_or_client: _C) -> _C:
-    """Trace every call of this google-genai client; returns it."""
-    return _wrap(model_or_client, _PROVIDER_MODULES["google"], "Google GenAI")
+    """Trace every call of this google-genai client (or google-generativeai GenerativeModel); returns it."""
+    module_name = _provider_module(model_or_client) or _PROVIDER_MODULES["google"]
+    return _wrap(model_or_client, module_name, "Google GenAI")
+
+
+def _provider_module(obj: object) -> str | None:
+    """The instrumentation module for an object, by the package its class comes from."""
+    module = type(obj).__module__
+    if module.startswith("google.generativeai"):
+        return _LEGACY_GOOGLE_MODULE
+    return _PROVIDER_MODULES.get(module.split(".")[0])
 
 
 def wrap_llm(client: _C) -> _C:
     """Detect the client's provider and wrap it; an unknown client is returned unchanged, with a warning."""
     package = type(client).__module__.split(".")[0]
-    module_name = _PROVIDER_MODULES.get(package)
+    module_name = _provider_module(client)
     if module_name is None:
         logger.warning(
             "sentrial: wrap_llm does not know %s clients; left unwrapped", type(client).__qualname__

@@ -20,6 +20,7 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "openai": ("sentrial.instrumentation.openai", "OpenAIInstrumentor"),
     "anthropic": ("sentrial.instrumentation.anthropic", "AnthropicInstrumentor"),
     "google.genai": ("sentrial.instrumentation.google_genai", "GoogleGenAIInstrumentor"),
+    "google.generativeai": ("sentrial.instrumentation.google_generativeai", "GoogleGenerativeAIInstrumentor"),
 }
 
 _hooked: set[str] = set()

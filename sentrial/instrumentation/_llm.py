@@ -92,6 +92,15 @@ class LlmResult:
     output_messages: list[dict[str, Any]] | None = None
 
 
+def _http_status(error: BaseException) -> str | None:
+    """The HTTP status a provider's exception carries (``status_code``, or Google's int ``code``)."""
+    for name in ("status_code", "code"):
+        value = getattr(error, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+            return str(value)
+    return None
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
@@ -163,8 +172,7 @@ class LlmCall:
             except Exception:
                 log_once("result-attributes", "could not record an LLM result")
         error_type = type(error).__qualname__
-        status_code = getattr(error, "status_code", None)
-        self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, str(status_code) if status_code else error_type)
+        self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, _http_status(error) or error_type)
         self.span.record_exception(error)
         self.span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
         self.span.end()
