@@ -62,7 +62,9 @@ def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]
 @dataclass
 class _OpenSession:
     span: trace.Span
+    route: SessionRoute
     context: otel_context.Context  # the session span and its route, for the spans made inside it
+    interaction: Interaction | None = None  # set by begin()
 
 
 class SentrialClient:
@@ -232,7 +234,7 @@ class SentrialClient:
         )
         context = with_route(route, trace.set_span_in_context(span, parent_context))
         with self._lock:
-            self._sessions[session_id] = _OpenSession(span, context)
+            self._sessions[session_id] = _OpenSession(span, route, context)
         return session_id
 
     @_guarded()
@@ -285,7 +287,11 @@ class SentrialClient:
         if already:
             logger.warning("sentrial: session %s was already completed; ignored", session_id)
             return {"sessionId": session_id, "status": "already_completed"}
-        span = self._external_session_span(session_id) if open_session is None else open_session.span
+        if open_session is None:
+            span = self._external_session_span(session_id)
+        else:
+            span = open_session.span
+            open_session.route.open = False
         span.set_attributes(attributes)
         if not success:
             span.set_status(Status(StatusCode.ERROR, reason))
@@ -336,7 +342,9 @@ class SentrialClient:
             extra=extra,
         )
         interaction = Interaction(self, session_id, event_id, text_input)
-        context = otel_context.set_value(_INTERACTION_KEY, interaction, self._sessions[session_id].context)
+        open_session = self._sessions[session_id]
+        open_session.interaction = interaction
+        context = otel_context.set_value(_INTERACTION_KEY, interaction, open_session.context)
         interaction._token = otel_context.attach(context)
         return interaction
 
@@ -510,9 +518,12 @@ class SentrialClient:
             if self._closed:
                 return True
             self._closed = True
-            unfinished = list(self._sessions)
-        for session_id in unfinished:
-            self.complete_session(session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON)
+            unfinished = list(self._sessions.items())
+        for session_id, open_session in unfinished:
+            if open_session.interaction is not None:  # also leaves its context, where it is current
+                open_session.interaction.finish(success=False, failure_reason=semconv.NOT_FINISHED_REASON)
+            else:
+                self.complete_session(session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON)
         delivered = self._delivery.shutdown(timeout)
         if self._provider is not None:
             router = router_of(self._provider)

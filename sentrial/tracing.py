@@ -14,7 +14,6 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -36,18 +35,27 @@ logger = logging.getLogger("sentrial")
 _SESSION_KEY = otel_context.create_key("sentrial-session")
 
 
-@dataclass(frozen=True)
 class SessionRoute:
-    """What the OTel context carries while a Sentrial session is current."""
+    """What the OTel context carries while a Sentrial session is current.
 
-    session_id: str
-    delivery: Delivery
+    ``open`` turns False when the session is completed, so a context that still carries it (an
+    interaction that was never finished by hand, a context copied into a thread) stops routing to it.
+    """
+
+    __slots__ = ("delivery", "open", "session_id")
+
+    def __init__(self, session_id: str, delivery: Delivery) -> None:
+        self.session_id = session_id
+        self.delivery = delivery
+        self.open = True
 
 
 def current_route(ctx: otel_context.Context | None = None) -> SessionRoute | None:
-    """The Sentrial session current in ``ctx`` (default: the current context), if any."""
+    """The Sentrial session current in ``ctx`` (default: the current context), if it is still open."""
     route = otel_context.get_value(_SESSION_KEY, ctx)
-    return route if isinstance(route, SessionRoute) else None
+    if isinstance(route, SessionRoute) and route.open and not route.delivery.closed:
+        return route
+    return None
 
 
 def with_route(route: SessionRoute, ctx: otel_context.Context | None = None) -> otel_context.Context:
@@ -102,6 +110,11 @@ class Delivery:
             self._batcher = self._batch(self.exporter)
         self._others = [self._batch(exporter) for exporter in additional_exporters]
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether this delivery was shut down."""
+        return self._closed
 
     @property
     def takes_every_span(self) -> bool:
