@@ -185,6 +185,14 @@ def is_genai(attributes: Any) -> bool:
     return semconv.GEN_AI_OPERATION_NAME in attributes or semconv.GEN_AI_SYSTEM in attributes
 
 
+def _inside_llm_call(parent_context: otel_context.Context | None) -> bool:
+    """True when the parent span is itself an LLM call: a provider SDK's own span inside ours (or a
+    second instrumentation's) describes the same call and must not be counted twice."""
+    parent_attributes = getattr(trace.get_current_span(parent_context), "attributes", None) or {}
+    kind = parent_attributes.get(semconv.SPAN_KIND)
+    return kind == semconv.KIND_LLM or (kind is None and is_genai(parent_attributes))
+
+
 class SessionRouter(SpanProcessor):
     """Sends each span to the delivery of the client it belongs to.
 
@@ -205,7 +213,9 @@ class SessionRouter(SpanProcessor):
         if delivery is None:
             return
         kind = attributes.get(semconv.SPAN_KIND)
-        genai = kind == semconv.KIND_LLM or (kind is None and is_genai(attributes))
+        genai = kind == semconv.KIND_LLM or (
+            kind is None and is_genai(attributes) and not _inside_llm_call(parent_context)
+        )
         for_sentrial = kind is not None or genai
         if not for_sentrial and not delivery.takes_every_span:
             return

@@ -214,11 +214,14 @@ class LlmCall:
         provider = sc.SHORT_PROVIDER_NAMES.get(self.request.provider, self.request.provider)
         if not model or (result.input_tokens is None and result.output_tokens is None):
             return None
+        input_tokens = result.input_tokens or 0
+        if provider == "anthropic":  # pricing takes Anthropic's own split: input without the cache
+            input_tokens -= (result.cache_read_tokens or 0) + (result.cache_creation_tokens or 0)
         try:
             return pricing.calculate_cost(
                 provider,
                 model,
-                result.input_tokens or 0,
+                max(0, input_tokens),
                 result.output_tokens or 0,
                 cached_input_tokens=result.cache_read_tokens or 0,
                 cache_creation_tokens=result.cache_creation_tokens or 0,

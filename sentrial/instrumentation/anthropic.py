@@ -1,0 +1,531 @@
+"""Tracing of the Anthropic SDK: ``messages.create`` (plain and ``stream=True``), ``messages.parse``
+and the ``messages.stream()`` helper, sync and async, on ``client.messages`` and ``client.beta.messages``.
+
+Requests and responses are read in the GenAI conventions' terms: ``gen_ai.usage.input_tokens``
+counts cache reads and writes too (Anthropic's own ``input_tokens`` does not; the cost is computed
+from Anthropic's split).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+from anthropic import AsyncStream, Stream
+from opentelemetry import trace
+
+from sentrial import semconv as sc
+from sentrial.instrumentation._base import LlmInstrumentor, Patch
+from sentrial.instrumentation._llm import (
+    _IN_LLM_CALL,
+    LlmCall,
+    LlmRequest,
+    LlmResult,
+    capture_content,
+    log_once,
+)
+from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
+
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]
+else:
+    _Proxy = wrapt.ObjectProxy  # not subscriptable on every wrapt version
+
+__all__ = ["PATCHES", "AnthropicInstrumentor"]
+
+
+# --- reading values that may be dicts (request params) or SDK models (responses, echoed blocks) ---
+def _field(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def _items(value: Any) -> list[Any] | None:
+    """The items of a list or tuple; None for anything else (a user's generator must not be consumed)."""
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+# --- the request ----------------------------------------------------------------------------
+_PARAMETERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "max_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, _integer),
+    "temperature": (sc.GEN_AI_REQUEST_TEMPERATURE, _number),
+    "top_p": (sc.GEN_AI_REQUEST_TOP_P, _number),
+    "top_k": (sc.GEN_AI_REQUEST_TOP_K, _integer),
+    "stop_sequences": (sc.GEN_AI_REQUEST_STOP_SEQUENCES, _strings),
+}
+
+
+def _parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    # Recent SDKs dropped temperature/top_p/top_k from the signature; they still reach the API via extra_body.
+    extra_body = kwargs.get("extra_body")
+    extra = extra_body if isinstance(extra_body, Mapping) else {}
+    parameters: dict[str, Any] = {}
+    for name, (attribute, convert) in _PARAMETERS.items():
+        value = convert(kwargs.get(name))
+        if value is None:
+            value = convert(extra.get(name))
+        if value is not None:
+            parameters[attribute] = value
+    return parameters
+
+
+def _text_part(text: Any) -> dict[str, Any]:
+    return {"type": "text", "content": text if isinstance(text, str) else ""}
+
+
+def _media_part(kind: str, source: Any) -> dict[str, Any]:
+    """An image or document block without its payload: the raw bytes never go on a span."""
+    source_type = _field(source, "type")
+    part: dict[str, Any] = {"modality": kind}
+    if source_type in ("base64", "text"):
+        part["type"] = "blob"
+    elif source_type == "url":
+        part["type"] = "uri"
+        url = _text(_field(source, "url"))
+        if url and not url.startswith("data:"):
+            part["uri"] = url
+    elif source_type == "file":
+        part["type"] = "file"
+        part["file_id"] = _text(_field(source, "file_id"))
+    else:
+        part["type"] = kind
+    media_type = _text(_field(source, "media_type"))
+    if media_type:
+        part["mime_type"] = media_type
+    return part
+
+
+def _tool_response(content: Any) -> Any:
+    if content is None or isinstance(content, str):
+        return content
+    blocks = _items(content)
+    if blocks is None:
+        return None
+    parts = [_part(block) for block in blocks]
+    if all(part["type"] == "text" for part in parts):
+        return "".join(part["content"] for part in parts)
+    return parts
+
+
+def _part(block: Any) -> dict[str, Any]:
+    """One content block (request param or response model) as a GenAI message part."""
+    kind = _field(block, "type")
+    if kind == "text":
+        return _text_part(_field(block, "text"))
+    if kind in ("tool_use", "server_tool_use"):
+        return {
+            "type": "tool_call",
+            "id": _field(block, "id"),
+            "name": _field(block, "name"),
+            "arguments": _field(block, "input"),
+        }
+    if kind == "tool_result":
+        return {
+            "type": "tool_call_response",
+            "id": _field(block, "tool_use_id"),
+            "response": _tool_response(_field(block, "content")),
+        }
+    if kind in ("image", "document"):
+        return _media_part(kind, _field(block, "source"))
+    if kind == "thinking":
+        return {"type": "reasoning", "content": _text(_field(block, "thinking")) or ""}
+    return {"type": kind if isinstance(kind, str) else "unknown"}
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [_text_part(content)]
+    blocks = _items(content)
+    return [_part(block) for block in blocks] if blocks is not None else []
+
+
+def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
+    items = _items(messages)
+    if items is None:
+        return None
+    return [{"role": _field(item, "role"), "parts": _parts(_field(item, "content"))} for item in items]
+
+
+def _system_instructions(system: Any) -> list[dict[str, Any]] | None:
+    if isinstance(system, str):
+        return [_text_part(system)] if system else None
+    return _parts(system) or None
+
+
+def _describe(kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
+    capture = capture_content()
+    model = kwargs.get("model")
+    return LlmRequest(
+        provider=sc.PROVIDER_ANTHROPIC,
+        operation=sc.OPERATION_CHAT,
+        model=model if isinstance(model, str) else None,
+        parameters=_parameters(kwargs),
+        input_messages=_input_messages(kwargs.get("messages")) if capture else None,
+        system_instructions=_system_instructions(kwargs.get("system")) if capture else None,
+        stream=stream,
+    )
+
+
+def describe_create(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
+    """The request of ``messages.create`` / ``messages.parse``."""
+    return _describe(kwargs, stream=kwargs.get("stream") is True)
+
+
+def describe_stream(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
+    """The request of ``messages.stream()``, which always streams."""
+    return _describe(kwargs, stream=True)
+
+
+# --- the response ---------------------------------------------------------------------------
+def _output_messages(parts: list[dict[str, Any]], stop_reason: str | None) -> list[dict[str, Any]]:
+    message: dict[str, Any] = {"role": "assistant", "parts": parts}
+    if stop_reason:
+        message["finish_reason"] = stop_reason
+    return [message]
+
+
+def _usage_counts(usage: Any) -> dict[str, int | None]:
+    uncached = _integer(_field(usage, "input_tokens"))
+    cache_read = _integer(_field(usage, "cache_read_input_tokens"))
+    cache_creation = _integer(_field(usage, "cache_creation_input_tokens"))
+    # The GenAI conventions count cache reads and writes as input; Anthropic's input_tokens does not.
+    total_input = None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0)
+    return {
+        "input_tokens": total_input,
+        "output_tokens": _integer(_field(usage, "output_tokens")),
+        "cache_read_tokens": cache_read,
+        "cache_creation_tokens": cache_creation,
+        "reasoning_tokens": _integer(_field(_field(usage, "output_tokens_details"), "thinking_tokens")),
+    }
+
+
+def message_result(message: Any) -> LlmResult:
+    """A ``Message`` (model, stream snapshot or decoded JSON body) as the call's result."""
+    stop_reason = _text(_field(message, "stop_reason"))
+    output = None
+    if capture_content():
+        output = _output_messages(_parts(_field(message, "content")), stop_reason)
+    return LlmResult(
+        response_model=_text(_field(message, "model")),
+        response_id=_text(_field(message, "id")),
+        finish_reasons=[stop_reason] if stop_reason else [],
+        output_messages=output,
+        **_usage_counts(_field(message, "usage")),
+    )
+
+
+def _raw_response_result(response: Any) -> LlmResult:
+    """What a ``with_raw_response`` call answered, when its JSON body has already been read."""
+    http_response = _field(response, "http_response")
+    if not getattr(http_response, "is_closed", False):
+        return LlmResult()  # a body the application has yet to read (streamed or raw stream)
+    content_type = str(http_response.headers.get("content-type", ""))
+    if not content_type.startswith("application/json"):
+        return LlmResult()
+    return message_result(http_response.json())
+
+
+def finish_create(call: LlmCall, result: Any) -> Any:
+    """End the span of a ``messages.create`` call, or hand it to the stream it returned."""
+    if isinstance(result, Stream):
+        return TracedStream(result, call, EventAccumulator())
+    if isinstance(result, AsyncStream):
+        return TracedAsyncStream(result, call, EventAccumulator())
+    if hasattr(result, "http_response"):
+        call.succeed(_raw_response_result(result))
+    else:
+        call.succeed(message_result(result))
+    return result
+
+
+class EventAccumulator:
+    """Sums up the raw events of ``messages.create(stream=True)`` into the call's result."""
+
+    def __init__(self) -> None:
+        self._message_id: str | None = None
+        self._model: str | None = None
+        self._stop_reason: str | None = None
+        self._usage: dict[str, int | None] = {}
+        self._blocks: dict[int, dict[str, Any]] = {}
+
+    def add(self, chunk: Any) -> None:
+        """Take one raw stream event into account."""
+        kind = _field(chunk, "type")
+        if kind == "message_start":
+            self._start(_field(chunk, "message"))
+        elif kind == "content_block_start":
+            self._open_block(_integer(_field(chunk, "index")), _field(chunk, "content_block"))
+        elif kind == "content_block_delta":
+            self._extend_block(_integer(_field(chunk, "index")), _field(chunk, "delta"))
+        elif kind == "message_delta":
+            self._stop_reason = _text(_field(_field(chunk, "delta"), "stop_reason")) or self._stop_reason
+            self._count(_field(chunk, "usage"))
+
+    def _start(self, message: Any) -> None:
+        self._message_id = _text(_field(message, "id"))
+        self._model = _text(_field(message, "model"))
+        self._count(_field(message, "usage"))
+
+    def _count(self, usage: Any) -> None:
+        # message_delta repeats cumulative totals; a count it leaves out keeps the message_start value.
+        for name, value in _usage_counts(usage).items():
+            if value is not None:
+                self._usage[name] = value
+
+    def _open_block(self, index: int | None, block: Any) -> None:
+        if index is None:
+            return
+        self._blocks[index] = {
+            "type": _field(block, "type"),
+            "id": _field(block, "id"),
+            "name": _field(block, "name"),
+            "input": _field(block, "input"),
+            "text": _text(_field(block, "text")) or _text(_field(block, "thinking")) or "",
+            "json": "",
+        }
+
+    def _extend_block(self, index: int | None, delta: Any) -> None:
+        block = self._blocks.get(index) if index is not None else None
+        if block is None:
+            return
+        kind = _field(delta, "type")
+        if kind == "text_delta":
+            block["text"] += _text(_field(delta, "text")) or ""
+        elif kind == "thinking_delta":
+            block["text"] += _text(_field(delta, "thinking")) or ""
+        elif kind == "input_json_delta":
+            block["json"] += _text(_field(delta, "partial_json")) or ""
+
+    @staticmethod
+    def _block_part(block: dict[str, Any]) -> dict[str, Any]:
+        kind = block["type"]
+        if kind == "text":
+            return _text_part(block["text"])
+        if kind == "thinking":
+            return {"type": "reasoning", "content": block["text"]}
+        if kind in ("tool_use", "server_tool_use"):
+            arguments: Any = block["input"]
+            if block["json"]:
+                try:
+                    arguments = json.loads(block["json"])
+                except ValueError:
+                    arguments = block["json"]  # cut short: keep what arrived
+            return {"type": "tool_call", "id": block["id"], "name": block["name"], "arguments": arguments}
+        return {"type": kind if isinstance(kind, str) else "unknown"}
+
+    def result(self) -> LlmResult:
+        """What the events so far add up to."""
+        output = None
+        if capture_content():
+            parts = [self._block_part(self._blocks[index]) for index in sorted(self._blocks)]
+            output = _output_messages(parts, self._stop_reason)
+        return LlmResult(
+            response_model=self._model,
+            response_id=self._message_id,
+            finish_reasons=[self._stop_reason] if self._stop_reason else [],
+            output_messages=output,
+            **self._usage,
+        )
+
+
+# --- messages.stream(): the manager and the MessageStream it opens ---------------------------
+class SnapshotAccumulator:
+    """The result of a ``MessageStream``: the stream accumulates the message itself; read its snapshot."""
+
+    def __init__(self, message_stream: Any) -> None:
+        self._message_stream = message_stream
+
+    def add(self, chunk: Any) -> None:
+        """Nothing to do: the ``MessageStream`` folds every event into its snapshot."""
+
+    def result(self) -> LlmResult:
+        """The stream's message as far as it got."""
+        return _snapshot_result(self._message_stream)
+
+
+def _snapshot_result(message_stream: Any) -> LlmResult:
+    try:
+        snapshot = message_stream.current_message_snapshot
+    except AssertionError:  # no message_start yet
+        return LlmResult()
+    return message_result(snapshot)
+
+
+def _observe(message_stream: Any, call: LlmCall) -> None:
+    """End the call's span with the ``MessageStream``'s raw event stream, which every helper reads.
+
+    ``text_stream``, ``until_done()``, ``get_final_message()`` and iteration all pull from the raw stream,
+    so observing it there sees every way of reading; the ``MessageStream`` itself stays the SDK's own.
+    Where that is not possible, the span ends when the ``with`` block is left.
+    """
+    try:
+        raw = getattr(message_stream, "_raw_stream", None)
+        accumulator = SnapshotAccumulator(message_stream)
+        if isinstance(raw, AsyncStream):
+            message_stream._raw_stream = TracedAsyncStream(raw, call, accumulator)
+        elif isinstance(raw, Stream):
+            message_stream._raw_stream = TracedStream(raw, call, accumulator)
+        else:
+            raise TypeError(f"unexpected raw stream {type(raw).__qualname__}")
+    except Exception:
+        log_once("anthropic-observe", "could not observe an anthropic MessageStream; its span ends on exit")
+
+
+def _settle(call: LlmCall, message_stream: Any, error: BaseException | None) -> None:
+    """End the span when the ``with`` block is left, unless the stream already did."""
+    if call.ended:
+        return
+    partial = None
+    if message_stream is not None:
+        try:
+            partial = _snapshot_result(message_stream)
+        except Exception:
+            log_once("anthropic-snapshot", "could not read an anthropic stream's message")
+    if error is not None:
+        call.fail(error, partial)
+    else:
+        call.succeed(partial or LlmResult())
+
+
+@contextmanager
+def _sending(call: LlmCall) -> Iterator[None]:
+    """While a manager sends its request: the call's span is current, and no inner layer adds a span."""
+    token = _IN_LLM_CALL.set(True)
+    try:
+        with trace.use_span(
+            call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
+            yield
+    finally:
+        _IN_LLM_CALL.reset(token)
+
+
+class TracedMessageStreamManager(_Proxy):
+    """``messages.stream()``'s manager; the ``MessageStream`` it opens ends the call's span."""
+
+    def __init__(self, wrapped: Any, call: LlmCall) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_stream: Any = None
+
+    def __enter__(self) -> Any:
+        call = self._self_call
+        try:
+            with _sending(call):
+                stream = self.__wrapped__.__enter__()
+        except BaseException as error:
+            call.fail(error)
+            raise
+        self._self_stream = stream
+        _observe(stream, call)
+        return stream
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        if exc is not None:  # before the manager closes the stream, which would end the span as a success
+            _settle(self._self_call, self._self_stream, exc)
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            _settle(self._self_call, self._self_stream, None)
+
+    def __del__(self) -> None:
+        if self._self_stream is None:  # never entered: no request was sent
+            self._self_call.abandon()
+
+
+class TracedAsyncMessageStreamManager(_Proxy):
+    """``AsyncMessages.stream()``'s manager; the ``AsyncMessageStream`` it opens ends the call's span."""
+
+    def __init__(self, wrapped: Any, call: LlmCall) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_stream: Any = None
+
+    async def __aenter__(self) -> Any:
+        call = self._self_call
+        try:
+            with _sending(call):
+                stream = await self.__wrapped__.__aenter__()
+        except BaseException as error:
+            call.fail(error)
+            raise
+        self._self_stream = stream
+        _observe(stream, call)
+        return stream
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        if exc is not None:
+            _settle(self._self_call, self._self_stream, exc)
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            _settle(self._self_call, self._self_stream, None)
+
+    def __del__(self) -> None:
+        if self._self_stream is None:
+            self._self_call.abandon()
+
+
+def finish_stream(call: LlmCall, manager: Any) -> Any:
+    """Hand the call's span to the stream manager that ``Messages.stream()`` returned."""
+    return TracedMessageStreamManager(manager, call)
+
+
+def finish_async_stream(call: LlmCall, manager: Any) -> Any:
+    """Hand the call's span to the stream manager that ``AsyncMessages.stream()`` returned."""
+    return TracedAsyncMessageStreamManager(manager, call)
+
+
+# --- what gets patched ----------------------------------------------------------------------
+def _patches(module: str, client_path: str) -> list[Patch]:
+    return [
+        Patch(module, "Messages", "create", False, describe_create, finish_create, client_path),
+        Patch(module, "AsyncMessages", "create", True, describe_create, finish_create, client_path),
+        Patch(module, "Messages", "parse", False, describe_create, finish_create, client_path),
+        Patch(module, "AsyncMessages", "parse", True, describe_create, finish_create, client_path),
+        # stream() is a plain method on both clients: it returns a manager that sends the request on enter.
+        Patch(module, "Messages", "stream", False, describe_stream, finish_stream, client_path),
+        Patch(module, "AsyncMessages", "stream", False, describe_stream, finish_async_stream, client_path),
+    ]
+
+
+PATCHES: list[Patch] = [
+    *_patches("anthropic.resources.messages", "messages"),
+    *_patches("anthropic.resources.beta.messages", "beta.messages"),
+]
+
+
+class AnthropicInstrumentor(LlmInstrumentor):
+    """Traces every Anthropic client's Messages API calls as GenAI ``chat`` spans."""
+
+    patches = PATCHES
+    dependencies = ("anthropic >= 1.13.0",)
