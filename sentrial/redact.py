@@ -133,6 +133,18 @@ class Redactor:
         self._mode = config.mode if config.mode in ("label", "hash", "remove") else "label"
         self._max_chars = max_chars
         self._rules = self._build_rules(config, strict)
+        self._secrets = any(rule.detector is patterns.SECRET for rule in self._rules)
+        # What _candidates works from: the built-in rules (which come first) with the index of their
+        # pre-check among the distinct ones, and the custom rules.
+        self._builtin_needs: list[re.Pattern[str]] = []
+        self._builtin_plan: list[tuple[_Rule, int]] = []
+        self._custom_rules = [rule for rule in self._rules if not rule.builtin]
+        for rule in self._rules:
+            if rule.builtin:
+                needs = rule.detector.needs
+                if needs is not None and needs not in self._builtin_needs:
+                    self._builtin_needs.append(needs)
+                self._builtin_plan.append((rule, -1 if needs is None else self._builtin_needs.index(needs)))
         fields = self._build_fields(config.fields, strict)
         self._exact: dict[str, str] = {}
         self._prefixes: list[str] = []
@@ -212,23 +224,20 @@ class Redactor:
         ``escaped`` says ``text`` is JSON with escapes, which a custom pattern (whose pre-check is the
         pattern itself) could fail to see through: those rules then always count.
         """
-        hits: dict[int, bool] = {}
-        rules = []
-        builtin_possible = patterns.ANY_BUILTIN_HINT.search(text) is not None
-        for rule in self._rules:
-            if rule.builtin and not builtin_possible:
-                continue
+        rules: list[_Rule] = []
+        if self._builtin_plan and patterns.may_hold_builtin(text, self._secrets):
+            # Each distinct pre-check once; the last entry stands for "no pre-check".
+            hits = [needs.search(text) is not None for needs in self._builtin_needs]
+            hits.append(True)
+            rules = [rule for rule, index in self._builtin_plan if hits[index]]
+        for rule in self._custom_rules:
             needs = rule.detector.needs
-            if escaped and needs is rule.detector.pattern:
+            if (
+                needs is None
+                or (escaped and needs is rule.detector.pattern)
+                or needs.search(text) is not None
+            ):
                 rules.append(rule)
-                continue
-            if needs is not None:
-                hit = hits.get(id(needs))
-                if hit is None:
-                    hit = hits[id(needs)] = needs.search(text) is not None
-                if not hit:
-                    continue
-            rules.append(rule)
         return rules
 
     def redact_text(self, text: str) -> str:
@@ -245,8 +254,12 @@ class Redactor:
         """An attribute value redacted: JSON text value by value, sequences item by item."""
         if isinstance(value, str):
             if value[:1] in ("{", "[") and len(value) <= self._max_chars:
-                if not self._candidates(value, escaped="\\" in value):
+                escaped = "\\" in value
+                candidates = self._candidates(value, escaped=escaped)
+                if not candidates:
                     return value  # nothing in the whole text could be PII: no need to parse it
+                if not escaped and not _finds_any(value, candidates):
+                    return value  # no PII in the text, so none in its strings and numbers either
                 try:
                     decoded = json.loads(value)
                 except ValueError:
@@ -319,24 +332,52 @@ class Redactor:
         return (result if changed else events), changed
 
 
+def _finds_any(text: str, rules: Sequence[_Rule]) -> bool:
+    """Whether any rule finds PII in ``text``; True for a custom rule without looking.
+
+    Used on JSON text without escapes, where each string and number appears as it is, between
+    quotes or JSON delimiters. No built-in pattern matches across a quote, and a quote or delimiter
+    next to a match never changes whether it is accepted, so PII in a decoded value is PII found in
+    the text. A custom pattern may span quotes: it always counts.
+    """
+    for rule in rules:
+        if not rule.builtin:
+            return True
+        detector = rule.detector
+        for match in detector.pattern.finditer(text):
+            if detector.accepts(match):
+                return True
+    return False
+
+
 def _copy_span(
     span: ReadableSpan, attributes: dict[str, AttributeValue], events: Sequence[Event], status: Status
 ) -> ReadableSpan:
-    """A ReadableSpan like ``span`` with other attributes, events and status; dropped counts kept."""
-    bounded_attributes = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
-    bounded_attributes.dropped = span.dropped_attributes
-    bounded_events = BoundedList.from_seq(None, events)
-    bounded_events.dropped = span.dropped_events
-    bounded_links = BoundedList.from_seq(None, span.links)
-    bounded_links.dropped = span.dropped_links
+    """A ReadableSpan like ``span`` with other attributes, events and status; dropped counts kept.
+
+    ReadableSpan reports a dropped count only for bounded collections; where nothing was dropped,
+    plain ones do (the attributes are already valid, and it hands them out read-only anyway).
+    """
+    copied_attributes: Any = attributes
+    if span.dropped_attributes:
+        copied_attributes = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+        copied_attributes.dropped = span.dropped_attributes
+    copied_events: Sequence[Event] = events
+    if span.dropped_events:
+        copied_events = BoundedList.from_seq(None, events)
+        copied_events.dropped = span.dropped_events
+    links = span.links
+    if span.dropped_links:
+        links = BoundedList.from_seq(None, links)
+        links.dropped = span.dropped_links
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=bounded_attributes,
-        events=bounded_events,
-        links=bounded_links,
+        attributes=copied_attributes,
+        events=copied_events,
+        links=links,
         kind=span.kind,
         status=status,
         start_time=span.start_time,
