@@ -256,7 +256,7 @@ class Redactor:
             if value[:1] in ("{", "[") and len(value) <= self._max_chars:
                 escaped = "\\" in value
                 candidates = self._candidates(value, escaped=escaped)
-                if not candidates:
+                if not candidates and "\\u" not in value:  # \u escapes can hide any character
                     return value  # nothing in the whole text could be PII: no need to parse it
                 if not escaped and not _finds_any(value, candidates):
                     return value  # no PII in the text, so none in its strings and numbers either
@@ -400,10 +400,12 @@ def config_from_server(payload: Any) -> PiiConfig | None:
     config = payload.get("config") if isinstance(payload, dict) else None
     if not isinstance(config, dict):
         return None
-    builtins = config.get("builtinPatterns") or {}
+    builtins = config.get("builtinPatterns")
+    builtins = builtins if isinstance(builtins, dict) else {}
+    customs = config.get("customPatterns")
     custom = [
         PiiCustomPattern(label=str(item.get("label", "CUSTOM")), pattern=str(item.get("pattern", "")))
-        for item in config.get("customPatterns") or []
+        for item in (customs if isinstance(customs, list) else [])
         if isinstance(item, dict) and item.get("pattern")
     ]
     fields = config.get("fields")
