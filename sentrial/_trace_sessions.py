@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import StatusCode
 
 from sentrial import semconv
+from sentrial.delivery import SentrialOnlySpan
 
 ENV_AGENT_NAME = "SENTRIAL_AGENT_NAME"
 _ANONYMOUS_USER = "anonymous"
@@ -70,7 +71,7 @@ class TraceSessions:
             semconv.GEN_AI_AGENT_NAME: _agent_name(span),
             semconv.USER_ID: _ANONYMOUS_USER,
         }
-        opening = ReadableSpan(
+        opening = SentrialOnlySpan(
             name=f"invoke_agent {attributes[semconv.GEN_AI_AGENT_NAME]}",
             context=span.context,
             resource=span.resource,
@@ -100,7 +101,7 @@ class TraceSessions:
         }
         if failed and span.status.description:
             attributes[semconv.FAILURE_REASON] = span.status.description
-        return root.owner, ReadableSpan(
+        return root.owner, SentrialOnlySpan(
             name=span.name,
             context=span.context,
             resource=span.resource,

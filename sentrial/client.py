@@ -29,8 +29,9 @@ from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import BatcherConfig, resolve_settings
 from sentrial._values import cap_text, to_json
+from sentrial.delivery import Delivery
 from sentrial.redact import Redactor, redactor_for
-from sentrial.tracing import Delivery, SessionRoute, current_route, resolve_provider, router_of, with_route
+from sentrial.tracing import SessionRoute, current_route, resolve_provider, router_of, with_route
 
 logger = logging.getLogger("sentrial")
 

@@ -1,0 +1,159 @@
+"""One client's way out of the process: batching, then redaction, then every exporter.
+
+The app thread only hands a span to a BatchSpanProcessor (a queue). On its worker thread, a fan-out
+exporter makes one redacted copy of each span and gives that same copy to the Sentrial exporter and
+to every other exporter Sentrial set up (each behind a BatchSpanProcessor of its own). So redaction
+runs once per span, off the app thread, and nothing unredacted leaves through Sentrial's pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace import ReadableSpan, Span
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from sentrial._config import Settings
+from sentrial.redact import Redactor
+
+if TYPE_CHECKING:
+    from sentrial_otel_exporter.exporter import SentrialSpanExporter
+
+logger = logging.getLogger("sentrial")
+
+
+class SentrialOnlySpan(ReadableSpan):
+    """A span made up for the Sentrial exporter alone (a session's opening, a trace session's end)."""
+
+
+def session_snapshot(span: Span) -> SentrialOnlySpan:
+    """A frozen copy of a session span as it starts: the exporter opens the session from it."""
+    return SentrialOnlySpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=dict(span.attributes or {}),
+        kind=span.kind,
+        start_time=span.start_time,
+        end_time=None,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class _RedactingFanOut(SpanExporter):
+    """Redacts each span of a batch once and hands the copy to every exporter behind it."""
+
+    def __init__(self, delivery: Delivery, others: Sequence[BatchSpanProcessor]) -> None:
+        self._delivery = delivery
+        self._others = others
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        redactor = self._delivery.redactor
+        for_sentrial: list[ReadableSpan] = []
+        for span in spans:
+            try:
+                redacted = span if redactor is None else redactor.redact_span(span)
+            except Exception:  # never let a span out unredacted: drop it, loudly
+                logger.exception("sentrial: could not redact span %r; it was dropped", span.name)
+                continue
+            for_sentrial.append(redacted)
+            if not isinstance(span, SentrialOnlySpan):
+                for other in self._others:
+                    other.on_end(redacted)
+        exporter = self._delivery.exporter
+        if exporter is not None and for_sentrial:
+            return exporter.export(for_sentrial)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        for other in self._others:
+            other.shutdown()  # type: ignore[no-untyped-call]
+        if self._delivery.exporter is not None:
+            self._delivery.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class Delivery:
+    """One client's delivery: batching, redaction, the Sentrial exporter and any others.
+
+    ``redactor`` may be swapped at any time (``pii=True`` swaps in the server's settings when they
+    arrive); spans already queued are redacted with whichever is in force when they go out.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        redactor: Redactor | None = None,
+        additional_exporters: Sequence[SpanExporter] = (),
+    ) -> None:
+        # Imported here: the exporter package reads sentrial.semconv, which imports this package.
+        from sentrial_otel_exporter.exporter import SentrialSpanExporter
+
+        self.settings = settings
+        self.redactor = redactor
+        self.exporter: SentrialSpanExporter | None = None
+        if settings.can_send:
+            self.exporter = SentrialSpanExporter(
+                api_key=settings.api_key,
+                api_url=settings.api_url,
+                timeout=settings.timeout,
+                retry_timeout=settings.retry_timeout,
+                max_pending=max(settings.queue_size, 1000),
+            )
+        self._others = [BatchSpanProcessor(exporter) for exporter in additional_exporters]
+        self._batcher: BatchSpanProcessor | None = None
+        if self.exporter is not None or self._others:
+            self._batcher = BatchSpanProcessor(
+                _RedactingFanOut(self, self._others),
+                max_queue_size=settings.queue_size,
+                schedule_delay_millis=settings.schedule_delay_ms,
+                max_export_batch_size=settings.batch_size,
+            )
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether this delivery was shut down."""
+        return self._closed
+
+    @property
+    def takes_every_span(self) -> bool:
+        """Whether other exporters want every span, not only Sentrial's."""
+        return bool(self._others)
+
+    def session_started(self, span: Span) -> None:
+        """Hand on the opening snapshot of a session span, ahead of all its events."""
+        self.hand_on(session_snapshot(span))
+
+    def hand_on(self, span: ReadableSpan) -> None:
+        """Queue a finished span (or a Sentrial-only one) for redaction and export."""
+        if self._batcher is not None and not self._closed:
+            self._batcher.on_end(span)
+
+    def flush(self, timeout: float | None) -> bool:
+        """Send everything handed on so far; True when all of it was delivered in time."""
+        if self._batcher is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._batcher.force_flush()  # redacts and hands on everything queued, on this thread
+        delivered = all([other.force_flush() for other in self._others])
+        if self.exporter is None:
+            return delivered
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self.exporter.flush(remaining) and delivered
+
+    def shutdown(self, timeout: float | None) -> bool:
+        """Flush within ``timeout`` seconds, then stop; later spans are ignored."""
+        if self._closed:
+            return True
+        delivered = self.flush(timeout)
+        self._closed = True
+        if self._batcher is not None:
+            self._batcher.shutdown()  # type: ignore[no-untyped-call]
+        return delivered
