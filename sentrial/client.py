@@ -112,10 +112,7 @@ class SentrialClient:
         if settings.disabled:
             logger.info("sentrial: disabled by SENTRIAL_DISABLED / OTEL_SDK_DISABLED; nothing is recorded")
         elif not settings.can_send and export_to_sentrial:
-            logger.warning(
-                "sentrial: no API key and no API URL (set SENTRIAL_API_KEY or SENTRIAL_API_URL); "
-                "nothing will be sent"
-            )
+            _warn_nothing_sent()
         self._provider = None if settings.disabled else resolve_provider(tracer_provider)
         self._tracer = trace.NoOpTracer() if self._provider is None else self._provider.get_tracer("sentrial")
         self._delivery = Delivery(
@@ -728,6 +725,19 @@ class Interaction:
         else:
             self._client._record_exception(self._session_id, exc)
             self.finish(success=False, failure_reason=f"{type(exc).__name__}: {exc}")
+
+
+_nothing_sent_warned = threading.Event()
+
+
+def _warn_nothing_sent() -> None:
+    """Say once per process that, without a key or a URL, nothing goes to Sentrial."""
+    if not _nothing_sent_warned.is_set():
+        _nothing_sent_warned.set()
+        logger.warning(
+            "sentrial: no API key and no API URL (set SENTRIAL_API_KEY or SENTRIAL_API_URL); "
+            "nothing will be sent"
+        )
 
 
 def current_interaction() -> Interaction | None:

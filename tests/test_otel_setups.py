@@ -1,0 +1,200 @@
+"""Sentrial under ``opentelemetry-instrument`` and next to an app's own OpenTelemetry setup.
+
+Each scenario runs as its own process (a global tracer provider can be set only once), against the
+local server and an OTLP/HTTP receiver started by the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_anthropic import FakeAnthropic
+from helpers import wait_until
+from otlp_receiver import OtlpReceiver
+
+from sentrial.server import LocalServer
+
+LLM_APP = """
+import os
+import anthropic
+
+client = anthropic.Anthropic(base_url=os.environ["FAKE_URL"], api_key="test-key", max_retries=0)
+answer = client.messages.create(
+    model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "Weather in Paris?"}]
+)
+print(answer.content[0].text)
+"""
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+def run(
+    script: str, tmp_path: Path, env: dict[str, str], instrument: bool = False
+) -> subprocess.CompletedProcess[str]:
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(script))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SENTRIAL_"))}
+    command = [sys.executable, str(app)]
+    if instrument:
+        launcher = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+        assert launcher is not None, "opentelemetry-instrument is installed with the SDK"
+        command = [launcher, *command]
+    result = subprocess.run(
+        command, env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_opentelemetry_instrument_sends_to_sentrial_and_otlp(
+    fake: FakeAnthropic, local_server: LocalServer, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    result = run(
+        LLM_APP,
+        tmp_path,
+        {
+            "FAKE_URL": fake.url,
+            "SENTRIAL_API_KEY": "k",
+            "SENTRIAL_API_URL": local_server.url,
+            "OTEL_SERVICE_NAME": "weather-bot",
+            "OTEL_TRACES_EXPORTER": "sentrial,otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_receiver.url}/v1/traces",
+            "OTEL_PYTHON_DISTRO": "sentrial",
+            "OTEL_PYTHON_CONFIGURATOR": "sentrial",
+        },
+        instrument=True,
+    )
+    assert "Hello there, friend." in result.stdout
+
+    (session,) = local_server.sessions()
+    assert (session["agentName"], session["status"]) == ("weather-bot", "completed")
+    (event,) = local_server.session(session["id"])["events"]  # type: ignore[index]
+    assert event["toolName"] == "llm:anthropic:claude-haiku-4-5"
+    assert event["toolOutput"]["tokens"] == {"prompt": 12, "completion": 7, "total": 19}
+    assert event["estimatedCost"] > 0
+
+    spans = wait_until(
+        lambda: [s for s in otlp_receiver.spans() if s["attributes"].get("sentrial.span.kind") == "llm"],
+        what="the LLM span at the OTLP receiver",
+    )
+    (llm,) = spans
+    assert llm["attributes"]["gen_ai.provider.name"] == "anthropic"
+    assert llm["attributes"]["gen_ai.request.model"] == "claude-haiku-4-5"
+    assert int(llm["attributes"]["gen_ai.usage.output_tokens"]) == 7
+
+
+APP_WITH_ITS_OWN_OTEL = """
+import os
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=os.environ["OTLP_URL"])))
+trace.set_tracer_provider(provider)
+
+import sentrial
+
+sentrial.configure(api_key="k", api_url=os.environ["SENTRIAL_URL"])
+sentrial.configure(api_key="k", api_url=os.environ["SENTRIAL_URL"])
+tracer = trace.get_tracer("shop")
+with tracer.start_as_current_span("GET /health"):
+    pass
+with tracer.start_as_current_span("POST /chat") as request:
+    with tracer.start_as_current_span("SELECT user"):
+        pass
+    with sentrial.begin(user_id="u1", event="chat", input="hi") as interaction:
+        interaction.track_tool_call(tool_name="lookup", tool_input={"q": 1}, tool_output={"a": 2})
+        interaction.set_output("hello")
+print(format(request.get_span_context().trace_id, "032x"))
+sentrial.flush(timeout=5)
+provider.shutdown()
+"""
+
+
+def test_an_app_with_its_own_provider_and_otlp_exporter(
+    local_server: LocalServer, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    result = run(
+        APP_WITH_ITS_OWN_OTEL,
+        tmp_path,
+        {"OTLP_URL": f"{otlp_receiver.url}/v1/traces", "SENTRIAL_URL": local_server.url},
+    )
+    trace_id = result.stdout.strip().splitlines()[-1]
+
+    names = sorted(span["name"] for span in otlp_receiver.spans())
+    assert names == ["GET /health", "POST /chat", "SELECT user", "execute_tool lookup", "invoke_agent chat"]
+    session_span = next(s for s in otlp_receiver.spans() if s["name"] == "invoke_agent chat")
+    assert bytes.fromhex(trace_id) == base64.b64decode(session_span["traceId"])
+
+    assert [(r["method"], r["path"].split("/")[3]) for r in local_server.requests] == [
+        ("POST", "sessions"),
+        ("POST", "events"),
+        ("PATCH", "sessions"),
+    ]
+    (session,) = local_server.sessions()
+    assert (session["agentName"], session["assistantOutput"]) == ("chat", "hello")
+
+
+QUIET_APP = """
+import os, sentrial
+from opentelemetry import trace
+sentrial.configure(api_url=os.environ.get("SENTRIAL_URL"))
+with sentrial.begin(user_id="u", event="chat") as interaction:
+    interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={})
+print(sentrial.flush(timeout=2), type(trace.get_tracer_provider()).__name__)
+"""
+
+
+@pytest.mark.parametrize("switch", ["SENTRIAL_DISABLED", "OTEL_SDK_DISABLED"])
+def test_disabled_is_a_no_op(local_server: LocalServer, tmp_path: Path, switch: str) -> None:
+    result = run(QUIET_APP, tmp_path, {"SENTRIAL_URL": local_server.url, switch: "true"})
+    assert result.stdout.split() == ["True", "ProxyTracerProvider"]
+    assert local_server.requests == []
+
+
+def test_no_key_and_no_url_sends_nothing_and_says_so_once(tmp_path: Path) -> None:
+    script = QUIET_APP + "\nsentrial.configure()\nsentrial.begin(user_id='u', event='e').finish()\n"
+    result = run(script, tmp_path, {})
+    assert result.stderr.count("no API key and no API URL") == 1
+
+
+FOREIGN_PROVIDER_APP = """
+import os
+from opentelemetry import trace
+
+class VendorProvider(trace.NoOpTracerProvider):
+    pass
+
+trace.set_tracer_provider(VendorProvider())
+import sentrial
+sentrial.configure(api_url=os.environ["SENTRIAL_URL"])
+with sentrial.begin(user_id="u", event="vendor") as interaction:
+    interaction.set_output("ok")
+print(sentrial.flush(timeout=5))
+"""
+
+
+def test_a_foreign_global_provider_gets_a_warning_and_sentrial_runs_on_its_own(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    result = run(FOREIGN_PROVIDER_APP, tmp_path, {"SENTRIAL_URL": local_server.url})
+    assert "not the OpenTelemetry SDK's" in result.stderr
+    assert result.stdout.strip() == "True"
+    (session,) = local_server.sessions()
+    assert (session["agentName"], session["status"]) == ("vendor", "completed")
