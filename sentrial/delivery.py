@@ -4,6 +4,7 @@ The app thread only hands a span to a BatchSpanProcessor (a queue). On its worke
 exporter makes one redacted copy of each span and gives that same copy to the Sentrial exporter and
 to every other exporter Sentrial set up (each behind a BatchSpanProcessor of its own). So redaction
 runs once per span, off the app thread, and nothing unredacted leaves through Sentrial's pipeline.
+LLM spans of other instrumentations are put in Sentrial's terms (and priced) for its exporter only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from sentrial._config import Settings
+from sentrial._genai_peers import normalised
 from sentrial.redact import Redactor
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ class _RedactingFanOut(SpanExporter):
             except Exception:  # never let a span out unredacted: drop it, loudly
                 logger.exception("sentrial: could not redact span %r; it was dropped", span.name)
                 continue
-            for_sentrial.append(redacted)
+            for_sentrial.append(normalised(redacted))
             if not isinstance(span, SentrialOnlySpan):
                 for other in self._others:
                     other.on_end(redacted)

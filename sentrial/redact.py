@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Status
 from opentelemetry.util.types import AttributeValue
 
 from sentrial import _pii_patterns as patterns
 from sentrial import semconv as sc
+from sentrial._spans import copy_span
 
 logger = logging.getLogger("sentrial")
 
@@ -307,7 +306,7 @@ class Redactor:
                 status = Status(status.status_code, description)
         if not changed_attributes and not events_changed and status is span.status:
             return span
-        return _copy_span(span, {**attributes, **changed_attributes}, events, status)
+        return copy_span(span, attributes={**attributes, **changed_attributes}, events=events, status=status)
 
     def _redact_events(self, events: Sequence[Event]) -> tuple[Sequence[Event], bool]:
         changed = False
@@ -348,42 +347,6 @@ def _finds_any(text: str, rules: Sequence[_Rule]) -> bool:
             if detector.accepts(match):
                 return True
     return False
-
-
-def _copy_span(
-    span: ReadableSpan, attributes: dict[str, AttributeValue], events: Sequence[Event], status: Status
-) -> ReadableSpan:
-    """A ReadableSpan like ``span`` with other attributes, events and status; dropped counts kept.
-
-    ReadableSpan reports a dropped count only for bounded collections; where nothing was dropped,
-    plain ones do (the attributes are already valid, and it hands them out read-only anyway).
-    """
-    copied_attributes: Any = attributes
-    if span.dropped_attributes:
-        copied_attributes = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
-        copied_attributes.dropped = span.dropped_attributes
-    copied_events: Sequence[Event] = events
-    if span.dropped_events:
-        copied_events = BoundedList.from_seq(None, events)
-        copied_events.dropped = span.dropped_events
-    links = span.links
-    if span.dropped_links:
-        links = BoundedList.from_seq(None, links)
-        links.dropped = span.dropped_links
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=copied_attributes,
-        events=copied_events,
-        links=links,
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
 
 
 def redactor_for(pii: Any, *, strict: bool, max_chars: int = DEFAULT_MAX_SCAN_CHARS) -> Redactor | None:

@@ -156,3 +156,18 @@ SHORT_PROVIDER_NAMES: Final = {
     "vertex_ai": "google",
     "aws.bedrock": "bedrock",
 }
+
+# --- other GenAI instrumentations (their spans are mapped like ours) --------------------------------
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+OPENINFERENCE_LLM_KINDS: Final = ("LLM", "EMBEDDING")
+OPENINFERENCE_MODEL_NAME: Final = "llm.model_name"
+OPENINFERENCE_PROVIDER: Final = "llm.provider"
+OPENINFERENCE_SYSTEM: Final = "llm.system"
+OPENINFERENCE_PROMPT_TOKENS: Final = "llm.token_count.prompt"
+OPENINFERENCE_COMPLETION_TOKENS: Final = "llm.token_count.completion"
+OPENINFERENCE_MESSAGE_ROLE: Final = "message.role"  # after llm.input_messages.{i}.
+OPENINFERENCE_MESSAGE_CONTENT: Final = "message.content"
+LEGACY_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"  # Traceloop and older OTel GenAI
+LEGACY_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+LEGACY_MESSAGE_ROLE: Final = "role"  # after gen_ai.prompt.{i}. / gen_ai.completion.{i}.
+LEGACY_MESSAGE_CONTENT: Final = "content"

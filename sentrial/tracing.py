@@ -18,6 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from sentrial import semconv
+from sentrial._genai_peers import is_llm_span
 from sentrial._trace_sessions import TraceSessions
 from sentrial.delivery import Delivery
 
@@ -54,17 +55,12 @@ def with_route(route: SessionRoute, ctx: otel_context.Context | None = None) -> 
     return otel_context.set_value(_SESSION_KEY, route, ctx)
 
 
-def is_genai(attributes: Any) -> bool:
-    """True for a span of an LLM call made by any instrumentation following the GenAI conventions."""
-    return semconv.GEN_AI_OPERATION_NAME in attributes or semconv.GEN_AI_SYSTEM in attributes
-
-
 def _inside_llm_call(parent_context: otel_context.Context | None) -> bool:
     """True when the parent span is itself an LLM call: a provider SDK's own span inside ours (or a
     second instrumentation's) describes the same call and must not be counted twice."""
     parent_attributes = getattr(trace.get_current_span(parent_context), "attributes", None) or {}
     kind = parent_attributes.get(semconv.SPAN_KIND)
-    return kind == semconv.KIND_LLM or (kind is None and is_genai(parent_attributes))
+    return kind == semconv.KIND_LLM or (kind is None and is_llm_span(parent_attributes))
 
 
 class SessionRouter(SpanProcessor):
@@ -88,7 +84,7 @@ class SessionRouter(SpanProcessor):
             return
         kind = attributes.get(semconv.SPAN_KIND)
         genai = kind == semconv.KIND_LLM or (
-            kind is None and is_genai(attributes) and not _inside_llm_call(parent_context)
+            kind is None and is_llm_span(attributes) and not _inside_llm_call(parent_context)
         )
         for_sentrial = kind is not None or genai
         if not for_sentrial and not delivery.takes_every_span:

@@ -31,6 +31,8 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Body fields that hold the SDK's session ids; they are swapped for the server's ids when sent.
 _SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
 _DROP_WARNING_INTERVAL_S = 10.0
+# How long shutdown() waits at most for the worker threads to end once it has given up on delivery.
+_JOIN_GRACE_S = 1.0
 
 
 @dataclass
@@ -194,7 +196,12 @@ class Transport:
         return ok
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
-        """Deliver what is queued within ``timeout`` seconds, then drop the rest and stop."""
+        """Deliver what is queued within ``timeout`` seconds, then drop the rest and stop.
+
+        Workers still waiting on a slow server are not waited for past the timeout (they are
+        daemon threads and send nothing more).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         delivered = self.flush(timeout)
         with self._lock:
             self._closed = True
@@ -208,8 +215,11 @@ class Transport:
             self._work.notify_all()
             self._idle.notify_all()
             threads = list(self._threads)
+        join_until = time.monotonic() + _JOIN_GRACE_S
+        if deadline is not None:
+            join_until = min(join_until, deadline)
         for thread in threads:
-            thread.join(timeout=1.0)
+            thread.join(timeout=max(0.0, join_until - time.monotonic()))
         for session in self._http_sessions:
             session.close()
         self._warn_drops(force=True)
@@ -256,7 +266,11 @@ class Transport:
                 return
             key, call = picked
             call.attempts += 1
-            retry_in, failure = self._attempt(call)
+            try:
+                retry_in, failure = self._attempt(call)
+            except Exception as exc:  # e.g. a body JSON cannot encode: drop it, keep the lane going
+                logger.debug("sentrial: could not send %s %s", call.method, call.path, exc_info=True)
+                retry_in, failure = None, f"{type(exc).__name__} while sending {call.method} {call.path}"
             with self._lock:
                 if self._closed:
                     return

@@ -1,0 +1,55 @@
+"""Copies of finished spans with some parts replaced: the live span itself is never touched."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import Status
+from opentelemetry.util.types import AttributeValue
+
+
+def copy_span(
+    span: ReadableSpan,
+    *,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    events: Sequence[Event] | None = None,
+    status: Status | None = None,
+) -> ReadableSpan:
+    """A ReadableSpan like ``span`` with other attributes, events or status; dropped counts kept.
+
+    ReadableSpan reports a dropped count only for bounded collections; where nothing was dropped,
+    plain ones do (the attributes are already valid, and it hands them out read-only anyway).
+    """
+    attributes = dict(span.attributes or {}) if attributes is None else attributes
+    events = span.events if events is None else events
+    status = span.status if status is None else status
+    copied_attributes: Any = attributes
+    if span.dropped_attributes:
+        copied_attributes = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+        copied_attributes.dropped = span.dropped_attributes
+    copied_events: Sequence[Event] = events
+    if span.dropped_events:
+        copied_events = BoundedList.from_seq(None, events)
+        copied_events.dropped = span.dropped_events
+    links = span.links
+    if span.dropped_links:
+        links = BoundedList.from_seq(None, links)
+        links.dropped = span.dropped_links
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=copied_attributes,
+        events=copied_events,
+        links=links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
