@@ -535,9 +535,11 @@ class SentrialClient:
         if delivered or not self._settings.can_send:
             return
         exporter = self._delivery.exporter
-        stats = exporter.stats if exporter is not None else None
-        message = f"sentrial: {what} did not deliver everything to {self._settings.api_url}" + (
-            f" ({stats.pending} pending, {stats.dropped} dropped so far)" if stats else ""
+        pending = exporter.stats.pending if exporter is not None else 0
+        dropped = (exporter.stats.dropped if exporter is not None else 0) + self._delivery.dropped
+        message = (
+            f"sentrial: {what} did not deliver everything to {self._settings.api_url}"
+            f" ({pending} pending, {dropped} dropped so far)"
         )
         if not self._fail_silently:
             raise DeliveryError(message)

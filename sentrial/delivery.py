@@ -10,6 +10,7 @@ LLM spans of other instrumentations are put in Sentrial's terms (and priced) for
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from sentrial_otel_exporter.exporter import SentrialSpanExporter
 
 logger = logging.getLogger("sentrial")
+
+_OPENING_HEADROOM = 64
+_DROP_WARNING_INTERVAL_S = 10.0
 
 
 class SentrialOnlySpan(ReadableSpan):
@@ -54,6 +58,7 @@ class _RedactingFanOut(SpanExporter):
         self._others = others
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._delivery.left_queue(len(spans))
         redactor = self._delivery.redactor
         for_sentrial: list[ReadableSpan] = []
         for span in spans:
@@ -106,18 +111,30 @@ class Delivery:
                 api_url=settings.api_url,
                 timeout=settings.timeout,
                 retry_timeout=settings.retry_timeout,
-                max_pending=max(settings.queue_size, 1000),
+                max_pending=settings.queue_size,
             )
         self._others = [BatchSpanProcessor(exporter) for exporter in additional_exporters]
         self._batcher: BatchSpanProcessor | None = None
         if self.exporter is not None or self._others:
             self._batcher = BatchSpanProcessor(
                 _RedactingFanOut(self, self._others),
-                max_queue_size=settings.queue_size,
+                # Headroom above the bound, so that a session's opening is never the span OTel drops.
+                max_queue_size=settings.queue_size + _OPENING_HEADROOM,
                 schedule_delay_millis=settings.schedule_delay_ms,
                 max_export_batch_size=settings.batch_size,
             )
+        self._dropped_at_flush = 0
+        self._queued = 0  # spans handed to the batcher and not yet taken by the fan-out
+        self._dropped = 0
+        self._unreported_drops = 0
+        self._last_drop_warning = 0.0
+        self._lock = threading.Lock()
         self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Spans dropped because the queue was full."""
+        return self._dropped
 
     @property
     def closed(self) -> bool:
@@ -134,28 +151,70 @@ class Delivery:
         self.hand_on(session_snapshot(span))
 
     def hand_on(self, span: ReadableSpan) -> None:
-        """Queue a finished span (or a Sentrial-only one) for redaction and export."""
-        if self._batcher is not None and not self._closed:
-            self._batcher.on_end(span)
+        """Queue a finished span (or a Sentrial-only one) for redaction and export.
+
+        Past the queue size a new span is dropped, counted and reported (a session's opening always
+        gets in, so the session's later events still have a session to go to).
+        """
+        if self._batcher is None or self._closed:
+            return
+        with self._lock:
+            full = self._queued >= self.settings.queue_size and not isinstance(span, SentrialOnlySpan)
+            if full:
+                self._dropped += 1
+                self._unreported_drops += 1
+            else:
+                self._queued += 1
+        if full:
+            self._warn_drops()
+            return
+        self._batcher.on_end(span)
+
+    def left_queue(self, count: int) -> None:
+        """Note that the fan-out took ``count`` spans off the queue."""
+        with self._lock:
+            self._queued = max(0, self._queued - count)
+
+    def _warn_drops(self, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not self._unreported_drops or (
+                not force and now - self._last_drop_warning < _DROP_WARNING_INTERVAL_S
+            ):
+                return
+            count, self._unreported_drops = self._unreported_drops, 0
+            self._last_drop_warning = now
+        logger.warning(
+            "sentrial: dropped %d span(s): more than %d were waiting to be sent (raise max_queue_size?)",
+            count,
+            self.settings.queue_size,
+        )
 
     def flush(self, timeout: float | None) -> bool:
-        """Send everything handed on so far; True when all of it was delivered in time."""
+        """Send everything handed on so far; True when all of it was delivered in time and nothing
+        was dropped since the last flush."""
         if self._batcher is None:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         self._batcher.force_flush()  # redacts and hands on everything queued, on this thread
         delivered = all([other.force_flush() for other in self._others])
-        if self.exporter is None:
-            return delivered
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return self.exporter.flush(remaining) and delivered
+        with self._lock:
+            dropped, self._dropped_at_flush = self._dropped - self._dropped_at_flush, self._dropped
+        self._warn_drops(force=True)
+        if self.exporter is not None:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            delivered = self.exporter.flush(remaining) and delivered
+        return delivered and not dropped
 
     def shutdown(self, timeout: float | None) -> bool:
-        """Flush within ``timeout`` seconds, then stop; later spans are ignored."""
+        """Flush within ``timeout`` seconds, then stop at once: what is still undelivered is dropped
+        (and counted), later spans are ignored."""
         if self._closed:
             return True
         delivered = self.flush(timeout)
         self._closed = True
+        if self.exporter is not None:
+            self.exporter.shutdown(timeout_millis=0)
         if self._batcher is not None:
             self._batcher.shutdown()  # type: ignore[no-untyped-call]
         return delivered

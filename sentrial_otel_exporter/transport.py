@@ -3,13 +3,14 @@
 The transport knows the REST API (paths, which body fields hold session ids) but nothing of
 spans. Calls of one lane (one root session and its sub-sessions) go out one at a time in the order
 they were submitted, so a session is always opened before its events and completed last; different
-lanes are sent in parallel by a small pool of worker threads over keep-alive connections.
+lanes are sent in parallel by a small pool of worker threads, each over its own kept-alive connection.
 """
 
 from __future__ import annotations
 
 import email.utils
 import heapq
+import http.client
 import itertools
 import json
 import logging
@@ -21,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from opentelemetry import context as otel_context
+
+from sentrial_otel_exporter.connection import Connection, Response
 
 logger = logging.getLogger("sentrial")
 
@@ -141,7 +143,7 @@ class Transport:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
-        self._http_sessions: list[requests.Session] = []
+        self._connections: list[Connection] = []
 
     # --- public -------------------------------------------------------------------------------
     @property
@@ -220,8 +222,8 @@ class Transport:
             join_until = min(join_until, deadline)
         for thread in threads:
             thread.join(timeout=max(0.0, join_until - time.monotonic()))
-        for session in self._http_sessions:
-            session.close()
+        for connection in self._connections:
+            connection.close()
         self._warn_drops(force=True)
         return delivered
 
@@ -323,35 +325,35 @@ class Transport:
         logger.warning("Sentrial dropped %d request(s) to %s: %s", total, self._base_url, why)
 
     # --- one HTTP attempt -----------------------------------------------------------------------
-    def _http(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers.update(self._headers)
-            self._local.session = session
+    def _connection(self) -> Connection:
+        """This worker thread's own kept-alive connection."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = Connection(self._base_url, self._timeout, self._headers)
+            self._local.connection = connection
             with self._lock:
-                self._http_sessions.append(session)
-        return session
+                self._connections.append(connection)
+        return connection
 
     def _attempt(self, call: ApiCall) -> tuple[float | None, str | None]:
         """Send once. Returns (seconds to wait before retrying or None, failure reason or None)."""
-        url = self._base_url + call.path.format(session=quote(self._ids.resolve(call.session), safe=""))
+        path = call.path.format(session=quote(self._ids.resolve(call.session), safe=""))
         body = call.body
         if body is not None:
             body = {k: self._ids.resolve(v) if k in _SESSION_ID_FIELDS and v else v for k, v in body.items()}
         data = None if body is None else json.dumps(body, allow_nan=False).encode()
         try:
-            response = self._http().request(call.method, url, data=data, timeout=self._timeout)
-        except requests.RequestException as exc:
+            response = self._connection().request(call.method, path, data)
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, garbled
             return backoff_seconds(call.attempts), f"{type(exc).__name__} on {call.method} {call.path}"
-        status = response.status_code
+        status = response.status
         if 200 <= status < 300:
             if call.opens_session:
                 self._learn_session_id(call, response)
             return None, None
         reason = f"HTTP {status} on {call.method} {call.path}"
         if status in RETRYABLE_STATUSES:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            wait = retry_after_seconds(response.headers.get("retry-after"))
             return max(wait or 0.0, backoff_seconds(call.attempts)), reason
         if status in (401, 403):
             reason += " (check the API key)"
@@ -359,7 +361,7 @@ class Transport:
             reason += _error_detail(response)
         return None, reason
 
-    def _learn_session_id(self, call: ApiCall, response: requests.Response) -> None:
+    def _learn_session_id(self, call: ApiCall, response: Response) -> None:
         try:
             server_id = response.json().get("id")
         except (ValueError, AttributeError):
@@ -374,7 +376,7 @@ class Transport:
             self._ids.remember(call.session, server_id)
 
 
-def _error_detail(response: requests.Response) -> str:
+def _error_detail(response: Response) -> str:
     """The server's error message, short, for a drop warning."""
     try:
         message = response.json().get("error")
