@@ -84,7 +84,7 @@ class TraceSessions:
 
     def root_ended(self, span: ReadableSpan) -> tuple[Any, ReadableSpan] | None:
         """(owner, completion) of the trace's session when ``span`` is a local root that had one."""
-        if span.context is None:
+        if span.context is None or span.context.trace_id not in self._roots:  # the usual case: no lock
             return None
         with self._lock:
             root = self._roots.get(span.context.trace_id)

@@ -12,13 +12,30 @@ import enum
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 DEFAULT_MAX_CHARS = 64 * 1024
 _MAX_DEPTH = 20
-_ENCODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
+def _not_encodable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _make_encode() -> Callable[[Any], str]:
+    # JSONEncoder.encode builds a new C encoder on every call; building it once makes a small dict's
+    # encoding about three times cheaper, which matters on the app thread.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    encoder = make(None, _not_encodable, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(encoder(value, 0))
+
+
+_ENCODE = _make_encode()
 
 
 def truncation_marker(total: int) -> str:

@@ -129,17 +129,12 @@ class Delivery:
         self._unreported_drops = 0
         self._last_drop_warning = 0.0
         self._lock = threading.Lock()
-        self._closed = False
+        self.closed = False  # read for every span routed here: a plain attribute, not a property
 
     @property
     def dropped(self) -> int:
         """Spans dropped because the queue was full."""
         return self._dropped
-
-    @property
-    def closed(self) -> bool:
-        """Whether this delivery was shut down."""
-        return self._closed
 
     @property
     def takes_every_span(self) -> bool:
@@ -156,7 +151,7 @@ class Delivery:
         Past the queue size a new span is dropped, counted and reported (a session's opening always
         gets in, so the session's later events still have a session to go to).
         """
-        if self._batcher is None or self._closed:
+        if self._batcher is None or self.closed:
             return
         with self._lock:
             full = self._queued >= self.settings.queue_size and not isinstance(span, SentrialOnlySpan)
@@ -209,10 +204,10 @@ class Delivery:
     def shutdown(self, timeout: float | None) -> bool:
         """Flush within ``timeout`` seconds, then stop at once: what is still undelivered is dropped
         (and counted), later spans are ignored."""
-        if self._closed:
+        if self.closed:
             return True
         delivered = self.flush(timeout)
-        self._closed = True
+        self.closed = True
         if self.exporter is not None:
             self.exporter.shutdown(timeout_millis=0)
         if self._batcher is not None:
