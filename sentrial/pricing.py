@@ -12,6 +12,7 @@ The figures go stale as providers change prices; treat results as estimates.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -185,6 +186,7 @@ def _match_family(table: dict[str, ModelPrice], name: str) -> ModelPrice | None:
     return table[best] if best is not None else None
 
 
+@functools.lru_cache(maxsize=1024)  # looked up on every LLM call: the matching is worth caching
 def find_price(provider: str, model: str) -> ModelPrice | None:
     """Return the price of ``model`` at ``provider``, or ``None`` if either is unknown.
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from otlp_receiver import OtlpReceiver
 
+from sentrial.instrumentation import uninstrument_all
 from sentrial.server import LocalServer
 
 
@@ -28,3 +29,10 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_lasting_instrumentation() -> Iterator[None]:
+    """configure() instruments LLM libraries for the whole process; no test may leave that behind."""
+    yield
+    uninstrument_all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -54,11 +55,10 @@ def instrument_when_imported(tracer_provider: Any = None) -> None:
 
 
 def uninstrument_all() -> None:
-    """Undo every instrumentor applied so far."""
-    for library in INSTRUMENTORS:
-        try:
-            instrumentor = load_instrumentor(library)
-        except ImportError:
+    """Undo every instrumentor applied so far (importing nothing that is not imported yet)."""
+    for library, (module_name, _) in INSTRUMENTORS.items():
+        if module_name not in sys.modules:
             continue
+        instrumentor = load_instrumentor(library)
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()

@@ -87,13 +87,15 @@ def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None =
     get_tracer = (lambda: tracer) if tracer is not None else (lambda: trace.get_tracer(TRACER_NAME))
     wrapped = 0
     for patch in patches:
+        owner_class = patch.resolve_owner()
+        if owner_class is None:  # checked first: walking a client path can import a lot
+            continue
         owner_object = target
         for part in filter(None, patch.client_path.split(".")):
             owner_object = getattr(owner_object, part, None)
             if owner_object is None:
                 break
-        owner_class = patch.resolve_owner()
-        if owner_object is None or owner_class is None or not isinstance(owner_object, owner_class):
+        if owner_object is None or not isinstance(owner_object, owner_class):
             continue
         method = getattr(owner_object, patch.method)
         if getattr(method, _WRAPPED_MARK, False):

@@ -120,7 +120,8 @@ class LlmCall:
         attributes.update({k: v for k, v in request.parameters.items() if v is not None})
         if request.stream:
             attributes[sc.LLM_STREAM] = True
-        if capture_content():
+        self._capture = capture_content()  # read once: the setting holds for the whole call
+        if self._capture:
             if request.input_messages is not None:
                 attributes[sc.GEN_AI_INPUT_MESSAGES] = _json(request.input_messages)
             if request.system_instructions:
@@ -202,7 +203,7 @@ class LlmCall:
         }
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
-        if result.output_messages is not None and capture_content():
+        if result.output_messages is not None and self._capture:
             values[sc.GEN_AI_OUTPUT_MESSAGES] = _json(result.output_messages)
         cost = self._cost(result)
         if cost is not None:

@@ -4,7 +4,9 @@ Traced, sync and async alike: ``chat.completions.create`` (also ``stream=True``)
 ``responses.create`` (also ``stream=True``) and ``.parse``, and ``embeddings.create``. The SDK's
 stream helpers ``chat.completions.stream(...)`` and ``responses.stream(...)`` make their request
 through ``create(stream=True)`` when entered, so they are traced by it, once; leaving their
-``with`` block early ends the span with what had arrived.
+``with`` block early ends the span with what had arrived (resuming a stored response with
+``responses.stream(response_id=...)`` makes no new LLM call and is not traced). Calls through
+``with_raw_response`` are traced too. Calls of Azure clients get the provider ``azure.ai.openai``.
 
 Usage of streamed chat completions: OpenAI sends token counts in a stream only when the request
 has ``stream_options={"include_usage": True}``, and the request is never changed unless you opt in
