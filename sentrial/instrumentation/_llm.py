@@ -157,10 +157,7 @@ class LlmCall:
         """End the span with the call's outcome."""
         if not self._claim_end():
             return
-        try:
-            self.span.set_attributes(self._result_attributes(result))
-        except Exception:
-            log_once("result-attributes", "could not record an LLM result")
+        self._record_result(result)
         self.span.end()
 
     def fail(self, error: BaseException, partial: LlmResult | None = None) -> None:
@@ -168,10 +165,7 @@ class LlmCall:
         if not self._claim_end():
             return
         if partial is not None:
-            try:
-                self.span.set_attributes(self._result_attributes(partial))
-            except Exception:
-                log_once("result-attributes", "could not record an LLM result")
+            self._record_result(partial)
         error_type = type(error).__qualname__
         self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, _http_status(error) or error_type)
         self.span.record_exception(error)
@@ -183,13 +177,16 @@ class LlmCall:
         if not self._claim_end():
             return
         if partial is not None:
-            try:
-                self.span.set_attributes(self._result_attributes(partial))
-            except Exception:
-                log_once("result-attributes", "could not record an LLM result")
+            self._record_result(partial)
         self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, "abandoned")
         self.span.set_status(Status(StatusCode.ERROR, sc.LLM_ABANDONED_MESSAGE))
         self.span.end()
+
+    def _record_result(self, result: LlmResult) -> None:
+        try:
+            self.span.set_attributes(self._result_attributes(result))
+        except Exception:
+            log_once("result-attributes", "could not record an LLM result")
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
         values: dict[str, Any] = {
