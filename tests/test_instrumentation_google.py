@@ -151,6 +151,11 @@ def one_span(provider: TracerProvider) -> ReadableSpan:
     return spans[0]
 
 
+def compact(value: Any) -> str:
+    """JSON as the SDK writes it into span attributes."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def attrs(span: ReadableSpan) -> dict[str, Any]:
     """A span's attributes as a plain dict."""
     return dict(span.attributes or {})
@@ -231,14 +236,14 @@ def test_generate_content_span(fake: FakeGemini, provider: TracerProvider, instr
         sc.GEN_AI_REQUEST_TOP_K: 40.0,
         sc.GEN_AI_REQUEST_STOP_SEQUENCES: ("END",),
         sc.GEN_AI_REQUEST_SEED: 7,
-        sc.GEN_AI_INPUT_MESSAGES: json.dumps([text_message("user", "Say hello")]),
-        sc.GEN_AI_SYSTEM_INSTRUCTIONS: json.dumps([{"type": "text", "content": "Answer briefly."}]),
+        sc.GEN_AI_INPUT_MESSAGES: compact([text_message("user", "Say hello")]),
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS: compact([{"type": "text", "content": "Answer briefly."}]),
         sc.GEN_AI_RESPONSE_MODEL: SERVED_MODEL,
         sc.GEN_AI_RESPONSE_ID: "resp-123",
         sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
         sc.GEN_AI_USAGE_INPUT_TOKENS: 12,
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
-        sc.GEN_AI_OUTPUT_MESSAGES: json.dumps(answer()),
+        sc.GEN_AI_OUTPUT_MESSAGES: compact(answer()),
         sc.COST_USD: default_cost(),
     }
 
@@ -381,7 +386,7 @@ def test_async_generate_content(fake: FakeGemini, provider: TracerProvider, inst
 
     assert response.text == ANSWER
     span = one_span(provider)
-    assert attrs(span)[sc.GEN_AI_OUTPUT_MESSAGES] == json.dumps(answer())
+    assert attrs(span)[sc.GEN_AI_OUTPUT_MESSAGES] == compact(answer())
     assert usage_attributes(span) == {
         sc.GEN_AI_USAGE_INPUT_TOKENS: 12,
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
@@ -432,7 +437,7 @@ def assert_stream_span(span: ReadableSpan) -> None:
     values = attrs(span)
     assert {k: values.get(k) for k in STREAM_ATTRIBUTES} == STREAM_ATTRIBUTES
     assert values[sc.COST_USD] == default_cost()
-    assert values[sc.GEN_AI_OUTPUT_MESSAGES] == json.dumps(answer())
+    assert values[sc.GEN_AI_OUTPUT_MESSAGES] == compact(answer())
     assert values[sc.LLM_TIME_TO_FIRST_CHUNK_MS] >= 0
 
 
@@ -926,13 +931,13 @@ def test_legacy_generate_content(legacy: Any, provider: TracerProvider, legacy_i
         sc.GEN_AI_REQUEST_TEMPERATURE: 0.5,
         sc.GEN_AI_REQUEST_MAX_TOKENS: 40,
         sc.GEN_AI_REQUEST_TOP_K: 5,
-        sc.GEN_AI_INPUT_MESSAGES: json.dumps([text_message("user", "Say hello")]),
-        sc.GEN_AI_SYSTEM_INSTRUCTIONS: json.dumps([{"type": "text", "content": "Answer briefly."}]),
+        sc.GEN_AI_INPUT_MESSAGES: compact([text_message("user", "Say hello")]),
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS: compact([{"type": "text", "content": "Answer briefly."}]),
         sc.GEN_AI_RESPONSE_MODEL: SERVED_MODEL,
         sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
         sc.GEN_AI_USAGE_INPUT_TOKENS: 12,
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
-        sc.GEN_AI_OUTPUT_MESSAGES: json.dumps(answer()),
+        sc.GEN_AI_OUTPUT_MESSAGES: compact(answer()),
         sc.COST_USD: default_cost(),
     }
 
@@ -985,7 +990,7 @@ def assert_legacy_stream_span(span: ReadableSpan) -> None:
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
         sc.COST_USD: default_cost(),
     }
-    assert attrs(span)[sc.GEN_AI_OUTPUT_MESSAGES] == json.dumps(answer())
+    assert json.loads(str(attrs(span)[sc.GEN_AI_OUTPUT_MESSAGES])) == answer()
     assert attrs(span)[sc.LLM_STREAM] is True
     assert attrs(span)[sc.LLM_TIME_TO_FIRST_CHUNK_MS] >= 0
 

@@ -9,7 +9,6 @@ call goes through untraced; the provider's own exceptions reach the caller uncha
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import os
 import threading
@@ -24,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import pricing
 from sentrial import semconv as sc
+from sentrial._values import to_json
 
 logger = logging.getLogger("sentrial")
 
@@ -31,6 +31,7 @@ ENV_CAPTURE_CONTENT = "SENTRIAL_CAPTURE_CONTENT"
 ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 _capture_override: bool | None = None
+_capture_from_env: bool | None = None
 # True while a traced LLM call is being made, so a second layer (wrap + instrument) adds no span.
 _IN_LLM_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("sentrial_in_llm_call", default=False)
 _warned: set[str] = set()
@@ -38,16 +39,25 @@ _warned_lock = threading.Lock()
 
 
 def set_capture_content(enabled: bool | None) -> None:
-    """Switch message capture on or off for every instrumented call; None goes back to the env vars."""
-    global _capture_override
+    """Switch message capture on or off for every instrumented call; None goes back to the env vars
+    (read again)."""
+    global _capture_override, _capture_from_env
     _capture_override = enabled
+    _capture_from_env = None
 
 
 def capture_content() -> bool:
     """Whether LLM messages are recorded: configure(), then SENTRIAL_CAPTURE_CONTENT, then the OTel
-    GenAI variable, then on."""
+    GenAI variable, then on. The variables are read once (this runs on every LLM call)."""
+    global _capture_from_env
     if _capture_override is not None:
         return _capture_override
+    if _capture_from_env is None:
+        _capture_from_env = _capture_setting_from_env()
+    return _capture_from_env
+
+
+def _capture_setting_from_env() -> bool:
     for name in (ENV_CAPTURE_CONTENT, ENV_OTEL_CAPTURE_CONTENT):
         value = os.environ.get(name, "").strip().lower()
         if value:
@@ -102,7 +112,7 @@ def _http_status(error: BaseException) -> str | None:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return to_json(value)  # the shared encoder: fast for plain data, readable for the rest, capped
 
 
 class LlmCall:
