@@ -39,15 +39,13 @@ class TraceSessions:
     """Tracks the local root span of each open trace and the traces that got a session."""
 
     def __init__(self) -> None:
-        self._roots: dict[int, _Root] = {}  # trace id -> its local root, while that root runs
+        self.roots: dict[int, _Root] = {}  # trace id -> its local root, while that root runs (read freely)
         self._lock = threading.Lock()
 
     def root_started(self, span: Span) -> None:
-        """Remember a span that starts a trace in this process."""
-        parent = span.parent
-        if parent is None or parent.is_remote:
-            with self._lock:
-                self._roots[span.context.trace_id] = _Root(span.context.span_id, span.name)
+        """Remember a span that starts a trace in this process (its parent is none or remote)."""
+        with self._lock:
+            self.roots[span.context.trace_id] = _Root(span.context.span_id, span.name)
 
     def open_for(self, span: Span, owner: Any) -> tuple[str, ReadableSpan | None]:
         """The session of the LLM span's trace, and the snapshot that opens it the first time.
@@ -57,7 +55,7 @@ class TraceSessions:
         trace_id = span.context.trace_id
         session_id = trace_session_id(trace_id)
         with self._lock:
-            root = self._roots.get(trace_id)
+            root = self.roots.get(trace_id)
             if root is not None:
                 if root.owner is not None:
                     return session_id, None
@@ -84,13 +82,13 @@ class TraceSessions:
 
     def root_ended(self, span: ReadableSpan) -> tuple[Any, ReadableSpan] | None:
         """(owner, completion) of the trace's session when ``span`` is a local root that had one."""
-        if span.context is None or span.context.trace_id not in self._roots:  # the usual case: no lock
+        if span.context is None or span.context.trace_id not in self.roots:
             return None
         with self._lock:
-            root = self._roots.get(span.context.trace_id)
+            root = self.roots.get(span.context.trace_id)
             if root is None or root.span_id != span.context.span_id:
                 return None
-            del self._roots[span.context.trace_id]
+            del self.roots[span.context.trace_id]
         if root.owner is None:
             return None
         failed = span.status.status_code == StatusCode.ERROR

@@ -114,6 +114,7 @@ class Delivery:
                 max_pending=settings.queue_size,
             )
         self._others = [BatchSpanProcessor(exporter) for exporter in additional_exporters]
+        self.takes_every_span = bool(self._others)  # other exporters want every span, not only Sentrial's
         self._batcher: BatchSpanProcessor | None = None
         if self.exporter is not None or self._others:
             self._batcher = BatchSpanProcessor(
@@ -135,11 +136,6 @@ class Delivery:
     def dropped(self) -> int:
         """Spans dropped because the queue was full."""
         return self._dropped
-
-    @property
-    def takes_every_span(self) -> bool:
-        """Whether other exporters want every span, not only Sentrial's."""
-        return bool(self._others)
 
     def session_started(self, span: Span) -> None:
         """Hand on the opening snapshot of a session span, ahead of all its events."""

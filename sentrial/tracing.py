@@ -75,9 +75,12 @@ class SessionRouter(SpanProcessor):
         self._owner: dict[int, Delivery] = {}  # span id -> its delivery, while the span runs
         self._traces = TraceSessions()
 
+    # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         attributes = span.attributes or {}
-        self._traces.root_started(span)
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            self._traces.root_started(span)
         route = current_route(parent_context)
         delivery = route.delivery if route is not None else self.default
         if delivery is None:
@@ -98,7 +101,7 @@ class SessionRouter(SpanProcessor):
                 if opening is not None:
                     delivery.hand_on(opening)
         self._owner[span.context.span_id] = delivery
-        if for_sentrial and attributes.get(semconv.SPAN_KIND) == semconv.KIND_SESSION:
+        if kind == semconv.KIND_SESSION:
             delivery.session_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -107,6 +110,8 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(span.context.span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
+        if span.context.trace_id not in self._traces.roots:
+            return
         trace_session = self._traces.root_ended(span)
         if trace_session is not None:
             owner, completion = trace_session
