@@ -55,8 +55,9 @@ def _from_openinference(attributes: Mapping[str, Any]) -> dict[str, Any]:
     kind = attributes.get(sc.OPENINFERENCE_SPAN_KIND)
     values: dict[str, Any] = {
         sc.GEN_AI_OPERATION_NAME: sc.OPERATION_EMBEDDINGS if kind == "EMBEDDING" else sc.OPERATION_CHAT,
-        sc.GEN_AI_PROVIDER_NAME: attributes.get(sc.OPENINFERENCE_PROVIDER)
-        or attributes.get(sc.OPENINFERENCE_SYSTEM),
+        sc.GEN_AI_PROVIDER_NAME: _lower(
+            attributes.get(sc.OPENINFERENCE_PROVIDER) or attributes.get(sc.OPENINFERENCE_SYSTEM)
+        ),
         sc.GEN_AI_REQUEST_MODEL: attributes.get(sc.OPENINFERENCE_MODEL_NAME),
         sc.GEN_AI_USAGE_INPUT_TOKENS: attributes.get(sc.OPENINFERENCE_PROMPT_TOKENS),
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: attributes.get(sc.OPENINFERENCE_COMPLETION_TOKENS),
@@ -80,7 +81,7 @@ def _from_openinference(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _from_legacy_genai(attributes: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        sc.GEN_AI_PROVIDER_NAME: attributes.get(sc.GEN_AI_SYSTEM),
+        sc.GEN_AI_PROVIDER_NAME: _lower(attributes.get(sc.GEN_AI_SYSTEM)),  # "Anthropic" and the like
         sc.GEN_AI_USAGE_INPUT_TOKENS: attributes.get(sc.LEGACY_USAGE_PROMPT_TOKENS),
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: attributes.get(sc.LEGACY_USAGE_COMPLETION_TOKENS),
     }
@@ -112,6 +113,10 @@ def _messages(
         elif field == content_key:
             message["parts"] = [{"type": "text", "content": value}]
     return [found[i] for i in sorted(found)]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _cost(attributes: Mapping[str, Any]) -> float | None:
