@@ -7,6 +7,7 @@ directory on ``sys.path``).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -178,3 +179,9 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print("  ".join("-" * width for width in widths))
     for row in rows:
         print(line(row))
+
+
+def begin_own_session(client: Any, user: int, event: str, input: str) -> Any:
+    """Begin an interaction in an empty context, so that it is a session of its own (one user's
+    request), not a sub-session of the one begun before it."""
+    return contextvars.Context().run(client.begin, user_id=f"user-{user}", event=event, input=input)

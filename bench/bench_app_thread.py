@@ -34,7 +34,6 @@ Target: within 1.5x of the bare span (wall), also with the server 20 ms away.
 from __future__ import annotations
 
 import argparse
-import contextvars
 import gc
 import json
 import statistics
@@ -44,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from _support import BenchServer, machine_line, print_table, start_server
+from _support import BenchServer, begin_own_session, machine_line, print_table, start_server
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -171,11 +170,7 @@ class SdkCase:
         self.delivered = Delivered()
 
     def _begin(self, user: int) -> Any:
-        # Each interaction begins in an empty context of its own, so it is a session of its own (a
-        # user's request), not a sub-session of the one begun before it.
-        return contextvars.Context().run(
-            self._client.begin, user_id=f"user-{user}", event="bench_app_thread", input="Weather?"
-        )
+        return begin_own_session(self._client, user, "bench_app_thread", "Weather?")
 
     def run(self, count: int) -> None:
         interactions, turn = self._interactions, self._turn

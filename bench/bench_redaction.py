@@ -24,7 +24,6 @@ Target: redaction on within 2x of off (app-thread wall time per event).
 from __future__ import annotations
 
 import argparse
-import contextvars
 import gc
 import json
 import statistics
@@ -33,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from _support import BenchServer, machine_line, print_table, start_server
+from _support import BenchServer, begin_own_session, machine_line, print_table, start_server
 from opentelemetry.sdk.trace import TracerProvider
 
 from sentrial import SentrialClient
@@ -110,10 +109,7 @@ class EventCase:
         self.checked = Checked()
 
     def _begin(self, user: int) -> Any:
-        # Each interaction begins in an empty context, so it is a session of its own.
-        return contextvars.Context().run(
-            self._client.begin, user_id=f"user-{user}", event="bench_redaction", input="Where are my orders?"
-        )
+        return begin_own_session(self._client, user, "bench_redaction", "Where are my orders?")
 
     def run(self, count: int) -> None:
         interactions, data = self._interactions, self.data
