@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import math
 import threading
 import time
 import traceback
@@ -392,17 +393,60 @@ class SentrialClient:
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record a tool call of the session; returns at once with the event's ids."""
+        return self._tool_call(
+            session_id,
+            tool_name,
+            tool_input,
+            tool_output,
+            reasoning,
+            estimated_cost,
+            tool_error,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
+        )
+
+    def _tool_call(
+        self,
+        session_id: Any,
+        tool_name: Any,
+        tool_input: Any,
+        tool_output: Any,
+        reasoning: Any,
+        estimated_cost: Any,
+        tool_error: Any,
+        token_count: Any,
+        trace_id: Any,
+        span_id: Any,
+        metadata: Any,
+    ) -> dict[str, Any]:
         check = self._check("track_tool_call")
-        session_id = check.text("session_id", session_id, required=True) or ""
-        tool_name = check.text("tool_name", tool_name, required=True) or ""
+        # The hot path: arguments of the documented types skip the per-argument checks.
+        well_typed = (
+            type(session_id) is str
+            and type(tool_name) is str
+            and type(tool_input) is dict
+            and type(tool_output) is dict
+            and type(estimated_cost) is float
+            and session_id
+            and tool_name
+            and 0.0 <= estimated_cost < math.inf
+        )
+        if not well_typed:
+            session_id = check.text("session_id", session_id, required=True) or ""
+            tool_name = check.text("tool_name", tool_name, required=True) or ""
+            tool_input = check.mapping("tool_input", tool_input)
+            tool_output = check.mapping("tool_output", tool_output)
+            estimated_cost = check.number("estimated_cost", estimated_cost, low=0) or 0.0
         max_chars = self._max_chars
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: tool_name,
-            semconv.TOOL_INPUT: to_json(check.mapping("tool_input", tool_input), max_chars),
-            semconv.TOOL_OUTPUT: to_json(check.mapping("tool_output", tool_output), max_chars),
-            semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
+            semconv.TOOL_INPUT: to_json(tool_input, max_chars),
+            semconv.TOOL_OUTPUT: to_json(tool_output, max_chars),
+            semconv.COST_USD: estimated_cost,
         }
         # Optional arguments are usually absent: test for None before paying for a check.
         if reasoning is not None:
@@ -606,10 +650,15 @@ class Interaction:
         """The client this interaction records to."""
         return self._client
 
+    @property
+    def _fail_silently(self) -> bool:  # read by @_guarded
+        return self._client.fail_silently
+
     def set_output(self, output: str) -> None:
         """Remember the output, sent when the interaction finishes."""
         self._output = self._client._content(self._client._check("set_output"), "output", output)
 
+    @_guarded()
     def track_tool_call(
         self,
         tool_name: str,
@@ -626,7 +675,7 @@ class Interaction:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
             return None
-        return self._client.track_tool_call(
+        return self._client._tool_call(  # the hot path: one guard (this method's), not two
             self._session_id,
             tool_name,
             tool_input,
