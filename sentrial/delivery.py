@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from sentrial import semconv
 from sentrial._config import Settings
 from sentrial._genai_peers import normalised
 from sentrial.redact import Redactor
@@ -50,6 +51,12 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
     )
 
 
+def _is_for_sentrial(span: ReadableSpan) -> bool:
+    """The router gives every span meant for Sentrial a session or a kind; the rest is for the others."""
+    attributes = span.attributes or {}
+    return semconv.SESSION_ID in attributes or semconv.SPAN_KIND in attributes
+
+
 class _RedactingFanOut(SpanExporter):
     """Redacts each span of a batch once and hands the copy to every exporter behind it."""
 
@@ -67,7 +74,8 @@ class _RedactingFanOut(SpanExporter):
             except Exception:  # never let a span out unredacted: drop it, loudly
                 logger.exception("sentrial: could not redact span %r; it was dropped", span.name)
                 continue
-            for_sentrial.append(normalised(redacted))
+            if _is_for_sentrial(span):
+                for_sentrial.append(normalised(redacted))
             if not isinstance(span, SentrialOnlySpan):
                 for other in self._others:
                     other.on_end(redacted)

@@ -26,6 +26,7 @@ _MAX_TRACKED_SESSIONS = 100_000
 class _SessionBook:
     lane: str
     totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
+    per_trace: bool = False  # a trace's session, opened here by its first LLM span
 
 
 class SentrialSpanExporter(SpanExporter):
@@ -94,7 +95,9 @@ class SentrialSpanExporter(SpanExporter):
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
         kind = mapping.span_kind(span)
         sid = mapping.session_id(span)
-        if sid is None or (kind is None and not mapping.is_genai_span(span.attributes or {})):
+        if sid is None:  # only without the SDK, which gives every span it exports a session
+            return self._trace_session_calls(span, kind)
+        if kind is None and not mapping.is_genai_span(span.attributes or {}):
             return []
         if kind == sc.KIND_SESSION:
             if mapping.is_open_snapshot(span):
@@ -115,6 +118,41 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 book.totals.add(usage)
         return [call]
+
+    def _trace_session_calls(self, span: ReadableSpan, kind: str | None) -> list[ApiCall]:
+        """Used alone on an app's provider: an LLM span outside any session joins its trace's session,
+        opened by the first such span and completed when the trace's local root span ends."""
+        sid = mapping.trace_session_id(span)
+        if sid is None:
+            return []
+        calls: list[ApiCall] = []
+        if kind is None and mapping.is_genai_span(span.attributes or {}):
+            with self._lock:
+                book = self._books.get(sid)
+                if book is None:
+                    book = self._books[sid] = _SessionBook(lane=sid, per_trace=True)
+                    calls.append(mapping.open_trace_session_call(span, sid, self._agent_name(span)))
+            mapped = mapping.event_call(span, sid, session=sid)
+            if mapped is not None:
+                calls.append(mapped[0])
+                with self._lock:
+                    book.totals.add(mapped[1])
+        if mapping.is_local_root(span):
+            with self._lock:
+                book = self._books.get(sid)
+                if book is not None and book.per_trace:
+                    del self._books[sid]
+                else:
+                    book = None
+            if book is not None:
+                calls.append(mapping.complete_trace_session_call(span, sid, book.totals))
+        return calls
+
+    @staticmethod
+    def _agent_name(span: ReadableSpan) -> str:
+        configured = os.environ.get("SENTRIAL_AGENT_NAME")
+        service = span.resource.attributes.get(sc.SERVICE_NAME) if span.resource is not None else None
+        return configured or (str(service) if service else "unknown_agent")
 
     def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
         parent = mapping.parent_session_id(span)

@@ -200,12 +200,61 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=lane)
 
 
+# --- sessions per trace, when the exporter is used without the SDK ----------------------------------
+def trace_session_id(span: ReadableSpan) -> str | None:
+    """The session an LLM span outside any session belongs to: one per trace (as the SDK names it)."""
+    return f"trace-{span.context.trace_id:032x}" if span.context is not None else None
+
+
+def is_local_root(span: ReadableSpan) -> bool:
+    """True for a span that starts its trace in this process."""
+    return span.parent is None or span.parent.is_remote
+
+
+def open_trace_session_call(span: ReadableSpan, sid: str, agent_name: str) -> ApiCall:
+    """POST /api/sdk/sessions for the session of a trace, opened by its first LLM span."""
+    trace_hex = sid.removeprefix("trace-")
+    body = {
+        "id": sid,
+        "name": f"{agent_name} trace {trace_hex[:8]}",
+        "agentName": agent_name,
+        "userId": "anonymous",
+        "metadata": {"traceId": trace_hex},
+    }
+    return ApiCall("POST", SESSIONS_PATH, body, session=sid, lane=sid, opens_session=True)
+
+
+def complete_trace_session_call(root: ReadableSpan, sid: str, totals: SessionTotals) -> ApiCall:
+    """PATCH /api/sdk/sessions/{id} for a trace's session when the trace's local root ends."""
+    success = root.status.status_code != StatusCode.ERROR
+    body: dict[str, Any] = {"status": "completed" if success else "failed", "success": success}
+    if not success and root.status.description:
+        body["failureReason"] = root.status.description
+    if totals.cost > 0:
+        body["estimatedCost"] = round(totals.cost, 10)
+    if root.start_time and root.end_time:
+        body["durationMs"] = max(0, (root.end_time - root.start_time) // 1_000_000)
+    for key, count in (
+        ("promptTokens", totals.prompt_tokens),
+        ("completionTokens", totals.completion_tokens),
+        ("totalTokens", totals.total_tokens),
+    ):
+        if count:
+            body[key] = count
+    return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=sid)
+
+
 # --- events ---------------------------------------------------------------------------------
-def event_call(span: ReadableSpan, lane: str) -> tuple[ApiCall, EventUsage] | None:
-    """POST /api/sdk/events for a tool call, decision or error span; None for other spans."""
+def event_call(
+    span: ReadableSpan, lane: str, session: str | None = None
+) -> tuple[ApiCall, EventUsage] | None:
+    """POST /api/sdk/events for a tool call, decision, error or LLM span; None for other spans.
+
+    ``session`` overrides the span's own session attribute (a trace's session, see below).
+    """
     attrs = span.attributes or {}
     kind = span_kind(span)
-    sid = session_id(span)
+    sid = session or session_id(span)
     if sid is None:
         return None
     if kind == sc.KIND_TOOL_CALL:
