@@ -12,7 +12,6 @@ import logging
 import math
 import threading
 import time
-import traceback
 import uuid
 import weakref
 from collections import OrderedDict
@@ -628,7 +627,6 @@ class Interaction:
         self._output: str | None = None
         self._token = token
         self._finished = session_id is None
-        self._started = time.monotonic()
 
     @property
     def session_id(self) -> str | None:
@@ -822,8 +820,3 @@ def _shutdown_at_exit() -> None:
             client.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         except Exception:  # at exit, a failed delivery must not turn into a traceback
             logger.debug("sentrial: shutdown at exit failed", exc_info=True)
-
-
-def format_exception(exc: BaseException) -> str:
-    """The stack trace of ``exc`` as text, for ``track_error``."""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -163,10 +163,10 @@ class Transport:
         with self._lock:
             for call in calls:
                 if self._closed:
-                    self._drop_locked(call, "transport shut down")
+                    self._drop_locked("transport shut down")
                     continue
                 if self._stats.pending >= self._max_pending:
-                    self._drop_locked(call, "delivery queue full")
+                    self._drop_locked("delivery queue full")
                     continue
                 call.deadline = now + self._retry_timeout
                 lane = self._lanes.get(call.lane)
@@ -208,8 +208,7 @@ class Transport:
         with self._lock:
             self._closed = True
             for lane in self._lanes.values():
-                for call in lane:
-                    self._drop_locked(call, "not delivered before shutdown")
+                self._drop_locked("not delivered before shutdown", len(lane))
             self._lanes.clear()
             self._ready.clear()
             self._backing_off.clear()
@@ -290,12 +289,12 @@ class Transport:
 
     def _finish_locked(self, key: str, failure: str | None) -> None:
         lane = self._lanes[key]
-        call = lane.popleft()
+        lane.popleft()
         self._stats.pending -= 1
         if failure is None:
             self._stats.sent += 1
         else:
-            self._drop_locked(call, failure)
+            self._drop_locked(failure)
         if lane:
             self._ready.append(key)
             self._work.notify()
@@ -304,11 +303,11 @@ class Transport:
         if self._stats.pending == 0:
             self._idle.notify_all()
 
-    def _drop_locked(self, call: ApiCall, reason: str) -> None:
-        self._stats.dropped += 1
-        self._stats.drop_reasons[reason] = self._stats.drop_reasons.get(reason, 0) + 1
-        self._unreported_drops[reason] = self._unreported_drops.get(reason, 0) + 1
-        self._failures_since_flush += 1
+    def _drop_locked(self, reason: str, count: int = 1) -> None:
+        self._stats.dropped += count
+        self._stats.drop_reasons[reason] = self._stats.drop_reasons.get(reason, 0) + count
+        self._unreported_drops[reason] = self._unreported_drops.get(reason, 0) + count
+        self._failures_since_flush += count
 
     def _warn_drops(self, force: bool = False) -> None:
         """Log one warning that sums up the drops since the last one, at most every few seconds."""
