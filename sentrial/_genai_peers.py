@@ -17,16 +17,12 @@ from sentrial import pricing
 from sentrial import semconv as sc
 from sentrial._spans import copy_span
 
-LLM_OPERATIONS = frozenset(
-    {sc.OPERATION_CHAT, sc.OPERATION_TEXT_COMPLETION, sc.OPERATION_GENERATE_CONTENT, sc.OPERATION_EMBEDDINGS}
-)
-
 
 def is_llm_span(attributes: Mapping[str, Any]) -> bool:
     """True for an LLM call's span from any instrumentation Sentrial knows (not agent or tool spans)."""
     operation = attributes.get(sc.GEN_AI_OPERATION_NAME)
     if operation is not None:
-        return operation in LLM_OPERATIONS
+        return operation in sc.LLM_OPERATIONS
     return (
         sc.GEN_AI_SYSTEM in attributes
         or attributes.get(sc.OPENINFERENCE_SPAN_KIND) in sc.OPENINFERENCE_LLM_KINDS

@@ -22,6 +22,7 @@ from sentrial import semconv
 from sentrial._config import Settings
 from sentrial._genai_peers import normalised
 from sentrial.redact import Redactor
+from sentrial_otel_exporter.drops import DropLog
 
 if TYPE_CHECKING:
     from sentrial_otel_exporter.exporter import SentrialSpanExporter
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("sentrial")
 
 _OPENING_HEADROOM = 64
-_DROP_WARNING_INTERVAL_S = 10.0
 
 
 class SentrialOnlySpan(ReadableSpan):
@@ -135,8 +135,7 @@ class Delivery:
         self._dropped_at_flush = 0
         self._queued = 0  # spans handed to the batcher and not yet taken by the fan-out
         self._dropped = 0
-        self._unreported_drops = 0
-        self._last_drop_warning = 0.0
+        self._drop_log = DropLog()
         self._lock = threading.Lock()
         self.closed = False  # read for every span routed here: a plain attribute, not a property
 
@@ -161,10 +160,10 @@ class Delivery:
             full = self._queued >= self.settings.queue_size and not isinstance(span, SentrialOnlySpan)
             if full:
                 self._dropped += 1
-                self._unreported_drops += 1
             else:
                 self._queued += 1
         if full:
+            self._drop_log.add("queue full")
             self._warn_drops()
             return
         self._batcher.on_end(span)
@@ -175,17 +174,12 @@ class Delivery:
             self._queued = max(0, self._queued - count)
 
     def _warn_drops(self, force: bool = False) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if not self._unreported_drops or (
-                not force and now - self._last_drop_warning < _DROP_WARNING_INTERVAL_S
-            ):
-                return
-            count, self._unreported_drops = self._unreported_drops, 0
-            self._last_drop_warning = now
+        drops = self._drop_log.take(force)
+        if not drops:
+            return
         logger.warning(
             "sentrial: dropped %d span(s): more than %d were waiting to be sent (raise max_queue_size?)",
-            count,
+            sum(drops.values()),
             self.settings.queue_size,
         )
 

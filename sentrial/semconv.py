@@ -137,6 +137,10 @@ LLM_ABANDONED_MESSAGE: Final = "stream abandoned: garbage-collected before it wa
 OPERATION_TEXT_COMPLETION: Final = "text_completion"
 OPERATION_EMBEDDINGS: Final = "embeddings"
 OPERATION_GENERATE_CONTENT: Final = "generate_content"
+# The gen_ai.operation.name values of an LLM call (agent and tool operations are not).
+LLM_OPERATIONS: Final = frozenset(
+    {OPERATION_CHAT, OPERATION_TEXT_COMPLETION, OPERATION_GENERATE_CONTENT, OPERATION_EMBEDDINGS}
+)
 
 # gen_ai.provider.name values, and the short names Sentrial's tool names use (llm:{provider}:{model}).
 PROVIDER_OPENAI: Final = "openai"

@@ -53,14 +53,9 @@ class EventUsage:
 
 def is_genai_span(attrs: Attributes) -> bool:
     """True for an LLM span of any instrumentation that follows the GenAI conventions."""
-    return attrs.get(sc.GEN_AI_OPERATION_NAME) in _LLM_OPERATIONS or (
+    return attrs.get(sc.GEN_AI_OPERATION_NAME) in sc.LLM_OPERATIONS or (
         sc.GEN_AI_SYSTEM in attrs and sc.GEN_AI_REQUEST_MODEL in attrs
     )
-
-
-_LLM_OPERATIONS = frozenset(
-    {sc.OPERATION_CHAT, sc.OPERATION_TEXT_COMPLETION, sc.OPERATION_GENERATE_CONTENT, sc.OPERATION_EMBEDDINGS}
-)
 
 
 def span_kind(span: ReadableSpan) -> str | None:

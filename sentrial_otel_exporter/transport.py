@@ -25,6 +25,7 @@ from urllib.parse import quote
 from opentelemetry import context as otel_context
 
 from sentrial_otel_exporter.connection import Connection, Response
+from sentrial_otel_exporter.drops import DropLog
 
 logger = logging.getLogger("sentrial")
 
@@ -32,7 +33,6 @@ logger = logging.getLogger("sentrial")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Body fields that hold the SDK's session ids; they are swapped for the server's ids when sent.
 _SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
-_DROP_WARNING_INTERVAL_S = 10.0
 # How long shutdown() waits at most for the worker threads to end once it has given up on delivery.
 _JOIN_GRACE_S = 1.0
 
@@ -138,8 +138,7 @@ class Transport:
         self._seq = itertools.count()
         self._stats = DeliveryStats()
         self._failures_since_flush = 0
-        self._unreported_drops: dict[str, int] = {}
-        self._last_drop_warning = 0.0
+        self._drop_log = DropLog()
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
@@ -306,19 +305,14 @@ class Transport:
     def _drop_locked(self, reason: str, count: int = 1) -> None:
         self._stats.dropped += count
         self._stats.drop_reasons[reason] = self._stats.drop_reasons.get(reason, 0) + count
-        self._unreported_drops[reason] = self._unreported_drops.get(reason, 0) + count
+        self._drop_log.add(reason, count)
         self._failures_since_flush += count
 
     def _warn_drops(self, force: bool = False) -> None:
         """Log one warning that sums up the drops since the last one, at most every few seconds."""
-        with self._lock:
-            if not self._unreported_drops:
-                return
-            now = time.monotonic()
-            if not force and now - self._last_drop_warning < _DROP_WARNING_INTERVAL_S:
-                return
-            drops, self._unreported_drops = self._unreported_drops, {}
-            self._last_drop_warning = now
+        drops = self._drop_log.take(force)
+        if not drops:
+            return
         total = sum(drops.values())
         why = "; ".join(f"{count} x {reason}" for reason, count in sorted(drops.items()))
         logger.warning("Sentrial dropped %d request(s) to %s: %s", total, self._base_url, why)

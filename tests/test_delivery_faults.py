@@ -318,8 +318,9 @@ def test_waiting_events_never_exceed_max_queue_size(dead_url: str, make_client: 
 
 
 def test_a_burst_beyond_the_queue_is_delivered_or_counted(
-    local_server: LocalServer, make_client: MakeClient
+    local_server: LocalServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
     batching = BatcherConfig(max_queue_size=20, flush_threshold=10, flush_interval=60.0)
     client = make_client(local_server.url, batching=batching)
     session_id = open_session(client)
@@ -331,6 +332,8 @@ def test_a_burst_beyond_the_queue_is_delivered_or_counted(
     assert client.delivery.dropped > 0
     assert final.sent + final.dropped + client.delivery.dropped == 202, final
     assert final.sent >= 2  # the session's opening got in, whatever else was dropped
+    reported = [r.getMessage() for r in caplog.records if "were waiting to be sent" in r.getMessage()]
+    assert sum(int(m.split()[2]) for m in reported) == client.delivery.dropped  # every drop reported
 
 
 # --- a server that answers with errors ------------------------------------------------------------
