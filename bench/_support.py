@@ -7,6 +7,7 @@ directory on ``sys.path``).
 
 from __future__ import annotations
 
+import argparse
 import contextvars
 import json
 import os
@@ -185,3 +186,16 @@ def begin_own_session(client: Any, user: int, event: str, input: str) -> Any:
     """Begin an interaction in an empty context, so that it is a session of its own (one user's
     request), not a sub-session of the one begun before it."""
     return contextvars.Context().run(client.begin, user_id=f"user-{user}", event=event, input=input)
+
+
+def argument_parser(doc: str, server_option: bool = True) -> argparse.ArgumentParser:
+    """The options every benchmark shares: --quick, and (where it has a server) --server-process."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer, smaller rounds)")
+    if server_option:
+        parser.add_argument(
+            "--server-process",
+            action="store_true",
+            help="run the local server as a separate process instead of a thread of this one",
+        )
+    return parser

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from _support import BenchServer, begin_own_session, machine_line, print_table, start_server
+from _support import BenchServer, argument_parser, begin_own_session, machine_line, print_table, start_server
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -289,13 +289,7 @@ def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer, shorter rounds)")
-    parser.add_argument(
-        "--server-process",
-        action="store_true",
-        help="run the local server as a separate process instead of a thread of this one",
-    )
+    parser = argument_parser(__doc__ or "")
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 5, quick 3)")
     parser.add_argument("--events", type=int, help="events per round (default 1000, quick 400)")
     parser.add_argument("--chunk", type=int, help="events per timed chunk (default 500, quick 200)")

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 
 import requests
-from _support import BenchServer, machine_line, print_table, start_server
+from _support import BenchServer, argument_parser, machine_line, print_table, start_server
 from opentelemetry.sdk.trace import TracerProvider
 
 from sentrial import SentrialClient
@@ -207,13 +207,7 @@ def report(baseline: Results, sdk: SdkRuns) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer, smaller rounds)")
-    parser.add_argument(
-        "--server-process",
-        action="store_true",
-        help="run the local server as a separate process instead of a thread of this one",
-    )
+    parser = argument_parser(__doc__ or "")
     parser.add_argument("--delay-ms", type=float, default=20, help="server answer delay (default 20)")
     parser.add_argument("--sessions", type=int, help="interactions in flight (default 32, quick 16)")
     parser.add_argument("--calls", type=int, help="tool calls per interaction (default 25, quick 10)")

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from _support import BenchServer, machine_line, print_table, start_server
+from _support import BenchServer, argument_parser, machine_line, print_table, start_server
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -276,8 +276,7 @@ def report(variants: list[Variant]) -> float:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer, smaller rounds)")
+    parser = argument_parser(__doc__ or "", server_option=False)
     parser.add_argument(
         "--in-process", action="store_true", help="run the fake endpoint and server as threads"
     )

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from _support import BenchServer, begin_own_session, machine_line, print_table, start_server
+from _support import BenchServer, argument_parser, begin_own_session, machine_line, print_table, start_server
 from opentelemetry.sdk.trace import TracerProvider
 
 from sentrial import SentrialClient
@@ -302,13 +302,7 @@ def measure_large(calls: int) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer, shorter rounds)")
-    parser.add_argument(
-        "--server-process",
-        action="store_true",
-        help="run the local server as a separate process instead of a thread of this one",
-    )
+    parser = argument_parser(__doc__ or "")
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
     parser.add_argument("--events", type=int, help="events per round (default 2000, quick 500)")
     parser.add_argument("--chunk", type=int, help="events per timed chunk (default 500, quick 250)")
