@@ -40,7 +40,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, Protocol
 
 from _support import BenchServer, argument_parser, begin_own_session, machine_line, print_table, start_server
@@ -218,32 +218,41 @@ def timed_chunk(case: Case, count: int, pace: float) -> tuple[float, float]:
     return wall, cpu
 
 
-def measure_round(case: Case, events: int, chunk: int, pace: float = 0.0) -> Sample:
-    """Make ``events`` events in timed chunks, settling (untimed) after each; seconds per event."""
-    wall = app_cpu = all_cpu = 0.0
-    done = 0
-    while done < events:
-        count = min(chunk, events - done)
-        gc.collect()
-        process0 = time.process_time()
-        chunk_wall, chunk_cpu = timed_chunk(case, count, pace)
-        case.settle()
-        wall += chunk_wall
-        app_cpu += chunk_cpu
-        all_cpu += time.process_time() - process0
-        done += count
-    return Sample(wall / events, app_cpu / events, all_cpu / events)
+def measure_chunk(case: Case, count: int, pace: float) -> Sample:
+    """One timed chunk of ``count`` events, then settling (untimed); seconds (not per event)."""
+    gc.collect()
+    process0 = time.process_time()
+    wall, app_cpu = timed_chunk(case, count, pace)
+    case.settle()
+    return Sample(wall, app_cpu, time.process_time() - process0)
 
 
 def measure(cases: Sequence[Case], args: argparse.Namespace) -> dict[str, list[Sample]]:
-    """A warm-up round per case, then ``rounds`` rounds with the cases interleaved (order rotated)."""
+    """A warm-up chunk per case, then ``rounds`` rounds; per round and case, seconds per event.
+
+    Within a round the cases take turns chunk by chunk (the order rotating), so that every case
+    runs under the same conditions as its neighbours; a round's ratios compare such neighbours.
+    """
     for case in cases:
-        measure_round(case, args.warmup, args.chunk)
+        measure_chunk(case, args.warmup, 0.0)
     samples: dict[str, list[Sample]] = {case.label: [] for case in cases}
-    for round_no in range(args.rounds):
-        shift = round_no % len(cases)
-        for case in [*cases[shift:], *cases[:shift]]:
-            samples[case.label].append(measure_round(case, args.events, args.chunk, args.pace_ms / 1000))
+    turn = 0
+    for _ in range(args.rounds):
+        totals = {case.label: Sample(0.0, 0.0, 0.0) for case in cases}
+        done = 0
+        while done < args.events:
+            count = min(args.chunk, args.events - done)
+            shift = turn % len(cases)
+            turn += 1
+            for case in [*cases[shift:], *cases[:shift]]:
+                chunk = measure_chunk(case, count, args.pace_ms / 1000)
+                total = totals[case.label]
+                total.wall += chunk.wall
+                total.app_cpu += chunk.app_cpu
+                total.all_cpu += chunk.all_cpu
+            done += count
+        for label, total in totals.items():
+            samples[label].append(Sample(*(value / args.events for value in astuple(total))))
     return samples
 
 
@@ -251,9 +260,14 @@ def median_us(samples: list[Sample], what: str) -> float:
     return statistics.median(getattr(s, what) for s in samples) * 1e6
 
 
+def median_ratio(samples: list[Sample], baseline: list[Sample], what: str) -> float:
+    """The median over the rounds of each round's ratio to the baseline's same round."""
+    pairs = zip(samples, baseline, strict=True)
+    return statistics.median(getattr(sample, what) / getattr(base, what) for sample, base in pairs)
+
+
 def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[SdkCase]) -> None:
-    base_wall = median_us(samples[baseline], "wall")
-    base_cpu = median_us(samples[baseline], "app_cpu")
+    base = samples[baseline]
     delivered = {case.label: case.delivered for case in sdk_cases}
     rows = []
     for label, runs in samples.items():
@@ -265,9 +279,9 @@ def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[
                 label,
                 f"{wall:.1f}",
                 spread,
-                f"{wall / base_wall:.2f}x",
+                f"{median_ratio(runs, base, 'wall'):.2f}x",
                 f"{cpu:.1f}",
-                f"{cpu / base_cpu:.2f}x",
+                f"{median_ratio(runs, base, 'app_cpu'):.2f}x",
                 f"{all_cpu:.1f}",
                 "-" if done is None else ("yes" if done.complete else "NO"),
             ]
@@ -276,7 +290,7 @@ def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[
     print_table(headers, rows)
     print()
     for case in sdk_cases:
-        ratio = median_us(samples[case.label], "wall") / base_wall
+        ratio = median_ratio(samples[case.label], base, "wall")
         verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
         d = case.delivered
         stats = d.stats
@@ -290,7 +304,7 @@ def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[
 
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__ or "")
-    parser.add_argument("--rounds", type=int, help="timed rounds per case (default 5, quick 3)")
+    parser.add_argument("--rounds", type=int, help="timed rounds per case (default 9, quick 3)")
     parser.add_argument("--events", type=int, help="events per round (default 1000, quick 400)")
     parser.add_argument("--chunk", type=int, help="events per timed chunk (default 500, quick 200)")
     parser.add_argument("--sessions", type=int, default=16, help="open interactions (default 16)")
@@ -302,7 +316,7 @@ def parse_args() -> argparse.Namespace:
         "agent whose tool calls are apart; default 0: back-to-back calls, one timed loop",
     )
     args = parser.parse_args()
-    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.rounds = args.rounds or (3 if args.quick else 9)
     args.events = args.events or (400 if args.quick else 1000)
     args.chunk = args.chunk or (200 if args.quick else 500)
     args.warmup = args.chunk

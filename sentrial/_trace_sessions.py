@@ -82,19 +82,22 @@ class TraceSessions:
 
     def root_ended(self, span: ReadableSpan) -> tuple[Any, ReadableSpan] | None:
         """(owner, completion) of the trace's session when ``span`` is a local root that had one."""
-        if span.context is None or span.context.trace_id not in self.roots:
+        ids = span.context
+        if ids is None:
+            return None
+        root = self.roots.get(ids.trace_id)  # a read without the lock: most spans are not roots
+        if root is None or root.span_id != ids.span_id:
             return None
         with self._lock:
-            root = self.roots.get(span.context.trace_id)
-            if root is None or root.span_id != span.context.span_id:
+            if self.roots.get(ids.trace_id) is not root:
                 return None
-            del self.roots[span.context.trace_id]
+            del self.roots[ids.trace_id]
         if root.owner is None:
             return None
         failed = span.status.status_code == StatusCode.ERROR
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
-            semconv.SESSION_ID: trace_session_id(span.context.trace_id),
+            semconv.SESSION_ID: trace_session_id(ids.trace_id),
             semconv.SUCCESS: not failed,
         }
         if failed and span.status.description:

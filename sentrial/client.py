@@ -50,14 +50,19 @@ def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]
             try:
                 return method(self, *args, **kwargs)
             except Exception:
-                if not self._fail_silently:
-                    raise
-                logger.exception("sentrial: %s() failed; the app carries on", method.__name__)
+                _carry_on(self, method.__name__)
                 return fallback(self) if fallback is not None else None
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _carry_on(owner: Any, name: str) -> None:
+    """Called while an SDK error is handled: log it with ``fail_silently``, else raise it again."""
+    if not owner._fail_silently:
+        raise  # the exception the caller is handling
+    logger.exception("sentrial: %s() failed; the app carries on", name)
 
 
 @dataclass
@@ -96,6 +101,7 @@ class SentrialClient:
         max_value_chars: int = 64 * 1024,
     ) -> None:
         self._fail_silently = fail_silently is not False
+        self._checkers: dict[str, ArgumentChecker] = {}
         settings = resolve_settings(
             api_key=api_key,
             api_url=api_url,
@@ -170,7 +176,10 @@ class SentrialClient:
         return self._delivery
 
     def _check(self, call: str) -> ArgumentChecker:
-        return ArgumentChecker(call, strict=not self._fail_silently)
+        checker = self._checkers.get(call)  # one per method: made once, the hot paths ask every call
+        if checker is None:
+            checker = self._checkers[call] = ArgumentChecker(call, strict=not self._fail_silently)
+        return checker
 
     # --- sessions -------------------------------------------------------------------------------
     @_guarded(fallback=lambda self: str(uuid.uuid4()))
@@ -656,7 +665,6 @@ class Interaction:
         """Remember the output, sent when the interaction finishes."""
         self._output = self._client._content(self._client._check("set_output"), "output", output)
 
-    @_guarded()
     def track_tool_call(
         self,
         tool_name: str,
@@ -673,19 +681,23 @@ class Interaction:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
             return None
-        return self._client._tool_call(  # the hot path: one guard (this method's), not two
-            self._session_id,
-            tool_name,
-            tool_input,
-            tool_output,
-            reasoning,
-            estimated_cost,
-            tool_error,
-            token_count,
-            trace_id,
-            span_id,
-            metadata,
-        )
+        try:  # the hot path: guarded here rather than by @_guarded's generic wrapper
+            return self._client._tool_call(
+                self._session_id,
+                tool_name,
+                tool_input,
+                tool_output,
+                reasoning,
+                estimated_cost,
+                tool_error,
+                token_count,
+                trace_id,
+                span_id,
+                metadata,
+            )
+        except Exception:
+            _carry_on(self, "track_tool_call")
+            return None
 
     def track_decision(
         self,

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("sentrial")
 
 _OPENING_HEADROOM = 64
+# The batch worker holds its work while the app is tracking in a burst: until no span was handed on
+# for _QUIET_S, but never longer than _MAX_HOLD_S, so a steady stream still goes out.
+_QUIET_S = 0.002
+_MAX_HOLD_S = 0.25
 
 
 class SentrialOnlySpan(ReadableSpan):
@@ -65,6 +69,7 @@ class _RedactingFanOut(SpanExporter):
         self._others = others
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._delivery.wait_for_pause()
         self._delivery.left_queue(len(spans))
         redactor = self._delivery.redactor
         for_sentrial: list[ReadableSpan] = []
@@ -134,9 +139,14 @@ class Delivery:
             )
         self._dropped_at_flush = 0
         self._queued = 0  # spans handed to the batcher and not yet taken by the fan-out
+        self._queue_size = settings.queue_size
         self._dropped = 0
         self._drop_log = DropLog()
         self._lock = threading.Lock()
+        self._last_handed_on = 0.0  # time.monotonic() of the latest hand_on
+        self._flushing = 0  # flush() calls running: the batch worker stops holding its work
+        self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
+        self._hold_began: float | None = None  # when the batch worker began holding for a pause
         self.closed = False  # read for every span routed here: a plain attribute, not a property
 
     @property
@@ -156,8 +166,9 @@ class Delivery:
         """
         if self._batcher is None or self.closed:
             return
+        self._last_handed_on = time.monotonic()
         with self._lock:
-            full = self._queued >= self.settings.queue_size and not isinstance(span, SentrialOnlySpan)
+            full = self._queued >= self._queue_size and not isinstance(span, SentrialOnlySpan)
             if full:
                 self._dropped += 1
             else:
@@ -167,6 +178,31 @@ class Delivery:
             self._warn_drops()
             return
         self._batcher.on_end(span)
+
+    def wait_for_pause(self) -> None:
+        """Hold the background work while the app hands on spans back to back.
+
+        Redacting, mapping and sending take the same GIL as the application; done in the middle of
+        a burst of tracking calls, they stretch every call of it. Done in the pause after it (an
+        agent pauses for every LLM call), they cost the app thread nothing. The worker looks again
+        after ever longer waits, so that a burst is not interrupted every few milliseconds. A hold
+        ends with the burst, with a flush or a shutdown, or ``_MAX_HOLD_S`` after it began: then
+        the worker does not hold again before the app pauses, so a steady stream still goes out.
+        Runs on the batch worker only (a flush exports on its own thread, and never holds).
+        """
+        wait = _QUIET_S
+        while True:
+            now = time.monotonic()
+            if self._flushing or self.closed or now - self._last_handed_on >= _QUIET_S:
+                self._hold_began = None
+                return
+            if self._hold_began is None:
+                self._hold_began = now
+            give_up = self._hold_began + _MAX_HOLD_S
+            if now >= give_up:
+                return
+            self._hurry.wait(min(wait, give_up - now))
+            wait *= 2
 
     def left_queue(self, count: int) -> None:
         """Note that the fan-out took ``count`` spans off the queue."""
@@ -189,7 +225,16 @@ class Delivery:
         if self._batcher is None:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._batcher.force_flush()  # redacts and hands on everything queued, on this thread
+        with self._lock:
+            self._flushing += 1
+            self._hurry.set()
+        try:
+            self._batcher.force_flush()  # redacts and hands on everything queued, on this thread
+        finally:
+            with self._lock:
+                self._flushing -= 1
+                if not self._flushing and not self.closed:
+                    self._hurry.clear()
         delivered = all([other.force_flush() for other in self._others])
         with self._lock:
             dropped, self._dropped_at_flush = self._dropped - self._dropped_at_flush, self._dropped
@@ -206,6 +251,7 @@ class Delivery:
             return True
         delivered = self.flush(timeout)
         self.closed = True
+        self._hurry.set()
         if self.exporter is not None:
             self.exporter.shutdown(timeout_millis=0)
         if self._batcher is not None:

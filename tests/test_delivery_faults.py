@@ -98,6 +98,12 @@ def stored_steps(server: LocalServer, session_id: str) -> list[int]:
     return [event["toolInput"]["i"] for event in session["events"]]
 
 
+def stored_count(server: LocalServer, session_id: str) -> int:
+    """How many events of the session the server holds (0 before the session arrived)."""
+    session = server.session(session_id)
+    return 0 if session is None else len(session["events"])
+
+
 def event_posts(server: LocalServer, span_id: str | None = None) -> list[dict[str, Any]]:
     """The POST /api/sdk/events requests the server received (for one spanId, when given)."""
     return [
@@ -334,6 +340,46 @@ def test_a_burst_beyond_the_queue_is_delivered_or_counted(
     assert final.sent >= 2  # the session's opening got in, whatever else was dropped
     reported = [r.getMessage() for r in caplog.records if "were waiting to be sent" in r.getMessage()]
     assert sum(int(m.split()[2]) for m in reported) == client.delivery.dropped  # every drop reported
+
+
+# --- delivery held for bursts -------------------------------------------------------------------
+def test_events_of_a_burst_go_out_after_it_without_a_flush(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
+    """The background work waits for the app to pause, then sends on its own."""
+    client = make_client(local_server.url)
+    session_id = open_session(client)
+    track_steps(client, session_id, range(30))
+    wait_until(lambda: stored_count(local_server, session_id) == 30, timeout=10, what="30 events")
+    assert stored_steps(local_server, session_id) == list(range(30))
+
+
+def test_a_burst_that_never_pauses_is_still_delivered_while_it_lasts(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
+    """Tracking with no pause long enough for the hold to end: delivery goes on during the burst."""
+    client = make_client(local_server.url)
+    session_id = open_session(client)
+    stop = threading.Event()
+    made: list[int] = []
+
+    def produce() -> None:
+        while not stop.is_set() and len(made) < 900:  # stays below the queue of 1000
+            track_steps(client, session_id, range(len(made), len(made) + 1))
+            made.append(1)
+            time.sleep(0.001)  # below the pause the hold waits for
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        wait_until(lambda: stored_count(local_server, session_id) >= 40 or not producer.is_alive(), 20)
+        sent = stored_count(local_server, session_id)
+        assert producer.is_alive(), f"only {sent} events sent while the burst made {len(made)}"
+    finally:
+        stop.set()
+        producer.join()
+    assert client.flush(timeout=20)
+    assert stored_steps(local_server, session_id) == list(range(len(made)))
 
 
 # --- a server that answers with errors ------------------------------------------------------------
