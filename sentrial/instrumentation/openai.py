@@ -19,7 +19,7 @@ Responses API streams always report usage.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -102,7 +102,8 @@ def _provider(instance: Any) -> str:
 
 
 def _parameters(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    return {attribute: kwargs[name] for name, attribute in names.items() if _given(kwargs.get(name))}
+    # A call passes a few of the many parameters: walk what it passed, not every known name.
+    return {names[name]: value for name, value in kwargs.items() if name in names and _given(value)}
 
 
 def _stop_sequences(stop: Any) -> tuple[str, ...] | None:
@@ -194,11 +195,17 @@ def _chat_tool_call(call: Any) -> dict[str, Any]:
 
 
 def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
-    parts = _content_parts(_get(message, "content"))
-    if _get(message, "refusal"):
-        parts.append(_text_part(_get(message, "refusal")))
-    parts.extend(_chat_tool_call(call) for call in _get(message, "tool_calls") or ())
-    function_call = _get(message, "function_call")
+    get: Callable[[str], Any] = (
+        message.get if isinstance(message, dict) else lambda key: getattr(message, key, None)
+    )
+    parts = _content_parts(get("content"))
+    refusal = get("refusal")
+    if refusal:
+        parts.append(_text_part(refusal))
+    tool_calls = get("tool_calls")
+    if tool_calls:
+        parts.extend(_chat_tool_call(call) for call in tool_calls)
+    function_call = get("function_call")
     if function_call is not None:
         parts.append(_tool_call_part(None, _get(function_call, "name"), _get(function_call, "arguments")))
     return parts
@@ -276,14 +283,15 @@ def _responses_output_parts(output: Any) -> list[dict[str, Any]]:
 
 # --- usage ----------------------------------------------------------------------------------------------
 def _chat_usage(usage: Any) -> dict[str, int | None]:
-    prompt_details = _get(usage, "prompt_tokens_details")
-    completion_details = _get(usage, "completion_tokens_details")
+    # Response models, not dicts: plain getattr (the SDK's models leave out fields of other versions).
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
     return {
-        "input_tokens": _int(_get(usage, "prompt_tokens")),
-        "output_tokens": _int(_get(usage, "completion_tokens")),
-        "cache_read_tokens": _int(_get(prompt_details, "cached_tokens")),
-        "cache_creation_tokens": _int(_get(prompt_details, "cache_write_tokens")),
-        "reasoning_tokens": _int(_get(completion_details, "reasoning_tokens")),
+        "input_tokens": _int(getattr(usage, "prompt_tokens", None)),
+        "output_tokens": _int(getattr(usage, "completion_tokens", None)),
+        "cache_read_tokens": _int(getattr(prompt_details, "cached_tokens", None)),
+        "cache_creation_tokens": _int(getattr(prompt_details, "cache_write_tokens", None)),
+        "reasoning_tokens": _int(getattr(completion_details, "reasoning_tokens", None)),
     }
 
 
@@ -310,16 +318,22 @@ def _response_body(result: Any) -> Any:
 
 
 def _chat_result(completion: Any) -> LlmResult:
-    choices = sorted(_get(completion, "choices") or (), key=lambda c: _get(c, "index") or 0)
-    messages = [
-        _assistant(_chat_message_parts(_get(c, "message")), _get(c, "finish_reason")) for c in choices
-    ]
+    choices = getattr(completion, "choices", None) or ()
+    if len(choices) > 1:
+        choices = sorted(choices, key=lambda c: getattr(c, "index", None) or 0)
+    messages = []
+    finish_reasons = []
+    for choice in choices:
+        finish_reason = getattr(choice, "finish_reason", None)
+        messages.append(_assistant(_chat_message_parts(getattr(choice, "message", None)), finish_reason))
+        if finish_reason:
+            finish_reasons.append(str(finish_reason))
     return LlmResult(
-        response_model=_str(_get(completion, "model")),
-        response_id=_str(_get(completion, "id")),
-        finish_reasons=[str(c.finish_reason) for c in choices if _get(c, "finish_reason")],
+        response_model=_str(getattr(completion, "model", None)),
+        response_id=_str(getattr(completion, "id", None)),
+        finish_reasons=finish_reasons,
         output_messages=messages if choices else None,
-        **_chat_usage(_get(completion, "usage")),
+        **_chat_usage(getattr(completion, "usage", None)),
     )
 
 
