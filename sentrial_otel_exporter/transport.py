@@ -33,6 +33,9 @@ logger = logging.getLogger("sentrial")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Body fields that hold the SDK's session ids; they are swapped for the server's ids when sent.
 _SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
+# Why a call is dropped unsent when the call before it in its lane gave up and it waited past its
+# own retry time.
+_GAVE_UP_WAITING = "gave up retrying: the server stopped answering while the call waited"
 # How long shutdown() waits at most for the worker threads to end once it has given up on delivery.
 _JOIN_GRACE_S = 1.0
 
@@ -133,6 +136,7 @@ class Transport:
         self._work = threading.Condition(self._lock)  # workers wait here for a ready lane
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
+        self._failing: set[str] = set()  # lanes whose last call gave up retrying
         self._ready: deque[str] = deque()
         self._backing_off: list[tuple[float, int, str]] = []  # heap of (due, seq, lane)
         self._seq = itertools.count()
@@ -209,6 +213,7 @@ class Transport:
             for lane in self._lanes.values():
                 self._drop_locked("not delivered before shutdown", len(lane))
             self._lanes.clear()
+            self._failing.clear()
             self._ready.clear()
             self._backing_off.clear()
             self._stats.pending = 0
@@ -265,6 +270,15 @@ class Transport:
             if picked is None:
                 return
             key, call = picked
+            if key in self._failing and time.monotonic() > call.deadline:
+                # Its session's server stopped answering and this call waited out its whole retry
+                # time behind the one that gave up: one more timed-out attempt per queued call
+                # would take a timeout each to drain.
+                with self._lock:
+                    if not self._closed:
+                        self._finish_locked(key, _GAVE_UP_WAITING)
+                self._warn_drops()
+                continue
             call.attempts += 1
             try:
                 retry_in, failure = self._attempt(call)
@@ -292,13 +306,17 @@ class Transport:
         self._stats.pending -= 1
         if failure is None:
             self._stats.sent += 1
+            self._failing.discard(key)
         else:
             self._drop_locked(failure)
+            if failure.startswith("gave up retrying"):
+                self._failing.add(key)
         if lane:
             self._ready.append(key)
             self._work.notify()
         else:
             del self._lanes[key]
+            self._failing.discard(key)
         if self._stats.pending == 0:
             self._idle.notify_all()
 

@@ -755,3 +755,30 @@ def test_exporter_shutdown_does_not_wait_for_a_hung_server(
 
     assert elapsed < 1.0, f"shutdown(timeout_millis=300) took {elapsed:.2f} s"
     assert stats(client).dropped == 4
+
+
+def test_calls_queued_behind_a_give_up_are_dropped_without_a_timeout_each(
+    local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that stops answering: the lane's first call retries for its whole retry time;
+    the calls that waited out theirs behind it are dropped at once, not tried one timeout each."""
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    session_id = "session-of-a-hung-server"
+    transport = Transport(local_server.url, timeout=0.3, retry_timeout=1.0, workers=1)
+    local_server.set_delay(3000)  # every answer comes after the client stopped waiting
+    try:
+        calls = [
+            ApiCall("POST", EVENTS, _event_body(session_id, step, 0.0), session=session_id, lane=session_id)
+            for step in range(20)
+        ]
+        started = time.monotonic()
+        transport.submit(calls)
+        assert transport.flush(timeout=20) is False
+        elapsed = time.monotonic() - started
+        stats_now = transport.stats()
+        assert (stats_now.dropped, stats_now.sent, stats_now.pending) == (20, 0, 0)
+        assert elapsed < 5, f"draining took {elapsed:.1f} s; one 0.3 s timeout per call would take about 7 s"
+        assert drop_warnings(caplog)
+    finally:
+        local_server.set_delay(0)
+        transport.shutdown(timeout=1.0)
