@@ -642,6 +642,16 @@ def test_wrapping_twice_and_instrument_plus_wrap_give_one_span(
     assert len(llm_spans(exporter)) == 5
 
 
+def test_a_copy_of_a_wrapped_client_is_wrapped_too(
+    fake: FakeAnthropic, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    client = sync_client(fake)
+    wrap_instance(client, PATCHES, provider.get_tracer(TRACER_NAME))
+    client.with_options(timeout=30.0).messages.create(**create_kwargs())
+    client.copy(max_retries=0).messages.create(**create_kwargs())
+    assert len(llm_spans(exporter)) == 2
+
+
 def test_wrap_async_client(
     fake: FakeAnthropic, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:

@@ -900,3 +900,18 @@ def test_reference_wrap_openai_example(fake: FakeOpenAI, local_server: LocalServ
     assert (session["status"], session["assistantOutput"]) == ("completed", "Use the reset link.")
     assert (session["promptTokens"], session["completionTokens"]) == (20, 6)
     assert session["estimatedCost"] == cost("gpt-4o", 20, 6)
+
+
+@pytest.mark.parametrize("make_copy", ["with_options", "copy"])
+def test_copies_of_a_wrapped_client_are_wrapped_too(
+    fake: FakeOpenAI, client: openai.OpenAI, make_copy: str
+) -> None:
+    traced = Traced()
+    wrap_instance(client, PATCHES, traced.provider.get_tracer(TRACER_NAME))
+    changed = getattr(client, make_copy)(timeout=30.0)
+    assert isinstance(changed, openai.OpenAI) and changed is not client
+    changed.chat.completions.create(model="gpt-4o", messages=USER)
+    changed.with_options(max_retries=0).embeddings.create(model="text-embedding-3-small", input="one")
+    client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+    names = [s.name for s in traced.spans()]
+    assert names == ["chat gpt-4o", "embeddings text-embedding-3-small", "chat gpt-4o-mini"]

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
-from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
+from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, log_once, sync_wrapper
 
 TRACER_NAME = "sentrial.instrumentation"
 
@@ -105,4 +105,33 @@ def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None =
         setattr(function_wrapper, _WRAPPED_MARK, True)
         setattr(owner_object, patch.method, function_wrapper)
         wrapped += 1
+    if wrapped:
+        _wrap_copies(target, patches, tracer)
     return wrapped
+
+
+# The methods by which the OpenAI and Anthropic clients make a changed copy of themselves
+# (``client.with_options(timeout=...)``): the copy has resources of its own, unwrapped.
+_COPY_METHODS = ("copy", "with_options")
+
+
+def _wrap_copies(target: Any, patches: Sequence[Patch], tracer: Tracer | None) -> None:
+    """Make the copies a wrapped client makes of itself wrapped too."""
+    if not callable(getattr(type(target), "with_options", None)):
+        return
+
+    def wrap_the_copy(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        copy = wrapped(*args, **kwargs)
+        try:
+            wrap_instance(copy, patches, tracer)
+        except Exception:
+            log_once("wrap-copy", "could not wrap a copy of a wrapped client")
+        return copy
+
+    for name in _COPY_METHODS:
+        method = getattr(target, name, None)
+        if method is None or getattr(method, _WRAPPED_MARK, False):
+            continue
+        function_wrapper = wrapt.FunctionWrapper(method, wrap_the_copy)
+        setattr(function_wrapper, _WRAPPED_MARK, True)
+        setattr(target, name, function_wrapper)
