@@ -202,8 +202,6 @@ def find_price(provider: str, model: str) -> ModelPrice | None:
 
 
 def _check_tokens(**counts: int) -> None:
-    if all(type(value) is int and value >= 0 for value in counts.values()):
-        return  # the common case, checked without a message per name
     for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")

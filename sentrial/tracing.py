@@ -81,10 +81,7 @@ class SessionRouter(SpanProcessor):
         parent = span.parent
         if parent is None or parent.is_remote:
             self._traces.root_started(span)
-        context = parent_context if parent_context is not None else otel_context.get_current()
-        route: SessionRoute | None = context.get(_SESSION_KEY)  # type: ignore[assignment]
-        if route is not None and (not route.open or route.delivery.closed):
-            route = None  # a finished session's route, still in some context: it no longer routes
+        route = current_route(parent_context)
         delivery = route.delivery if route is not None else self.default
         if delivery is None:
             return
@@ -103,7 +100,7 @@ class SessionRouter(SpanProcessor):
                 span.set_attribute(semconv.SESSION_ID, session_id)
                 if opening is not None:
                     delivery.hand_on(opening)
-        self._owner[span.get_span_context().span_id] = delivery
+        self._owner[span.context.span_id] = delivery
         if kind == semconv.KIND_SESSION:
             delivery.session_started(span)
 
@@ -114,9 +111,6 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(ids.span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
-        root = self._traces.roots.get(ids.trace_id)
-        if root is None or root.span_id != ids.span_id:
-            return
         trace_session = self._traces.root_ended(span)
         if trace_session is not None:
             owner, completion = trace_session
