@@ -34,6 +34,7 @@ _OPENING_HEADROOM = 64
 # for _QUIET_S, but never longer than _MAX_HOLD_S, so a steady stream still goes out.
 _QUIET_S = 0.002
 _MAX_HOLD_S = 0.25
+_LONGEST_LOOK_S = 0.016  # the longest the worker waits between two looks at a running burst
 
 
 class SentrialOnlySpan(ReadableSpan):
@@ -186,14 +187,17 @@ class Delivery:
         a burst of tracking calls, they stretch every call of it. Done in the pause after it (an
         agent pauses for every LLM call), they cost the app thread nothing. The worker looks again
         after ever longer waits, so that a burst is not interrupted every few milliseconds. A hold
-        ends with the burst, with a flush or a shutdown, or ``_MAX_HOLD_S`` after it began: then
-        the worker does not hold again before the app pauses, so a steady stream still goes out.
+        ends with the burst, with a flush or a shutdown, when the queue is half full, or
+        ``_MAX_HOLD_S`` after it began: then the worker does not hold again before the app pauses,
+        so a steady stream still goes out.
         Runs on the batch worker only (a flush exports on its own thread, and never holds).
         """
         wait = _QUIET_S
         while True:
             now = time.monotonic()
-            if self._flushing or self.closed or now - self._last_handed_on >= _QUIET_S:
+            paused = now - self._last_handed_on >= _QUIET_S
+            # A queue half full ends the hold too: holding must never be what makes it overflow.
+            if self._flushing or self.closed or paused or self._queued * 2 >= self._queue_size:
                 self._hold_began = None
                 return
             if self._hold_began is None:
@@ -202,7 +206,7 @@ class Delivery:
             if now >= give_up:
                 return
             self._hurry.wait(min(wait, give_up - now))
-            wait *= 2
+            wait = min(wait * 2, _LONGEST_LOOK_S)
 
     def left_queue(self, count: int) -> None:
         """Note that the fan-out took ``count`` spans off the queue."""

@@ -782,3 +782,33 @@ def test_calls_queued_behind_a_give_up_are_dropped_without_a_timeout_each(
     finally:
         local_server.set_delay(0)
         transport.shutdown(timeout=1.0)
+
+
+def test_holding_for_a_pause_never_overflows_the_queue() -> None:
+    """Tracking without a pause, faster than a small queue could hold for the whole hold time:
+    the hold ends when the queue is half full, so nothing is dropped. (An in-memory exporter
+    behind the delivery, so that only the delivery's queue is measured, not a server's speed.)"""
+    queue = 120
+    exported = InMemorySpanExporter()
+    batching = BatcherConfig(max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
+    provider = TracerProvider()
+    client = SentrialClient(
+        api_key=KEY,
+        tracer_provider=provider,
+        batching=batching,
+        export_to_sentrial=False,
+        additional_exporters=[exported],
+    )
+    try:
+        session_id = open_session(client)
+        for step in range(400):  # about 3 events per ms: 250 ms of holding would queue 700
+            track_steps(client, session_id, range(step, step + 1))
+            if step % 3 == 2:
+                time.sleep(0.001)  # well below the pause that ends a hold
+        assert client.flush(timeout=20)
+        assert client.delivery.dropped == 0
+        tool_calls = [s for s in exported.get_finished_spans() if s.name == "execute_tool step"]
+        assert len(tool_calls) == 400
+    finally:
+        client.shutdown(timeout=5)
+        provider.shutdown()
