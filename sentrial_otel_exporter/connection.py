@@ -84,7 +84,11 @@ class Connection:
             self.close()
             if not reused:
                 raise
-            return self._exchange(method, message)  # the server had closed the idle connection: once more
+        except BaseException:
+            self.close()
+            raise
+        try:  # the server had closed the idle connection: once more, on a new one
+            return self._exchange(method, message)
         except BaseException:
             self.close()
             raise

@@ -270,6 +270,17 @@ def test_an_idle_connection_closed_by_the_server_is_reopened_once(
     assert [r.body for r in server.received] == [b"{}", b'{"n": 2}']
 
 
+def test_a_retry_that_fails_leaves_no_connection_behind(serve: Callable[..., ScriptedServer]) -> None:
+    """The idle connection was closed, and the new one answers garbage: the next request starts afresh."""
+    server = serve((OK, True), b"<html>oops</html>\r\n\r\n", OK)
+    connection = connect(server.url)
+    connection.request("POST", "/x", b"{}")
+    with pytest.raises(http.client.BadStatusLine):
+        connection.request("POST", "/x", b"{}")
+    assert connection.request("POST", "/x", b"{}").status == 200
+    assert server.connections == 3
+
+
 def test_a_fresh_connection_closed_without_an_answer_raises(serve: Callable[..., ScriptedServer]) -> None:
     server = serve((b"", True))
     with pytest.raises(http.client.RemoteDisconnected):
