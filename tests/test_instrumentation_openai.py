@@ -915,3 +915,30 @@ def test_copies_of_a_wrapped_client_are_wrapped_too(
     client.chat.completions.create(model="gpt-4o-mini", messages=USER)
     names = [s.name for s in traced.spans()]
     assert names == ["chat gpt-4o", "embeddings text-embedding-3-small", "chat gpt-4o-mini"]
+
+
+def test_raw_response_streams_record_what_the_caller_reads(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    """LangChain streams through ``with_raw_response``: the span follows the chunks of ``parse()``."""
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert traced.spans() == []  # the span is open while the stream is
+    text_read = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text_read == "Hello there!"
+    values = attributes(traced.only_span())
+    assert values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert values[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(text("Hello there!"))
+
+
+def test_async_raw_response_streams_record_what_the_caller_reads(fake: FakeOpenAI, traced: Traced) -> None:
+    async def call(client: openai.AsyncOpenAI) -> str:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices])
+
+    assert run_async(fake, call) == "Hello there!"
+    assert attributes(traced.only_span())[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 5

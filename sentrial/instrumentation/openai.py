@@ -408,11 +408,31 @@ class _OpenAIAsyncStream(TracedAsyncStream):
         return _AsyncClosingResponse(self.__wrapped__.response, self)
 
 
+class _TracedRawResponse(_Proxy):
+    """The raw response of a streamed call (``with_raw_response``, as LangChain calls): its
+    ``parse()`` gives the traced stream, so the span follows the chunks the caller reads."""
+
+    def __init__(self, raw: Any, stream: Any) -> None:
+        super().__init__(raw)
+        self._self_stream = stream
+
+    def parse(self, *, to: Any = None) -> Any:
+        """The traced stream; another type (``to=``) as the SDK parses it."""
+        return self._self_stream if to is None else self.__wrapped__.parse(to=to)
+
+
 def _traced_stream(call: LlmCall, result: Any, accumulator: Accumulator) -> Any:
     if isinstance(result, openai.AsyncStream):
         return _OpenAIAsyncStream(result, call, accumulator)
     if isinstance(result, openai.Stream):
         return _OpenAIStream(result, call, accumulator)
+    if _RawResponse is not None and isinstance(result, _RawResponse):
+        try:
+            stream = result.parse()  # builds the stream object; nothing is read before the caller iterates
+        except Exception:
+            stream = None
+        if isinstance(stream, (openai.Stream, openai.AsyncStream)):
+            return _TracedRawResponse(result, _traced_stream(call, stream, accumulator))
     call.succeed(LlmResult())  # a raw HTTP response the caller reads itself: nothing for us to follow
     return result
 
