@@ -276,7 +276,7 @@ class Transport:
                 # would take a timeout each to drain.
                 with self._lock:
                     if not self._closed:
-                        self._finish_locked(key, _GAVE_UP_WAITING)
+                        self._finish_locked(key, _GAVE_UP_WAITING, gave_up=True)
                 self._warn_drops()
                 continue
             call.attempts += 1
@@ -296,11 +296,13 @@ class Transport:
                         self._work.notify()
                         continue
                     failure = f"gave up retrying: {failure}"
-                self._finish_locked(key, failure)
+                self._finish_locked(key, failure, gave_up=retry_in is not None)
             if failure:
                 self._warn_drops()
 
-    def _finish_locked(self, key: str, failure: str | None) -> None:
+    def _finish_locked(self, key: str, failure: str | None, gave_up: bool = False) -> None:
+        """Take the lane's first call off: sent (``failure`` None) or dropped; ``gave_up`` when
+        it was dropped because its retry time ran out (the lane is then marked failing)."""
         lane = self._lanes[key]
         lane.popleft()
         self._stats.pending -= 1
@@ -309,7 +311,7 @@ class Transport:
             self._failing.discard(key)
         else:
             self._drop_locked(failure)
-            if failure.startswith("gave up retrying"):
+            if gave_up:
                 self._failing.add(key)
         if lane:
             self._ready.append(key)
