@@ -43,10 +43,18 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
 from typing import Any, Protocol
 
-from _support import BenchServer, argument_parser, begin_own_session, machine_line, print_table, start_server
+from _support import (
+    BenchServer,
+    DroppingExporter,
+    argument_parser,
+    begin_own_session,
+    machine_line,
+    print_table,
+    start_server,
+)
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sentrial import SentrialClient, semconv
 
@@ -78,16 +86,6 @@ class Case(Protocol):
         """Deliver what was made (untimed)."""
 
 
-class NoOpExporter(SpanExporter):
-    """Accepts every batch and does nothing with it."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-
 class BareSpanCase:
     """The baseline: a plain OTel span with the tool call's attributes, nothing else."""
 
@@ -95,7 +93,7 @@ class BareSpanCase:
         self.label = "bare OTel span + 2x json.dumps" if encode_json else "bare OTel span (baseline)"
         self._encode_json = encode_json
         self._provider = TracerProvider()
-        self._processor = BatchSpanProcessor(NoOpExporter())
+        self._processor = BatchSpanProcessor(DroppingExporter())
         self._provider.add_span_processor(self._processor)
         self._tracer = self._provider.get_tracer("bench")
         self._parent = self._tracer.start_span("invoke_agent bench")

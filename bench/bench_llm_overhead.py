@@ -37,20 +37,18 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import openai
-from _support import BenchServer, argument_parser, machine_line, print_table, start_server
+from _support import BenchServer, DroppingExporter, argument_parser, machine_line, print_table, start_server
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -70,16 +68,6 @@ MESSAGES = [
         "content": "I land in Paris at 7 am on a Sunday. What can I do before my hotel check-in?",
     },
 ]
-
-
-class DropExporter(SpanExporter):
-    """Accepts every batch and drops it."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
 
 
 class FakeEndpoint:
@@ -163,7 +151,7 @@ def chat(client: openai.OpenAI) -> Callable[[], Any]:
 
 def dropping_provider() -> TracerProvider:
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+    provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
     return provider
 
 
