@@ -16,7 +16,7 @@ import functools
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "ModelPrice",
@@ -29,7 +29,11 @@ __all__ = [
 
 _logger = logging.getLogger("sentrial")
 
-_PER_TOKENS = 1_000_000
+# Costs are summed in whole units of 1e-5 USD per 1M tokens (the table's finest price step) and
+# divided once at the end: exact integer sums and one correctly rounded division, so 0.0075 comes out
+# as 0.0075, with no float noise to round away (round(x, 10) is slow on a cold cache).
+_UNITS_PER_USD = 100_000
+_UNITS_PER_TOKEN_USD = _UNITS_PER_USD * 1_000_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,14 @@ class ModelPrice:
     output: float
     cached_input: float | None = None
     cache_creation: float | None = None
+    # (input, output, cached input, cache creation) in units; a missing price is the input price.
+    _units: tuple[int, int, int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        units = [round(price * _UNITS_PER_USD) for price in (self.input, self.output)]
+        for price in (self.cached_input, self.cache_creation):
+            units.append(units[0] if price is None else round(price * _UNITS_PER_USD))
+        object.__setattr__(self, "_units", tuple(units))
 
 
 _P = ModelPrice
@@ -186,7 +198,6 @@ def _match_family(table: dict[str, ModelPrice], name: str) -> ModelPrice | None:
     return table[best] if best is not None else None
 
 
-@functools.lru_cache(maxsize=1024)  # looked up on every LLM call: the matching is worth caching
 def find_price(provider: str, model: str) -> ModelPrice | None:
     """Return the price of ``model`` at ``provider``, or ``None`` if either is unknown.
 
@@ -195,10 +206,18 @@ def find_price(provider: str, model: str) -> ModelPrice | None:
     (``"models/gemini-2.0-flash"``, ``"openai/gpt-4o"``, ``"anthropic.claude-..."``) and a
     snapshot suffix (``"gpt-4o-2024-08-06"``); it maps to the longest known family name.
     """
+    found = _lookup(provider, model)
+    return found[1] if found is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _lookup(provider: str, model: str) -> tuple[str, ModelPrice] | None:
+    """The canonical provider and the price of ``model``, or None if either is unknown."""
     canonical = _canonical_provider(provider)
     if canonical is None:
         return None
-    return _match_family(_PRICES[canonical], _normalize_model(model))
+    price = _match_family(_PRICES[canonical], _normalize_model(model))
+    return (canonical, price) if price is not None else None
 
 
 def _check_tokens(**counts: int) -> None:
@@ -215,14 +234,13 @@ def _cost(
     cached_input_tokens: int,
     cache_creation_tokens: int,
 ) -> float:
-    cached_price = price.cached_input if price.cached_input is not None else price.input
-    total = output_tokens * price.output + cached_input_tokens * cached_price
+    input_units, output_units, cached_units, creation_units = price._units
+    total = output_tokens * output_units + cached_input_tokens * cached_units
     if provider == "anthropic":
-        creation_price = price.cache_creation if price.cache_creation is not None else price.input
-        total += input_tokens * price.input + cache_creation_tokens * creation_price
+        total += input_tokens * input_units + cache_creation_tokens * creation_units
     else:
-        total += (input_tokens - cached_input_tokens) * price.input
-    return round(total / _PER_TOKENS, 10)
+        total += (input_tokens - cached_input_tokens) * input_units
+    return total / _UNITS_PER_TOKEN_USD
 
 
 def calculate_cost(
@@ -246,18 +264,21 @@ def calculate_cost(
 
     A model without a cached/cache-write price bills those tokens at its input price.
     Raises ``ValueError`` for a negative or non-integer count, or (OpenAI/Google) more cached
-    than input tokens. The result is rounded to 10 decimal places.
+    than input tokens. The result is the float nearest the exact cost: 1000 input and 500
+    output tokens of gpt-4o cost 0.0075, not 0.0075000000000001.
     """
-    _check_tokens(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cached_input_tokens=cached_input_tokens,
-        cache_creation_tokens=cache_creation_tokens,
-    )
-    canonical = _canonical_provider(provider)
-    price = find_price(provider, model)
-    if canonical is None or price is None:
+    counts = (input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens)
+    if not all(type(count) is int and count >= 0 for count in counts):  # else say which one is wrong
+        _check_tokens(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            cache_creation_tokens=cache_creation_tokens,
+        )
+    found = _lookup(provider, model)  # cached: this runs on every LLM call
+    if found is None:
         return None
+    canonical, price = found
     if canonical != "anthropic" and cached_input_tokens > input_tokens:
         raise ValueError("cached_input_tokens cannot exceed input_tokens for this provider")
     return _cost(canonical, price, input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -353,3 +355,47 @@ def test_model_price_is_frozen() -> None:
     assert price.cached_input is None and price.cache_creation is None
     with pytest.raises(AttributeError):
         price.input = 3.0  # type: ignore[misc]
+
+
+def _every_price() -> Iterator[tuple[str, str, ModelPrice]]:
+    for provider, table in pricing._PRICES.items():
+        for model, price in table.items():
+            yield provider, model, price
+
+
+@pytest.mark.parametrize(("provider", "model", "price"), list(_every_price()))
+def test_cost_is_the_float_nearest_the_exact_decimal_cost(
+    provider: str, model: str, price: ModelPrice
+) -> None:
+    def exact(value: float | None) -> Fraction:
+        return Fraction(Decimal(repr(value if value is not None else price.input)))
+
+    # Odd counts, so that a price's last decimal matters; figures as a person would add them up.
+    input_tokens, output_tokens, cached, created = 123_457, 9_871, 3_331, 777
+    cost = calculate_cost(
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        cached_input_tokens=cached,
+        cache_creation_tokens=created,
+    )
+    billed_input = exact(price.input) * (input_tokens if provider == "anthropic" else input_tokens - cached)
+    total = billed_input + exact(price.output) * output_tokens + exact(price.cached_input) * cached
+    if provider == "anthropic":
+        total += exact(price.cache_creation) * created
+    assert cost == float(total / 1_000_000)
+
+
+def test_every_price_is_a_whole_number_of_cost_units() -> None:
+    # The cost sums whole units of 1e-5 USD per 1M tokens: a finer price would be rounded.
+    for _, model, price in _every_price():
+        for value in (price.input, price.output, price.cached_input, price.cache_creation):
+            if value is not None:
+                assert (Decimal(repr(value)) * 100_000) % 1 == 0, (model, value)
+
+
+def test_reference_figures_come_out_without_float_noise() -> None:
+    assert calculate_openai_cost("gpt-4o", 1000, 500) == 0.0075
+    assert calculate_anthropic_cost("claude-sonnet-4", 1000, 500) == 0.0105
+    assert calculate_cost("openai", "gpt-4o-mini", 7, 3) == 0.00000285
