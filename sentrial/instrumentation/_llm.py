@@ -36,6 +36,9 @@ _capture_from_env: bool | None = None
 _IN_LLM_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("sentrial_in_llm_call", default=False)
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+# Guards the claim to end a call's span (a stream may end in the caller's thread and in the
+# collector's at once); one lock for all calls, held for a flag's test and set only.
+_END_LOCK = threading.Lock()
 
 
 def set_capture_content(enabled: bool | None) -> None:
@@ -111,10 +114,6 @@ def _http_status(error: BaseException) -> str | None:
     return None
 
 
-def _json(value: Any) -> str:
-    return to_json(value)  # the shared encoder: fast for plain data, readable for the rest, capped
-
-
 class LlmCall:
     """The span of one LLM call; ``succeed``/``fail``/``abandon`` end it, and only the first counts."""
 
@@ -133,15 +132,14 @@ class LlmCall:
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
             if request.input_messages is not None:
-                attributes[sc.GEN_AI_INPUT_MESSAGES] = _json(request.input_messages)
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = to_json(request.input_messages)
             if request.system_instructions:
-                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _json(request.system_instructions)
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(request.system_instructions)
         name = f"{request.operation} {request.model}" if request.model else request.operation
         self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         self._started = time.monotonic()
         self._first_chunk_at: float | None = None
         self._ended = False
-        self._lock = threading.Lock()
 
     @property
     def ended(self) -> bool:
@@ -149,7 +147,7 @@ class LlmCall:
         return self._ended
 
     def _claim_end(self) -> bool:
-        with self._lock:
+        with _END_LOCK:
             if self._ended:
                 return False
             self._ended = True
@@ -211,7 +209,7 @@ class LlmCall:
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.output_messages is not None and self._capture:
-            values[sc.GEN_AI_OUTPUT_MESSAGES] = _json(result.output_messages)
+            values[sc.GEN_AI_OUTPUT_MESSAGES] = to_json(result.output_messages)
         cost = self._cost(result)
         if cost is not None:
             values[sc.COST_USD] = cost
@@ -242,16 +240,15 @@ def _should_trace() -> bool:
     """False inside another traced LLM call, or where OTel instrumentation is suppressed."""
     if _IN_LLM_CALL.get():
         return False
-    if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+    context = otel_context.get_current()
+    if context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return False
     # Another GenAI instrumentation already made a client span for this very call: one span is enough.
-    current = trace.get_current_span()
+    current = trace.get_current_span(context)
+    if getattr(current, "kind", None) != SpanKind.CLIENT:
+        return True
     attributes = getattr(current, "attributes", None) or {}
-    return not (
-        getattr(current, "kind", None) == SpanKind.CLIENT
-        and sc.GEN_AI_OPERATION_NAME in attributes
-        and attributes.get(sc.SPAN_KIND) != sc.KIND_LLM
-    )
+    return sc.GEN_AI_OPERATION_NAME not in attributes or attributes.get(sc.SPAN_KIND) == sc.KIND_LLM
 
 
 Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], LlmRequest]

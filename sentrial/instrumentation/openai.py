@@ -218,6 +218,14 @@ def _chat_input(messages: Any) -> tuple[list[dict[str, Any]] | None, list[dict[s
     converted: list[dict[str, Any]] = []
     system: list[dict[str, Any]] = []
     for message in messages:
+        if type(message) is dict and len(message) == 2 and type(content := message.get("content")) is str:
+            role = message.get("role")  # most messages: {"role": ..., "content": "text"}
+            if role in _SYSTEM_ROLES:
+                system.append({"type": "text", "content": content})
+                continue
+            if role == "user" or role == "assistant":
+                converted.append({"role": role, "parts": [{"type": "text", "content": content}]})
+                continue
         role = _get(message, "role")
         if role in _SYSTEM_ROLES:
             system.extend(p for p in _content_parts(_get(message, "content")) if p["type"] == "text")
@@ -581,12 +589,13 @@ def _opt_into_stream_usage(kwargs: dict[str, Any]) -> None:
 def _chat_parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     parameters = _parameters(kwargs, _CHAT_PARAMETERS)
     for name in ("max_completion_tokens", "max_tokens"):
-        if _given(kwargs.get(name)):
+        if name in kwargs and _given(kwargs[name]):
             parameters[sc.GEN_AI_REQUEST_MAX_TOKENS] = kwargs[name]
             break
-    stop = _stop_sequences(kwargs.get("stop"))
-    if stop:
-        parameters[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
+    if "stop" in kwargs:
+        stop = _stop_sequences(kwargs["stop"])
+        if stop:
+            parameters[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     return parameters
 
 
