@@ -268,7 +268,7 @@ def calculate_cost(
     output tokens of gpt-4o cost 0.0075, not 0.0075000000000001.
     """
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens)
-    if not all(type(count) is int and count >= 0 for count in counts):  # else say which one is wrong
+    if set(map(type, counts)) != {int} or min(counts) < 0:  # else say which one is wrong
         _check_tokens(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
