@@ -350,6 +350,42 @@ def test_parse_and_raw_response_and_beta(fake: FakeAnthropic, instrumented: InMe
     assert [attrs(span) for span in spans] == [base_attributes()] * 3 + [base_attributes(stream=True)]
 
 
+def test_streaming_responses_are_recorded_when_parsed(
+    fake: FakeAnthropic, instrumented: InMemorySpanExporter
+) -> None:
+    client = sync_client(fake)
+    with client.messages.with_streaming_response.create(**create_kwargs()) as response:
+        assert llm_spans(instrumented) == []  # the body is the caller's to read: nothing to record yet
+        message = response.parse()
+    with client.messages.with_streaming_response.create(**create_kwargs(stream=True)) as response:
+        events = [event.type for event in response.parse()]
+    raw = client.messages.with_raw_response.create(**create_kwargs(stream=True))
+    raw_events = [event.type for event in raw.parse()]
+
+    assert message.content[0].text == ANSWER  # type: ignore[union-attr]
+    assert events[-1] == raw_events[-1] == "message_stop"
+    spans = llm_spans(instrumented)
+    assert [attrs(span) for span in spans] == [base_attributes()] + [base_attributes(stream=True)] * 2
+
+
+def test_async_streaming_response_stream_left_early_ends_with_its_block(
+    fake: FakeAnthropic, instrumented: InMemorySpanExporter
+) -> None:
+    fake.reply = Reply(text="word " * 200, chunks=200)
+
+    async def read() -> list[str]:
+        create = async_client(fake).messages.with_streaming_response.create
+        async with create(**create_kwargs(stream=True)) as response:
+            stream = await response.parse()
+            return [(await stream.__anext__()).type for _ in range(3)]
+
+    assert asyncio.run(read()) == ["message_start", "content_block_start", "content_block_delta"]
+    span = only_span(instrumented)
+    assert span.status.status_code == StatusCode.UNSET
+    assert attrs(span)[sc.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    assert sc.GEN_AI_RESPONSE_FINISH_REASONS not in attrs(span)
+
+
 # --- streams --------------------------------------------------------------------------------
 def test_stream_true_sync(fake: FakeAnthropic, instrumented: InMemorySpanExporter) -> None:
     stream = sync_client(fake).messages.create(**create_kwargs(stream=True))

@@ -942,3 +942,89 @@ def test_async_raw_response_streams_record_what_the_caller_reads(fake: FakeOpenA
 
     assert run_async(fake, call) == "Hello there!"
     assert attributes(traced.only_span())[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+
+
+def test_streaming_response_is_recorded_when_the_caller_parses_it(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=USER) as response:
+        assert traced.spans() == []  # the body is the caller's to read: nothing to record yet
+        completion = response.parse()
+        assert response.parse() is completion
+    assert completion.choices[0].message.content == "Hello there!"
+    values = attributes(traced.only_span())
+    assert values[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(text("Hello there!"))
+    assert values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert values[sc.COST_USD] == cost("gpt-4o", 12, 5)
+
+
+def test_streamed_streaming_response_follows_the_chunks_and_closes_with_its_block(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    fake.reply = Reply(text="abcdefghij" * 50, pieces=500)
+    create = client.chat.completions.with_streaming_response.create
+    with create(model="gpt-4o", messages=USER, stream=True) as response:
+        stream = response.parse()
+        received = [next(stream) for _ in range(4)]  # the role chunk and three letters
+        assert traced.spans() == []
+    span = traced.only_span()  # the block's end closed the stream left early: ended once, with what came
+    assert attributes(span)[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(text("abc"), finish=None)
+    assert span.status.status_code == StatusCode.UNSET
+    assert len(received) == 4
+
+
+def test_streaming_response_read_raw_ends_its_span_once_without_an_answer(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    create = client.chat.completions.with_streaming_response.create
+    with create(model="gpt-4o", messages=USER, stream=True) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data:")]
+    assert lines[-1] == "data: [DONE]"
+    span = traced.only_span()
+    assert span.status.status_code == StatusCode.UNSET
+    assert sc.GEN_AI_OUTPUT_MESSAGES not in attributes(span)
+    assert attributes(span)[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+
+
+def test_async_streaming_responses_are_recorded_when_parsed(fake: FakeOpenAI, traced: Traced) -> None:
+    async def call(client: openai.AsyncOpenAI) -> str:
+        create = client.chat.completions.with_streaming_response.create
+        async with create(model="gpt-4o", messages=USER) as response:
+            completion = await response.parse()
+        usage_on = {"include_usage": True}
+        async with create(model="gpt-4o-mini", messages=USER, stream=True, stream_options=usage_on) as response:
+            chunks = [c async for c in await response.parse()]
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        return f"{completion.choices[0].message.content}|{streamed}"
+
+    assert run_async(fake, call) == "Hello there!|Hello there!"
+    first, second = traced.spans()
+    assert attributes(first)[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert (second.name, attributes(second)[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == ("chat gpt-4o-mini", 5)
+    assert attributes(second)[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(text("Hello there!"))
+
+
+def test_streaming_responses_of_the_responses_api_and_embeddings(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    with client.responses.with_streaming_response.create(model="gpt-4o", input="Hi") as response:
+        response.parse()
+    embed = client.embeddings.with_streaming_response.create
+    with embed(model="text-embedding-3-small", input="Hi") as response:
+        response.parse()
+    chat, embeddings = traced.spans()
+    assert attributes(chat)[sc.GEN_AI_USAGE_OUTPUT_TOKENS] is not None
+    assert attributes(embeddings)[sc.GEN_AI_USAGE_INPUT_TOKENS] is not None
+
+
+def test_streaming_response_dropped_unread_and_unclosed_ends_as_abandoned(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    manager = client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=USER)
+    response = manager.__enter__()  # entered by hand and never left: nothing closes the response
+    response.http_response.close()  # hand the connection back; the proxy itself is only dropped
+    del manager, response
+    gc.collect()
+    span = wait_until(lambda: traced.spans() and traced.spans()[0], what="the dropped response's span")
+    assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, sc.LLM_ABANDONED_MESSAGE)
+    assert len(traced.spans()) == 1

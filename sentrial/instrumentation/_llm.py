@@ -267,7 +267,8 @@ def _start(
         return None
 
 
-def _finish(call: LlmCall, finish: Finish, result: Any) -> Any:
+def finish_guarded(call: LlmCall, finish: Finish, result: Any) -> Any:
+    """``finish(call, result)``; if it fails, the span ends without the answer and ``result`` is returned."""
     try:
         return finish(call, result)
     except Exception:
@@ -294,7 +295,7 @@ def sync_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: F
             raise
         finally:
             _IN_LLM_CALL.reset(token)
-        return _finish(call, finish, result)
+        return finish_guarded(call, finish, result)
 
     return wrapper
 
@@ -318,7 +319,7 @@ def async_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: 
                 raise
             finally:
                 _IN_LLM_CALL.reset(token)
-            return _finish(call, finish, result)
+            return finish_guarded(call, finish, result)
 
         return traced()
 

@@ -1,5 +1,6 @@
 """Tracing of the Anthropic SDK: ``messages.create`` (plain and ``stream=True``), ``messages.parse``
-and the ``messages.stream()`` helper, sync and async, on ``client.messages`` and ``client.beta.messages``.
+and the ``messages.stream()`` helper, sync and async, on ``client.messages`` and ``client.beta.messages``;
+through ``with_raw_response`` and ``with_streaming_response`` too.
 
 Requests and responses are read in the GenAI conventions' terms: ``gen_ai.usage.input_tokens``
 counts cache reads and writes too (Anthropic's own ``input_tokens`` does not; the cost is computed
@@ -20,6 +21,7 @@ from opentelemetry import trace
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
+from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import (
     _IN_LLM_CALL,
     LlmCall,
@@ -240,10 +242,8 @@ def message_result(message: Any) -> LlmResult:
 
 
 def _raw_response_result(response: Any) -> LlmResult:
-    """What a ``with_raw_response`` call answered, when its JSON body has already been read."""
+    """What a ``with_raw_response`` call answered, its JSON body already read."""
     http_response = _field(response, "http_response")
-    if not getattr(http_response, "is_closed", False):
-        return LlmResult()  # a body the application has yet to read (streamed or raw stream)
     content_type = str(http_response.headers.get("content-type", ""))
     if not content_type.startswith("application/json"):
         return LlmResult()
@@ -257,6 +257,8 @@ def finish_create(call: LlmCall, result: Any) -> Any:
     if isinstance(result, AsyncStream):
         return TracedAsyncStream(result, call, EventAccumulator())
     if hasattr(result, "http_response"):
+        if not getattr(result.http_response, "is_closed", True):  # a body the caller reads later
+            return follow_late_response(call, result, finish_create)
         call.succeed(_raw_response_result(result))
     else:
         call.succeed(message_result(result))

@@ -6,7 +6,8 @@ stream helpers ``chat.completions.stream(...)`` and ``responses.stream(...)`` ma
 through ``create(stream=True)`` when entered, so they are traced by it, once; leaving their
 ``with`` block early ends the span with what had arrived (resuming a stored response with
 ``responses.stream(response_id=...)`` makes no new LLM call and is not traced). Calls through
-``with_raw_response`` are traced too. Calls of Azure clients get the provider ``azure.ai.openai``.
+``with_raw_response`` and ``with_streaming_response`` are traced too (the latter through the
+response's ``parse()``). Calls of Azure clients get the provider ``azure.ai.openai``.
 
 Usage of streamed chat completions: OpenAI sends token counts in a stream only when the request
 has ``stream_options={"include_usage": True}``, and the request is never changed unless you opt in
@@ -27,6 +28,7 @@ import wrapt
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
+from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
 from sentrial.instrumentation._streams import Accumulator, TracedAsyncStream, TracedStream
 
@@ -39,6 +41,12 @@ try:  # what ``with_raw_response`` returns (LangChain's ChatOpenAI calls through
     from openai._legacy_response import LegacyAPIResponse as _RawResponse
 except ImportError:  # pragma: no cover - older or newer SDKs without it
     _RawResponse = None  # type: ignore[assignment,misc]
+try:  # what ``with_streaming_response`` returns: its body is read later, by the caller
+    from openai._response import APIResponse, AsyncAPIResponse
+
+    _LATE_RESPONSES: tuple[type, ...] = (APIResponse, AsyncAPIResponse)
+except ImportError:  # pragma: no cover - older or newer SDKs without them
+    _LATE_RESPONSES = ()
 
 __all__ = ["PATCHES", "OpenAIInstrumentor", "set_include_stream_usage"]
 
@@ -616,6 +624,8 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
 
 def finish_chat(call: LlmCall, result: Any) -> Any:
     """End a chat call's span (or hand it to its stream); returns the result unchanged."""
+    if isinstance(result, _LATE_RESPONSES):
+        return follow_late_response(call, result, finish_chat)
     if call.request.stream:
         return _traced_stream(call, result, ChatStreamAccumulator())
     call.succeed(_chat_result(_response_body(result)))
@@ -638,6 +648,8 @@ def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
 
 def finish_responses(call: LlmCall, result: Any) -> Any:
     """End a Responses API call's span (or hand it to its stream); returns the result unchanged."""
+    if isinstance(result, _LATE_RESPONSES):
+        return follow_late_response(call, result, finish_responses)
     if call.request.stream:
         return _traced_stream(call, result, ResponsesStreamAccumulator())
     body = _response_body(result)
@@ -653,6 +665,8 @@ def describe_embeddings(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
 
 def finish_embeddings(call: LlmCall, result: Any) -> Any:
     """End an embeddings call's span: the model and the input tokens; returns the result unchanged."""
+    if isinstance(result, _LATE_RESPONSES):
+        return follow_late_response(call, result, finish_embeddings)
     body = _response_body(result)
     call.succeed(
         LlmResult(
