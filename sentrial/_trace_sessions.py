@@ -8,7 +8,6 @@ trace id, so every process of a distributed trace adds to the same session.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +17,8 @@ from opentelemetry.trace import StatusCode
 
 from sentrial import semconv
 from sentrial.delivery import SentrialOnlySpan
+from sentrial_otel_exporter.agents import trace_session_agent
 
-ENV_AGENT_NAME = "SENTRIAL_AGENT_NAME"
 _ANONYMOUS_USER = "anonymous"
 
 
@@ -66,7 +65,7 @@ class TraceSessions:
             semconv.SESSION_ID: session_id,
             semconv.SESSION_NAME: name,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
-            semconv.GEN_AI_AGENT_NAME: _agent_name(span),
+            semconv.GEN_AI_AGENT_NAME: trace_session_agent(span),
             semconv.USER_ID: _ANONYMOUS_USER,
         }
         opening = SentrialOnlySpan(
@@ -111,11 +110,3 @@ class TraceSessions:
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
-
-
-def _agent_name(span: Span) -> str:
-    configured = os.environ.get(ENV_AGENT_NAME)
-    if configured:
-        return configured
-    service = span.resource.attributes.get(semconv.SERVICE_NAME) if span.resource is not None else None
-    return str(service) if service else "unknown_agent"

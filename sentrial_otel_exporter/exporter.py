@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from sentrial import semconv as sc
 from sentrial_otel_exporter import mapping
+from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.transport import ApiCall, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
@@ -131,7 +132,7 @@ class SentrialSpanExporter(SpanExporter):
                 book = self._books.get(sid)
                 if book is None:
                     book = self._books[sid] = _SessionBook(lane=sid, per_trace=True)
-                    calls.append(mapping.open_trace_session_call(span, sid, self._agent_name(span)))
+                    calls.append(mapping.open_trace_session_call(span, sid, trace_session_agent(span)))
             mapped = mapping.event_call(span, sid, session=sid)
             if mapped is not None:
                 calls.append(mapped[0])
@@ -147,12 +148,6 @@ class SentrialSpanExporter(SpanExporter):
             if book is not None:
                 calls.append(mapping.complete_trace_session_call(span, sid, book.totals))
         return calls
-
-    @staticmethod
-    def _agent_name(span: ReadableSpan) -> str:
-        configured = os.environ.get("SENTRIAL_AGENT_NAME")
-        service = span.resource.attributes.get(sc.SERVICE_NAME) if span.resource is not None else None
-        return configured or (str(service) if service else "unknown_agent")
 
     def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
         parent = mapping.parent_session_id(span)
