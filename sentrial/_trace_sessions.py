@@ -69,7 +69,7 @@ class TraceSessions:
             semconv.USER_ID: _ANONYMOUS_USER,
         }
         opening = SentrialOnlySpan(
-            name=f"invoke_agent {attributes[semconv.GEN_AI_AGENT_NAME]}",
+            name=semconv.session_span_name(attributes[semconv.GEN_AI_AGENT_NAME]),
             context=span.context,
             resource=span.resource,
             attributes=attributes,

@@ -235,7 +235,7 @@ class SentrialClient:
         parent_context = parent.context if parent is not None else None
         route = SessionRoute(session_id, self._delivery)
         span = self._tracer.start_span(
-            semconv.SPAN_NAME_SESSION.format(agent_name=agent_name),
+            semconv.session_span_name(agent_name),
             context=with_route(route, parent_context),
             attributes=attributes,
         )
@@ -308,7 +308,7 @@ class SentrialClient:
     def _external_session_span(self, session_id: str) -> trace.Span:
         """A span that completes a session this client did not open (its id passes through)."""
         span = self._tracer.start_span(
-            semconv.SPAN_NAME_SESSION.format(agent_name="external"),
+            semconv.session_span_name("external"),
             context=with_route(SessionRoute(session_id, self._delivery)),
             attributes={
                 semconv.SPAN_KIND: semconv.KIND_SESSION,
@@ -472,9 +472,7 @@ class SentrialClient:
             message = str(error.get("message", "tool failed"))
         if metadata is not None:
             attributes[semconv.METADATA] = to_json(check.mapping("metadata", metadata), max_chars)
-        return self._record(
-            session_id, semconv.SPAN_NAME_TOOL_CALL.format(tool_name=tool_name), attributes, message
-        )
+        return self._record(session_id, semconv.tool_call_span_name(tool_name), attributes, message)
 
     @_guarded()
     def track_decision(

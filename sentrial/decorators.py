@@ -76,9 +76,7 @@ class _ToolRun:
         session_id = get_current_session_id()
         if session_id is not None:
             attributes[semconv.SESSION_ID] = session_id
-        self.span: Span = tracer.start_span(
-            semconv.SPAN_NAME_TOOL_CALL.format(tool_name=name), attributes=attributes
-        )
+        self.span: Span = tracer.start_span(semconv.tool_call_span_name(name), attributes=attributes)
         self._started = time.perf_counter()
 
     def succeed(self, output: Any) -> None:

