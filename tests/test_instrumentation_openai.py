@@ -991,8 +991,10 @@ def test_async_streaming_responses_are_recorded_when_parsed(fake: FakeOpenAI, tr
         create = client.chat.completions.with_streaming_response.create
         async with create(model="gpt-4o", messages=USER) as response:
             completion = await response.parse()
-        usage_on = {"include_usage": True}
-        async with create(model="gpt-4o-mini", messages=USER, stream=True, stream_options=usage_on) as response:
+        streamed_call = create(
+            model="gpt-4o-mini", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+        async with streamed_call as response:
             chunks = [c async for c in await response.parse()]
         streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         return f"{completion.choices[0].message.content}|{streamed}"
