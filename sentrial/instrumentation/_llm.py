@@ -8,12 +8,12 @@ call goes through untraced; the provider's own exceptions reach the caller uncha
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,8 @@ ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 _capture_override: bool | None = None
 _capture_from_env: bool | None = None
-# True while a traced LLM call is being made, so a second layer (wrap + instrument) adds no span.
-_IN_LLM_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("sentrial_in_llm_call", default=False)
+# True in the context of a traced LLM call, so that a second layer (wrap + instrument) adds no span.
+_IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
 # Guards the claim to end a call's span (a stream may end in the caller's thread and in the
@@ -236,12 +236,22 @@ class LlmCall:
             return None
 
 
+def enter_call(call: LlmCall) -> Token[otel_context.Context]:
+    """Make the call's span current, in a context marked as inside a traced LLM call (no layer
+    below adds a span of its own); returns the token for :func:`leave_call`."""
+    context = trace.set_span_in_context(call.span)
+    return otel_context.attach(otel_context.set_value(_IN_LLM_CALL_KEY, True, context))
+
+
+def leave_call(token: Token[otel_context.Context]) -> None:
+    """Go back to the context from before :func:`enter_call`."""
+    otel_context.detach(token)
+
+
 def _should_trace() -> bool:
     """False inside another traced LLM call, or where OTel instrumentation is suppressed."""
-    if _IN_LLM_CALL.get():
-        return False
     context = otel_context.get_current()
-    if context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+    if context.get(_IN_LLM_CALL_KEY) or context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return False
     # Another GenAI instrumentation already made a client span for this very call: one span is enough.
     current = trace.get_current_span(context)
@@ -284,17 +294,14 @@ def sync_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: F
         call = _start(get_tracer, describe, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = _IN_LLM_CALL.set(True)
+        token = enter_call(call)
         try:
-            with trace.use_span(
-                call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-            ):
-                result = wrapped(*args, **kwargs)
+            result = wrapped(*args, **kwargs)
         except BaseException as error:
             call.fail(error)
             raise
         finally:
-            _IN_LLM_CALL.reset(token)
+            leave_call(token)
         return finish_guarded(call, finish, result)
 
     return wrapper
@@ -308,17 +315,14 @@ def async_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: 
             call = _start(get_tracer, describe, instance, args, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
-            token = _IN_LLM_CALL.set(True)
+            token = enter_call(call)
             try:
-                with trace.use_span(
-                    call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-                ):
-                    result = await wrapped(*args, **kwargs)
+                result = await wrapped(*args, **kwargs)
             except BaseException as error:
                 call.fail(error)
                 raise
             finally:
-                _IN_LLM_CALL.reset(token)
+                leave_call(token)
             return finish_guarded(call, finish, result)
 
         return traced()

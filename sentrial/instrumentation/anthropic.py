@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 from anthropic import AsyncStream, Stream
-from opentelemetry import trace
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import (
-    _IN_LLM_CALL,
     LlmCall,
     LlmRequest,
     LlmResult,
     capture_content,
+    enter_call,
+    leave_call,
     log_once,
 )
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
@@ -417,14 +417,11 @@ def _settle(call: LlmCall, message_stream: Any, error: BaseException | None) -> 
 @contextmanager
 def _sending(call: LlmCall) -> Iterator[None]:
     """While a manager sends its request: the call's span is current, and no inner layer adds a span."""
-    token = _IN_LLM_CALL.set(True)
+    token = enter_call(call)
     try:
-        with trace.use_span(
-            call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ):
-            yield
+        yield
     finally:
-        _IN_LLM_CALL.reset(token)
+        leave_call(token)
 
 
 class TracedMessageStreamManager(_Proxy):
