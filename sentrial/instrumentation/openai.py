@@ -20,7 +20,8 @@ Responses API streams always report usage.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -73,6 +74,7 @@ _RESPONSES_PARAMETERS = {
     "max_output_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
 }
 _SYSTEM_ROLES = ("system", "developer")
+_MESSAGE_FIELDS = ("content", "refusal", "tool_calls", "function_call")  # of a chat message
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -203,17 +205,16 @@ def _chat_tool_call(call: Any) -> dict[str, Any]:
 
 
 def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
-    get: Callable[[str], Any] = (
-        message.get if isinstance(message, dict) else lambda key: getattr(message, key, None)
-    )
-    parts = _content_parts(get("content"))
-    refusal = get("refusal")
+    if isinstance(message, dict):
+        fields = map(message.get, _MESSAGE_FIELDS)
+    else:  # a model: getattr(message, name, None) for each field, with no Python call per field
+        fields = map(getattr, repeat(message), _MESSAGE_FIELDS, repeat(None))
+    content, refusal, tool_calls, function_call = fields
+    parts = _content_parts(content)
     if refusal:
         parts.append(_text_part(refusal))
-    tool_calls = get("tool_calls")
     if tool_calls:
         parts.extend(_chat_tool_call(call) for call in tool_calls)
-    function_call = get("function_call")
     if function_call is not None:
         parts.append(_tool_call_part(None, _get(function_call, "name"), _get(function_call, "arguments")))
     return parts
