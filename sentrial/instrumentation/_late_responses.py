@@ -1,12 +1,13 @@
 """Responses whose body the caller reads after the call returns, traced through ``parse()``.
 
-``with_streaming_response`` in the OpenAI and Anthropic SDKs (and Anthropic's ``with_raw_response``
-of a streamed call) returns a response object before its body is read: there is nothing to record
-yet. The span then follows the caller: the first ``parse()`` hands the answer to the method's finish
-step (a streamed call's ``parse()`` gives the traced stream), and closing the response, as the SDK's
-``with`` block does, ends the span with what was read, closing a stream left early too. A body the
-caller reads raw (``iter_lines()``, ``json()``), or whose parsing fails, ends the span without the
-answer: the call itself went well.
+``with_streaming_response`` in the OpenAI and Anthropic SDKs, and their ``with_raw_response`` of a
+streamed call (LangChain streams OpenAI that way), return a response object before its body is read:
+there is nothing to record yet. The span then follows the caller: the first ``parse()`` hands the
+answer to the method's finish step (a streamed call's ``parse()`` gives the traced stream), and
+closing the response, as the SDK's ``with`` block does, ends the span with what was read, closing a
+stream left early too. A body the caller reads raw (``iter_lines()``, ``json()``), or whose parsing
+fails, ends the span without the answer: the call itself went well. A response dropped unclosed and
+unparsed ends it as abandoned.
 """
 
 from __future__ import annotations

@@ -49,6 +49,15 @@ try:  # what ``with_streaming_response`` returns: its body is read later, by the
 except ImportError:  # pragma: no cover - older or newer SDKs without them
     _LATE_RESPONSES = ()
 
+
+def _read_later(call: LlmCall, result: Any) -> bool:
+    """Whether the caller reads the answer from ``result`` after the call returns: a response of
+    ``with_streaming_response``, or of ``with_raw_response`` for a stream (LangChain's way)."""
+    if isinstance(result, _LATE_RESPONSES):
+        return True
+    return call.request.stream and _RawResponse is not None and isinstance(result, _RawResponse)
+
+
 __all__ = ["PATCHES", "OpenAIInstrumentor", "set_include_stream_usage"]
 
 _include_stream_usage = False
@@ -425,32 +434,12 @@ class _OpenAIAsyncStream(TracedAsyncStream):
         return _AsyncClosingResponse(self.__wrapped__.response, self)
 
 
-class _TracedRawResponse(_Proxy):
-    """The raw response of a streamed call (``with_raw_response``, as LangChain calls): its
-    ``parse()`` gives the traced stream, so the span follows the chunks the caller reads."""
-
-    def __init__(self, raw: Any, stream: Any) -> None:
-        super().__init__(raw)
-        self._self_stream = stream
-
-    def parse(self, *, to: Any = None) -> Any:
-        """The traced stream; another type (``to=``) as the SDK parses it."""
-        return self._self_stream if to is None else self.__wrapped__.parse(to=to)
-
-
 def _traced_stream(call: LlmCall, result: Any, accumulator: Accumulator) -> Any:
     if isinstance(result, openai.AsyncStream):
         return _OpenAIAsyncStream(result, call, accumulator)
     if isinstance(result, openai.Stream):
         return _OpenAIStream(result, call, accumulator)
-    if _RawResponse is not None and isinstance(result, _RawResponse):
-        try:
-            stream = result.parse()  # builds the stream object; nothing is read before the caller iterates
-        except Exception:
-            stream = None
-        if isinstance(stream, (openai.Stream, openai.AsyncStream)):
-            return _TracedRawResponse(result, _traced_stream(call, stream, accumulator))
-    call.succeed(LlmResult())  # a raw HTTP response the caller reads itself: nothing for us to follow
+    call.succeed(LlmResult())  # not a stream of the SDK's: nothing for us to follow
     return result
 
 
@@ -625,7 +614,7 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
 
 def finish_chat(call: LlmCall, result: Any) -> Any:
     """End a chat call's span (or hand it to its stream); returns the result unchanged."""
-    if isinstance(result, _LATE_RESPONSES):
+    if _read_later(call, result):
         return follow_late_response(call, result, finish_chat)
     if call.request.stream:
         return _traced_stream(call, result, ChatStreamAccumulator())
@@ -649,7 +638,7 @@ def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
 
 def finish_responses(call: LlmCall, result: Any) -> Any:
     """End a Responses API call's span (or hand it to its stream); returns the result unchanged."""
-    if isinstance(result, _LATE_RESPONSES):
+    if _read_later(call, result):
         return follow_late_response(call, result, finish_responses)
     if call.request.stream:
         return _traced_stream(call, result, ResponsesStreamAccumulator())
@@ -666,7 +655,7 @@ def describe_embeddings(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
 
 def finish_embeddings(call: LlmCall, result: Any) -> Any:
     """End an embeddings call's span: the model and the input tokens; returns the result unchanged."""
-    if isinstance(result, _LATE_RESPONSES):
+    if _read_later(call, result):
         return follow_late_response(call, result, finish_embeddings)
     body = _response_body(result)
     call.succeed(
