@@ -37,8 +37,9 @@ _IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
 # Guards the claim to end a call's span (a stream may end in the caller's thread and in the
-# collector's at once); one lock for all calls, held for a flag's test and set only.
-_END_LOCK = threading.Lock()
+# collector's at once); one lock for all calls, held for a flag's test and set only. Reentrant: a
+# garbage collection run inside it (a tracer or profiler may allocate there) can end another call.
+_END_LOCK = threading.RLock()
 
 
 def set_capture_content(enabled: bool | None) -> None:
