@@ -10,13 +10,14 @@ import atexit
 import functools
 import logging
 import math
+import os
 import threading
 import time
 import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -71,6 +72,7 @@ class _OpenSession:
     route: SessionRoute
     context: otel_context.Context  # the session span and its route, for the spans made inside it
     interaction: Interaction | None = None  # set by begin()
+    pid: int = field(default_factory=os.getpid)  # the process that opened it (and completes it at exit)
 
 
 class SentrialClient:
@@ -561,12 +563,19 @@ class SentrialClient:
         return delivered
 
     def shutdown(self, timeout: float | None = 10.0) -> bool:
-        """Complete sessions still open as failed, deliver what is queued, and stop this client."""
+        """Complete sessions still open as failed, deliver what is queued, and stop this client.
+
+        In a process forked after a session was opened, that session is left to the parent.
+        """
         with self._lock:
             if self._closed:
                 return True
             self._closed = True
-            unfinished = list(self._sessions.items())
+            # In a forked child, the sessions the parent opened are the parent's to complete.
+            pid = os.getpid()
+            unfinished = [
+                (sid, open_session) for sid, open_session in self._sessions.items() if open_session.pid == pid
+            ]
         for session_id, open_session in unfinished:
             if open_session.interaction is not None:  # also leaves its context, where it is current
                 open_session.interaction.finish(success=False, failure_reason=semconv.NOT_FINISHED_REASON)

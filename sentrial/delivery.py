@@ -23,6 +23,7 @@ from sentrial._config import Settings
 from sentrial._genai_peers import normalised
 from sentrial.redact import Redactor
 from sentrial_otel_exporter.drops import DropLog
+from sentrial_otel_exporter.forks import after_fork_in_child
 
 if TYPE_CHECKING:
     from sentrial_otel_exporter.exporter import SentrialSpanExporter
@@ -118,6 +119,9 @@ class Delivery:
 
         self.settings = settings
         self.redactor = redactor
+        # Registered before the batcher exists: in a child, this reset runs before OTel restarts the
+        # batch worker, which calls into this object.
+        after_fork_in_child(self._start_over_in_child)
         self.exporter: SentrialSpanExporter | None = None
         if settings.can_send:
             self.exporter = SentrialSpanExporter(
@@ -149,6 +153,16 @@ class Delivery:
         self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
         self._hold_began: float | None = None  # when the batch worker began holding for a pause
         self.closed = False  # read for every span routed here: a plain attribute, not a property
+
+    def _start_over_in_child(self) -> None:
+        """In a forked child: OTel empties the batch queue, so nothing is queued or held here either."""
+        self._lock = threading.Lock()
+        self._hurry = threading.Event()
+        self._queued = 0
+        self._dropped = self._dropped_at_flush = 0
+        self._drop_log = DropLog()
+        self._flushing = 0
+        self._hold_began = None
 
     @property
     def dropped(self) -> int:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sentrial import semconv as sc
 from sentrial_otel_exporter import mapping
 from sentrial_otel_exporter.agents import trace_session_agent
+from sentrial_otel_exporter.forks import after_fork_in_child
 from sentrial_otel_exporter.transport import ApiCall, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
@@ -60,6 +61,7 @@ class SentrialSpanExporter(SpanExporter):
         self._books: OrderedDict[str, _SessionBook] = OrderedDict()
         self._lock = threading.Lock()
         self._shut_down = False
+        after_fork_in_child(self._new_lock_in_child)
 
     @property
     def stats(self) -> DeliveryStats:
@@ -91,6 +93,11 @@ class SentrialSpanExporter(SpanExporter):
         """Deliver what is queued (at most ``timeout_millis``), then stop."""
         self._shut_down = True
         self._transport.shutdown(timeout_millis / 1000)
+
+    def _new_lock_in_child(self) -> None:
+        # The batch worker that maps spans may have held it at the fork; the books stay (the child
+        # may still record into sessions the parent opened).
+        self._lock = threading.Lock()
 
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:

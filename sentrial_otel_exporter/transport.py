@@ -26,6 +26,7 @@ from opentelemetry import context as otel_context
 
 from sentrial_otel_exporter.connection import Connection, Response
 from sentrial_otel_exporter.drops import DropLog
+from sentrial_otel_exporter.forks import after_fork_in_child
 
 logger = logging.getLogger("sentrial")
 
@@ -85,6 +86,10 @@ class _IdTable:
     def resolve(self, session_id: str) -> str:
         with self._lock:
             return self._ids.get(session_id, session_id)
+
+    def after_fork(self) -> None:
+        """In a forked child: keep what was learnt, with a lock no parent thread can be holding."""
+        self._lock = threading.Lock()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -147,6 +152,7 @@ class Transport:
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
         self._connections: list[Connection] = []
+        after_fork_in_child(self._start_over_in_child)
 
     # --- public -------------------------------------------------------------------------------
     @property
@@ -229,6 +235,27 @@ class Transport:
             connection.close()
         self._warn_drops(force=True)
         return delivered
+
+    def _start_over_in_child(self) -> None:
+        """In a forked child: no workers, nothing queued, fresh locks and connections.
+
+        What was queued is the parent's, which still sends it. The parent's connections are left
+        to the garbage collector: closing them here would shut the parent's sockets.
+        """
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._lanes = {}
+        self._failing = set()
+        self._ready = deque()
+        self._backing_off = []
+        self._stats = DeliveryStats()
+        self._failures_since_flush = 0
+        self._drop_log = DropLog()
+        self._threads = []
+        self._local = threading.local()
+        self._connections = []
+        self._ids.after_fork()
 
     # --- workers ------------------------------------------------------------------------------
     def _start_workers_locked(self) -> None:

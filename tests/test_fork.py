@@ -1,0 +1,224 @@
+"""A process forked after the SDK started (gunicorn with --preload, Celery and multiprocessing workers).
+
+The child inherits the client but none of its background threads. Each test forks this process for
+real: the child does its part against the LocalServer that keeps serving in the parent, reports
+through a pipe and leaves with ``os._exit``; the parent checks what the server received.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from helpers import wait_until
+from opentelemetry.sdk.trace import TracerProvider
+
+from sentrial import SentrialClient
+from sentrial.server import LocalServer
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+CHILD_TIMEOUT_S = 30.0
+SESSIONS = "/api/sdk/sessions"
+
+
+@pytest.fixture
+def client(local_server: LocalServer) -> Iterator[SentrialClient]:
+    made = SentrialClient(
+        api_key="test-key", api_url=local_server.url, tracer_provider=TracerProvider(), timeout=2.0
+    )
+    yield made
+    made.shutdown(timeout=5)
+
+
+def in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` in a forked child and return what it returned; fail if it raised or hung."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without pytest's teardown or exit hooks
+        status = 1
+        try:
+            os.close(read_end)
+            try:
+                outcome: dict[str, Any] = {"result": work()}
+            except BaseException:
+                outcome = {"error": traceback.format_exc()}
+            os.write(write_end, json.dumps(outcome).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    received = b""
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([read_end], [], [], max(0.0, remaining))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"the child did not finish within {CHILD_TIMEOUT_S} s (hung?)")
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    outcome = json.loads(received or b"{}")
+    assert "error" not in outcome, outcome["error"]
+    result: dict[str, Any] = outcome["result"]
+    return result
+
+
+def _track_one(client: SentrialClient, user: str) -> str:
+    interaction = client.begin(user_id=user, event="forked", input="hi")
+    interaction.track_tool_call(tool_name="search", tool_input={"q": user}, tool_output={"n": 1})
+    interaction.finish(output="done")
+    assert interaction.session_id is not None
+    return interaction.session_id
+
+
+def _posts_of(server: LocalServer, session_id: str) -> int:
+    return sum(
+        1
+        for request in server.requests
+        if request["method"] == "POST"
+        and request["path"] == SESSIONS
+        and (request["json"] or {}).get("id") == session_id
+    )
+
+
+def test_a_child_forked_after_delivery_began_delivers_its_own_sessions(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    _track_one(client, "parent-before")
+    assert client.flush(timeout=10)  # the parent's transport threads are running now
+
+    def child() -> dict[str, Any]:
+        session_id = _track_one(client, "child")
+        return {"session": session_id, "flushed": client.flush(timeout=10)}
+
+    result = in_child(child)
+
+    assert result["flushed"] is True
+    stored = local_server.session(result["session"])
+    assert stored is not None and stored["status"] == "completed"
+    assert [e["toolName"] for e in stored["events"]] == ["search"]
+    # The parent goes on delivering as before.
+    after = _track_one(client, "parent-after")
+    assert client.flush(timeout=10)
+    stored_after = local_server.session(after)
+    assert stored_after is not None and stored_after["status"] == "completed"
+
+
+def test_the_child_leaves_what_the_parent_had_queued_to_the_parent(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    local_server.set_delay(300)  # the parent's calls are still queued when it forks
+    session_id = _track_one(client, "parent")
+    exporter = client.delivery.exporter
+    assert exporter is not None
+    wait_until(lambda: exporter.stats.pending > 0, what="calls queued in the parent's transport")
+
+    def child() -> dict[str, Any]:
+        pending = exporter.stats.pending
+        return {"pending": pending, "flushed": client.flush(timeout=5), "sent": exporter.stats.sent}
+
+    result = in_child(child)
+
+    assert result == {"pending": 0, "flushed": True, "sent": 0}
+    assert client.flush(timeout=20)
+    stored = local_server.session(session_id)
+    assert stored is not None and stored["status"] == "completed"
+    assert _posts_of(local_server, session_id) == 1  # opened once: by the parent only
+
+
+def _transport_lock(client: SentrialClient) -> Any:
+    return client.delivery.exporter._transport._lock  # type: ignore[union-attr]
+
+
+def _exporter_lock(client: SentrialClient) -> Any:
+    return client.delivery.exporter._lock  # type: ignore[union-attr]
+
+
+def _delivery_lock(client: SentrialClient) -> Any:
+    return client.delivery._lock
+
+
+@pytest.mark.parametrize("lock_of", [_transport_lock, _exporter_lock, _delivery_lock])
+def test_a_lock_a_background_thread_held_at_the_fork_does_not_hang_the_child(
+    client: SentrialClient, local_server: LocalServer, lock_of: Callable[[SentrialClient], Any]
+) -> None:
+    """A thread inside one of the delivery's critical sections at the instant of the fork (as its
+    workers often are) leaves that lock held for good in the child, unless the child starts over."""
+    _track_one(client, "parent")
+    assert client.flush(timeout=10)
+    lock = lock_of(client)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            holding.set()
+            release.wait(CHILD_TIMEOUT_S)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(5)
+    try:
+        result = in_child(
+            lambda: {"session": _track_one(client, "child"), "flushed": client.flush(timeout=10)}
+        )
+    finally:
+        release.set()
+        holder.join(5)
+
+    assert result["flushed"] is True
+    stored = local_server.session(result["session"])
+    assert stored is not None and [e["toolName"] for e in stored["events"]] == ["search"]
+
+
+def test_a_child_that_shuts_down_leaves_the_parents_open_session_to_the_parent(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    interaction = client.begin(user_id="u", event="spans-a-fork", input="hi")
+
+    def child() -> dict[str, Any]:
+        interaction.track_tool_call(tool_name="in_child", tool_input={}, tool_output={"ok": True})
+        return {"delivered": client.shutdown(timeout=10)}  # what the exit hook does at the child's exit
+
+    result = in_child(child)
+
+    assert result["delivered"] is True
+    interaction.track_tool_call(tool_name="in_parent", tool_input={}, tool_output={"ok": True})
+    interaction.finish(output="all done")
+    assert client.flush(timeout=10)
+    stored = local_server.session(interaction.session_id or "")
+    assert stored is not None
+    assert (stored["status"], stored.get("failureReason"), stored["assistantOutput"]) == (
+        "completed",
+        None,
+        "all done",
+    )
+    assert sorted(e["toolName"] for e in stored["events"]) == ["in_child", "in_parent"]
+
+
+def test_a_child_of_a_process_that_never_sent_delivers(local_server: LocalServer) -> None:
+    """gunicorn --preload: configured at import in the master, which forks before anything is sent."""
+    client = SentrialClient(api_key="test-key", api_url=local_server.url, tracer_provider=TracerProvider())
+    try:
+        result = in_child(
+            lambda: {"session": _track_one(client, "child"), "flushed": client.flush(timeout=10)}
+        )
+    finally:
+        client.shutdown(timeout=5)
+    assert result["flushed"] is True
+    stored = local_server.session(result["session"])
+    assert stored is not None and stored["status"] == "completed"
