@@ -2,19 +2,62 @@
 
 Tracking never touches the network on the caller's thread, so the async methods do the same work as
 the sync ones without blocking the event loop; only ``flush`` and ``shutdown`` wait, and they wait
-in a worker thread.
+in a thread of their own, started at the call: awaited, they give its result; not awaited (as the
+reference writes ``client.flush()``), they still run to the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any
 
 from sentrial._config import BatcherConfig
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient
+
+logger = logging.getLogger("sentrial")
+
+
+class BackgroundCall:
+    """A blocking call already running in a thread of its own: ``await`` it for its result, or leave
+    it to finish on its own. An error nobody awaited is logged rather than lost."""
+
+    def __init__(self, call: Callable[[], bool], name: str) -> None:
+        self._future: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._name = name
+        self._awaited = False
+        threading.Thread(target=self._run, args=(call,), name=f"sentrial-{name}", daemon=True).start()
+
+    def _run(self, call: Callable[[], bool]) -> None:
+        try:
+            self._future.set_result(call())
+        except BaseException as exc:  # handed to whoever awaits it
+            self._future.set_exception(exc)
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        self._awaited = True
+        return asyncio.wrap_future(self._future).__await__()
+
+    def done(self) -> bool:
+        """Whether the call has returned (or raised)."""
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> bool:
+        """Block until the call returns, at most ``timeout`` seconds, and give its result."""
+        self._awaited = True
+        return self._future.result(timeout)
+
+    def __del__(self) -> None:
+        if self._awaited or not self._future.done() or self._future.cancelled():
+            return
+        error = self._future.exception()
+        if error is not None:
+            logger.error("sentrial: %s() failed and was not awaited: %s", self._name, error)
 
 
 class AsyncInteraction:
@@ -122,13 +165,15 @@ class AsyncSentrialClient:
         """Begin an interaction: ``async with client.begin(...) as it`` or ``await client.begin(...)``."""
         return AsyncInteraction(self._client.begin(*args, **kwargs))
 
-    async def flush(self, timeout: float | None = 10.0) -> bool:
-        """Deliver everything recorded so far (waiting in a worker thread); see SentrialClient.flush."""
-        return await asyncio.to_thread(self._client.flush, timeout)
+    def flush(self, timeout: float | None = 10.0) -> BackgroundCall:
+        """Deliver everything recorded so far, in a thread started now; ``await`` it for
+        :meth:`SentrialClient.flush`'s result, or don't."""
+        return BackgroundCall(lambda: self._client.flush(timeout), "flush")
 
-    async def shutdown(self, timeout: float | None = 10.0) -> bool:
-        """Finish this client, waiting in a worker thread; see :meth:`SentrialClient.shutdown`."""
-        return await asyncio.to_thread(self._client.shutdown, timeout)
+    def shutdown(self, timeout: float | None = 10.0) -> BackgroundCall:
+        """Finish this client in a thread started now (see :meth:`SentrialClient.shutdown`); ``await``
+        it for the result, or don't: the exit hook waits for it before the process ends."""
+        return BackgroundCall(lambda: self._client.shutdown(timeout), "shutdown")
 
     calculate_openai_cost = staticmethod(SentrialClient.calculate_openai_cost)
     calculate_anthropic_cost = staticmethod(SentrialClient.calculate_anthropic_cost)

@@ -134,6 +134,8 @@ class SentrialClient:
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
+        self._shut_down = threading.Event()  # set once shutdown() has done its work
+        self._delivered_at_shutdown = False
         _live_clients.add(self)
         _register_exit_hook()
 
@@ -568,14 +570,25 @@ class SentrialClient:
         In a process forked after a session was opened, that session is left to the parent.
         """
         with self._lock:
-            if self._closed:
-                return True
-            self._closed = True
+            already, self._closed = self._closed, True
             # In a forked child, the sessions the parent opened are the parent's to complete.
             pid = os.getpid()
             unfinished = [
-                (sid, open_session) for sid, open_session in self._sessions.items() if open_session.pid == pid
+                (sid, each) for sid, each in self._sessions.items() if each.pid == pid and not already
             ]
+        if already:
+            # Shut down before, or being shut down in another thread (an async shutdown left to run,
+            # the exit hook): wait for that, so that the process does not exit in the middle of it.
+            return self._shut_down.wait(timeout) and self._delivered_at_shutdown
+        try:
+            self._delivered_at_shutdown = self._stop(unfinished, timeout)
+        finally:
+            self._shut_down.set()
+        self._report(self._delivered_at_shutdown, "shutdown")
+        return self._delivered_at_shutdown
+
+    def _stop(self, unfinished: list[tuple[str, _OpenSession]], timeout: float | None) -> bool:
+        """Complete ``unfinished`` as failed and shut the delivery down; True when all was delivered."""
         for session_id, open_session in unfinished:
             if open_session.interaction is not None:  # also leaves its context, where it is current
                 open_session.interaction.finish(success=False, failure_reason=semconv.NOT_FINISHED_REASON)
@@ -587,7 +600,6 @@ class SentrialClient:
             if router.default is self._delivery:
                 router.default = None
         _live_clients.discard(self)
-        self._report(delivered, "shutdown")
         return delivered
 
     def _report(self, delivered: bool, what: str) -> None:

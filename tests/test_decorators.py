@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import logging
+import socket
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from helpers import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 
 import sentrial
-from sentrial import AsyncSentrialClient, SentrialClient, SessionContext, session, tool
+from sentrial import AsyncSentrialClient, SentrialClient, SessionContext, semconv, session, tool
 from sentrial.server import LocalServer
 
 
@@ -240,16 +246,81 @@ def test_reference_async_api(configured: LocalServer) -> None:
             tool_output={"results": []},
         )
         await client.complete_session(session_id=session_id, success=True)
-        assert await client.flush()
-        await client.shutdown()
+        client.flush()  # as the reference writes them: not awaited
+        client.shutdown()
         return interaction.session_id, session_id
 
-    first, second = asyncio.run(main())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # e.g. "coroutine ... was never awaited"
+        first, second = asyncio.run(main())
+        gc.collect()
     assert sentrial.flush(timeout=5)
     assert configured.session(first)["assistantOutput"] == "answer to User's question"  # type: ignore[arg-type, index]
-    manual = configured.session(second)
-    assert manual is not None and manual["status"] == "completed"
+    manual = wait_until(lambda: configured.session(second), what="the async client's session")
+    wait_until(lambda: (configured.session(second) or {}).get("status") == "completed", what="its completion")
     assert [e["toolName"] for e in manual["events"]] == ["search"]
+
+
+def test_async_flush_and_shutdown_run_whether_awaited_or_not(local_server: LocalServer) -> None:
+    """With batching, only a flush sends before the interval: one left un-awaited still sends, and
+    an un-awaited shutdown still completes what is open; awaited, both give their result."""
+    slow = sentrial.BatcherConfig(enabled=True, flush_interval=600.0)
+
+    async def main() -> tuple[str, str, bool, bool]:
+        client = AsyncSentrialClient(api_key="k", api_url=local_server.url, batching=slow)
+        flushed = AsyncSentrialClient(api_key="k", api_url=local_server.url, batching=slow)
+        async with flushed.begin(user_id="u", event="awaited") as awaited:
+            awaited.set_output("sent by an awaited flush")
+        delivered = await flushed.flush()
+        closed = await flushed.shutdown()
+        async with client.begin(user_id="u", event="left") as left:
+            left.set_output("sent by a flush nobody awaited")
+        client.flush()
+        still_open = client.begin(user_id="u", event="never finished")
+        await asyncio.sleep(0)
+        session = wait_until(lambda: local_server.session(left.session_id or ""), what="the un-awaited flush")
+        assert session["assistantOutput"] == "sent by a flush nobody awaited"
+        client.shutdown()
+        return awaited.session_id or "", still_open.session_id or "", delivered, closed
+
+    awaited_id, open_id, delivered, closed = asyncio.run(main())
+
+    assert (delivered, closed) == (True, True)
+    assert (local_server.session(awaited_id) or {}).get("status") == "completed"
+    completed = wait_until(
+        lambda: (
+            (local_server.session(open_id) or {}).get("status") == "failed" and local_server.session(open_id)
+        ),
+        what="the un-awaited shutdown",
+    )
+    assert completed["failureReason"] == semconv.NOT_FINISHED_REASON
+
+
+def test_async_flush_failures_reach_whoever_awaits_and_are_logged_otherwise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+    async def main() -> None:
+        client = AsyncSentrialClient(
+            api_key="k", api_url=dead, fail_silently=False, timeout=0.2, retry_timeout=0.5
+        )
+        await client.create_session(name="n", agent_name="a", user_id="u")
+        with pytest.raises(sentrial.DeliveryError):
+            await client.flush(timeout=2)
+        await client.create_session(name="n", agent_name="a", user_id="u")
+        left = client.flush(timeout=2)
+        wait_until(left.done, what="the un-awaited flush to give up")
+        del left
+        gc.collect()
+        with contextlib.suppress(sentrial.DeliveryError):
+            await client.shutdown(timeout=1)
+
+    with caplog.at_level(logging.ERROR, logger="sentrial"):
+        asyncio.run(main())
+    assert any("flush() failed and was not awaited" in r.getMessage() for r in caplog.records)
 
 
 def test_nested_sessions_get_their_parent(configured: LocalServer) -> None:

@@ -81,6 +81,31 @@ def test_open_sessions_are_completed_and_delivered_at_exit(local_server: LocalSe
     assert len(local_server.session(session["id"])["events"]) == 1  # type: ignore[index]
 
 
+def test_exit_waits_for_an_async_shutdown_nobody_awaited(local_server: LocalServer) -> None:
+    """The reference ends with ``client.shutdown()`` un-awaited: its thread is still sending when the
+    script ends, and the exit hook waits for it rather than exiting under it."""
+    local_server.set_delay(300)
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from sentrial import AsyncSentrialClient, BatcherConfig
+
+        async def main():
+            client = AsyncSentrialClient(
+                api_key="k", api_url=sys.argv[1], batching=BatcherConfig(flush_interval=600.0)
+            )
+            async with client.begin(user_id="u", event="async_exit") as interaction:
+                interaction.set_output("done")
+            client.shutdown()
+
+        asyncio.run(main())
+        """
+    )
+    subprocess.run([sys.executable, "-c", script, local_server.url], check=True, timeout=60)
+    (session,) = local_server.sessions()
+    assert (session["status"], session["assistantOutput"]) == ("completed", "done")
+
+
 def test_import_is_cheap_and_imports_no_provider_library() -> None:
     # Package roots, except the 'google' namespace, which a .pth file of another package may preload.
     script = "import sys, sentrial; print(sorted(m for m in sys.modules if m.split('.')[0] in "
