@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import uuid
@@ -851,3 +852,20 @@ def _shutdown_at_exit() -> None:
             client.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         except Exception:  # at exit, a failed delivery must not turn into a traceback
             logger.debug("sentrial: shutdown at exit failed", exc_info=True)
+
+
+def _in_forked_child() -> None:
+    """multiprocessing ends the children it forks with ``os._exit``, which skips atexit; it runs its
+    own exit finalizers instead. Its registry of them is cleared after this hook, so the finalizer
+    is registered from one of its after-fork callbacks, which run after the clearing."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.register_after_fork(_shutdown_at_exit, _shutdown_at_child_exit)
+
+
+def _shutdown_at_child_exit(shutdown: Callable[[], None]) -> None:
+    sys.modules["multiprocessing.util"].Finalize(None, shutdown, exitpriority=100)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)

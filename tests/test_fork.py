@@ -8,6 +8,7 @@ through a pipe and leaves with ``os._exit``; the parent checks what the server r
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import select
 import signal
@@ -222,3 +223,39 @@ def test_a_child_of_a_process_that_never_sent_delivers(local_server: LocalServer
     assert result["flushed"] is True
     stored = local_server.session(result["session"])
     assert stored is not None and stored["status"] == "completed"
+
+
+def test_a_multiprocessing_child_delivers_at_its_exit_without_a_flush(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    """multiprocessing ends its children with os._exit (no atexit): their exit finalizers deliver,
+    completing what the child left open as failed, and leaving the parent's open session alone."""
+    parents = client.begin(user_id="parent", event="open-across-the-fork", input="hi")
+    ids = multiprocessing.get_context("fork").Queue()
+
+    def child() -> None:
+        done = client.begin(user_id="child", event="finished", input="hi")
+        done.track_tool_call(tool_name="search", tool_input={}, tool_output={"n": 1})
+        done.finish(output="done")
+        left_open = client.begin(user_id="child", event="left-open", input="hi")
+        ids.put((done.session_id, left_open.session_id))
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(CHILD_TIMEOUT_S)
+    assert process.exitcode == 0
+    done_id, open_id = ids.get(timeout=5)
+
+    done = local_server.session(done_id)
+    assert done is not None and (done["status"], done["assistantOutput"]) == ("completed", "done")
+    assert [e["toolName"] for e in done["events"]] == ["search"]
+    left_open = local_server.session(open_id)
+    assert left_open is not None
+    assert (left_open["status"], left_open["failureReason"]) == ("failed", "not finished before shutdown")
+    parents.finish(output="parent done")
+    assert client.flush(timeout=10)
+    stored = local_server.session(parents.session_id or "")
+    assert stored is not None and (stored["status"], stored["assistantOutput"]) == (
+        "completed",
+        "parent done",
+    )
