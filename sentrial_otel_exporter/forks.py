@@ -7,24 +7,35 @@ good. Objects that run background threads reset themselves in the child through 
 
 from __future__ import annotations
 
+import itertools
 import os
 import weakref
 from collections.abc import Callable
+
+# One fork hook for all objects (os.register_at_fork cannot take a hook back, so one per object
+# would pile up in a process that makes many clients); an object's entry goes when the object does.
+_resets: dict[int, weakref.WeakMethod[Callable[[], None]]] = {}
+_keys = itertools.count()
 
 
 def after_fork_in_child(reset: Callable[[], None]) -> None:
     """Call the bound method ``reset`` in every child process forked from now on, while its object lives.
 
-    Hooks run in the order they were registered, so an object that registers before it makes its
-    helpers is reset before they are.
+    The resets run in the order they were registered, and before any hook registered after this
+    module was imported (OpenTelemetry's batch processors restart their worker threads in one).
     """
-    if not hasattr(os, "register_at_fork"):  # not on Windows, which never forks
-        return
-    weak_reset = weakref.WeakMethod(reset)
+    key = next(_keys)
+    _resets[key] = weakref.WeakMethod(reset)
+    owner = reset.__self__  # type: ignore[attr-defined]
+    weakref.finalize(owner, _resets.pop, key, None).atexit = False
 
-    def in_child() -> None:
+
+def _reset_all_in_child() -> None:
+    for weak_reset in list(_resets.values()):
         method = weak_reset()
         if method is not None:
             method()
 
-    os.register_at_fork(after_in_child=in_child)
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
+    os.register_at_fork(after_in_child=_reset_all_in_child)
