@@ -256,8 +256,11 @@ def test_reference_async_api(configured: LocalServer) -> None:
         gc.collect()
     assert sentrial.flush(timeout=5)
     assert configured.session(first)["assistantOutput"] == "answer to User's question"  # type: ignore[arg-type, index]
-    manual = wait_until(lambda: configured.session(second), what="the async client's session")
-    wait_until(lambda: (configured.session(second) or {}).get("status") == "completed", what="its completion")
+    # The un-awaited shutdown delivers in the background: open, the event, then the completion.
+    manual = wait_until(
+        lambda: (stored := configured.session(second)) and stored["status"] == "completed" and stored,
+        what="the async client's session, completed",
+    )
     assert [e["toolName"] for e in manual["events"]] == ["search"]
 
 
@@ -278,7 +281,14 @@ def test_async_flush_and_shutdown_run_whether_awaited_or_not(local_server: Local
         client.flush()
         still_open = client.begin(user_id="u", event="never finished")
         await asyncio.sleep(0)
-        session = wait_until(lambda: local_server.session(left.session_id or ""), what="the un-awaited flush")
+        session = wait_until(
+            lambda: (
+                (stored := local_server.session(left.session_id or ""))
+                and stored["status"] == "completed"
+                and stored
+            ),
+            what="the un-awaited flush",
+        )
         assert session["assistantOutput"] == "sent by a flush nobody awaited"
         client.shutdown()
         return awaited.session_id or "", still_open.session_id or "", delivered, closed
