@@ -101,4 +101,4 @@ class GoogleGenerativeAIInstrumentor(LlmInstrumentor):
     """Traces ``GenerativeModel.generate_content`` of the deprecated google-generativeai SDK."""
 
     patches = PATCHES
-    dependencies = ("google-generativeai >= 0.8",)
+    dependencies = ("google-generativeai >= 0.8.4",)  # model_version in answers from 0.8.4 on
