@@ -29,6 +29,7 @@ class _SessionBook:
     lane: str
     totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
     per_trace: bool = False  # a trace's session, opened here by its first LLM span
+    opened_here: bool = True  # False in a forked child for the sessions its parent opened
 
 
 class SentrialSpanExporter(SpanExporter):
@@ -61,7 +62,7 @@ class SentrialSpanExporter(SpanExporter):
         self._books: OrderedDict[str, _SessionBook] = OrderedDict()
         self._lock = threading.Lock()
         self._shut_down = False
-        after_fork_in_child(self._new_lock_in_child)
+        after_fork_in_child(self._start_over_in_child)
 
     @property
     def stats(self) -> DeliveryStats:
@@ -94,10 +95,13 @@ class SentrialSpanExporter(SpanExporter):
         self._shut_down = True
         self._transport.shutdown(timeout_millis / 1000)
 
-    def _new_lock_in_child(self) -> None:
-        # The batch worker that maps spans may have held it at the fork; the books stay (the child
-        # may still record into sessions the parent opened).
+    def _start_over_in_child(self) -> None:
+        # The batch worker that maps spans may have held the lock at the fork. The books stay: the
+        # child may record into sessions the parent opened, whose opening the parent may not have
+        # sent yet.
         self._lock = threading.Lock()
+        for book in self._books.values():
+            book.opened_here = False
 
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
@@ -122,6 +126,7 @@ class SentrialSpanExporter(SpanExporter):
         if mapped is None:
             return []
         call, usage = mapped
+        call.session_opened_elsewhere = book is None or not book.opened_here
         if book is not None:
             with self._lock:
                 book.totals.add(usage)

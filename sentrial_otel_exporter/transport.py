@@ -54,6 +54,9 @@ class ApiCall:
     session: str
     lane: str
     opens_session: bool = False
+    # The session is opened by another process or service, whose open may reach the server later
+    # than this call: a 404 then means "not there yet" and is retried within the retry time.
+    session_opened_elsewhere: bool = False
     attempts: int = 0
     deadline: float = 0.0
 
@@ -392,7 +395,7 @@ class Transport:
                 self._learn_session_id(call, response)
             return None, None
         reason = f"HTTP {status} on {call.method} {call.path}"
-        if status in RETRYABLE_STATUSES:
+        if status in RETRYABLE_STATUSES or (status == 404 and call.session_opened_elsewhere):
             wait = retry_after_seconds(response.headers.get("retry-after"))
             return max(wait or 0.0, backoff_seconds(call.attempts)), reason
         if status in (401, 403):

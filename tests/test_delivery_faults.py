@@ -491,6 +491,36 @@ def test_several_final_4xx_are_summed_up_not_logged_one_by_one(
     assert all("HTTP 422 on POST /api/sdk/events" in message for message in warnings)
 
 
+def test_events_for_a_session_opened_elsewhere_wait_for_its_opening(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
+    """Another service (here another client) opens the session, and its opening lands a second late:
+    this client's event gets 404 (unknown session) until then, and is retried rather than dropped."""
+    opener, recorder = make_client(local_server.url), make_client(local_server.url)
+    local_server.inject_faults(status=503, count=1, headers={"Retry-After": "1"}, paths=[SESSIONS])
+    session_id = open_session(opener)
+    track_steps(recorder, session_id, range(2))  # the id passes through: a session opened elsewhere
+
+    assert recorder.flush(timeout=10)
+    assert opener.flush(timeout=10)
+    assert stored_steps(local_server, session_id) == [0, 1]
+    assert stats(recorder).retried >= 1 and stats(recorder).dropped == 0
+
+
+def test_events_for_a_session_that_never_opens_are_dropped_when_their_retry_time_ends(
+    local_server: LocalServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    client = make_client(local_server.url, retry_timeout=1.0)
+    track_steps(client, "no-such-session", range(1))
+
+    started = time.monotonic()
+    assert client.flush(timeout=10) is False
+    assert time.monotonic() - started < 5  # bounded by the retry time, not the flush timeout
+    (warning,) = drop_warnings(caplog)
+    assert "gave up retrying: HTTP 404 on POST /api/sdk/events" in warning
+
+
 @pytest.mark.parametrize("garbage", [b"<html>Bad gateway</html>", b'["not", "an", "object"]', b'{"id": 42}'])
 def test_unreadable_answer_to_session_open_keeps_the_sdk_id(
     local_server: LocalServer,

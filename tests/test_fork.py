@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 from helpers import wait_until
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sentrial import SentrialClient
 from sentrial.server import LocalServer
+from sentrial_otel_exporter import SentrialSpanExporter
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -190,6 +192,7 @@ def test_a_child_that_shuts_down_leaves_the_parents_open_session_to_the_parent(
     client: SentrialClient, local_server: LocalServer
 ) -> None:
     interaction = client.begin(user_id="u", event="spans-a-fork", input="hi")
+    assert client.flush(timeout=10)  # the session is open on the server before the fork
 
     def child() -> dict[str, Any]:
         interaction.track_tool_call(tool_name="in_child", tool_input={}, tool_output={"ok": True})
@@ -209,6 +212,31 @@ def test_a_child_that_shuts_down_leaves_the_parents_open_session_to_the_parent(
         "all done",
     )
     assert sorted(e["toolName"] for e in stored["events"]) == ["in_child", "in_parent"]
+
+
+def test_a_child_records_into_a_session_whose_opening_the_parent_sends_later(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    """The child's event reaches the server first and gets 404 (unknown session): it is retried until
+    the parent's opening arrives, here a second late (503 with Retry-After: 1 to the first try)."""
+    local_server.inject_faults(status=503, count=1, headers={"Retry-After": "1"}, paths=[SESSIONS])
+    interaction = client.begin(user_id="u", event="opened-late", input="hi")
+    exporter = client.delivery.exporter
+    assert exporter is not None
+
+    def child() -> dict[str, Any]:
+        interaction.track_tool_call(tool_name="in_child", tool_input={}, tool_output={"ok": True})
+        delivered = client.flush(timeout=20)
+        return {"delivered": delivered, "retried": exporter.stats.retried}
+
+    result = in_child(child)
+
+    assert result["delivered"] is True and result["retried"] >= 1
+    interaction.finish(output="done")
+    assert client.flush(timeout=20)
+    stored = local_server.session(interaction.session_id or "")
+    assert stored is not None and stored["status"] == "completed"
+    assert [e["toolName"] for e in stored["events"]] == ["in_child"]
 
 
 def test_a_child_of_a_process_that_never_sent_delivers(local_server: LocalServer) -> None:
@@ -259,3 +287,40 @@ def test_a_multiprocessing_child_delivers_at_its_exit_without_a_flush(
         "completed",
         "parent done",
     )
+
+
+def test_the_exporter_alone_delivers_from_a_forked_child(local_server: LocalServer) -> None:
+    """``opentelemetry-instrument`` under a pre-forking server: only the exporter, on the app's provider."""
+    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("app")
+    llm = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+    }
+
+    def one_trace() -> str:
+        with (
+            tracer.start_as_current_span("job") as root,
+            tracer.start_as_current_span("chat gpt-4o", attributes=llm),
+        ):
+            pass
+        return f"trace-{root.get_span_context().trace_id:032x}"
+
+    try:
+        parents = one_trace()
+        assert provider.force_flush() and exporter.flush(timeout=10)  # the transport's threads run now
+
+        result = in_child(
+            lambda: {"session": one_trace(), "flushed": provider.force_flush() and exporter.flush(10)}
+        )
+    finally:
+        provider.shutdown()
+
+    assert result["flushed"] is True
+    for session_id in (parents, result["session"]):
+        stored = local_server.session(session_id)
+        assert stored is not None and stored["status"] == "completed"
+        assert [e["toolName"] for e in stored["events"]] == ["llm:openai:gpt-4o"]
