@@ -27,7 +27,11 @@ from sentrial import SentrialClient
 from sentrial.server import LocalServer
 from sentrial_otel_exporter import SentrialSpanExporter
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    # Python 3.12+ warns on every fork of a process with threads: forking one is what is tested here.
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork():DeprecationWarning"),
+]
 
 CHILD_TIMEOUT_S = 30.0
 SESSIONS = "/api/sdk/sessions"
