@@ -127,10 +127,10 @@ class SentrialClient:
         self._delivery = Delivery(
             settings, self._redactor(pii), () if settings.disabled else additional_exporters
         )
-        if pii is True and settings.can_send:
-            from sentrial._pii_remote import fetch_in_background  # pulls in requests: only when needed
-
-            fetch_in_background(settings, self._use_redactor)
+        # pii=True: the server's settings are fetched in the background (full redaction until then).
+        self._awaiting_pii_settings = pii is True and settings.can_send
+        if self._awaiting_pii_settings:
+            self._fetch_pii_settings()
         self._sessions: dict[str, _OpenSession] = {}
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -151,8 +151,21 @@ class SentrialClient:
             logger.exception("sentrial: invalid pii setting; redacting everything by default instead")
             return redactor_for(True, strict=False, max_chars=self._settings.max_value_chars)
 
+    def _fetch_pii_settings(self) -> None:
+        from sentrial._pii_remote import fetch_in_background  # pulls in requests: only when needed
+
+        fetch_in_background(self._settings, self._use_redactor)
+
     def _use_redactor(self, redactor: Redactor) -> None:
         self._delivery.redactor = redactor
+        self._awaiting_pii_settings = False
+
+    def _start_over_in_child(self) -> None:
+        """In a forked child: ask the server for the PII settings again if the parent's request had
+        not been answered at the fork (its thread is not in the child; pre-forking servers fork
+        right after the app configured Sentrial, while that request is in flight)."""
+        if self._awaiting_pii_settings and not self._closed:
+            self._fetch_pii_settings()
 
     # --- properties -----------------------------------------------------------------------------
     @property
@@ -855,12 +868,16 @@ def _shutdown_at_exit() -> None:
 
 
 def _in_forked_child() -> None:
-    """multiprocessing ends the children it forks with ``os._exit``, which skips atexit; it runs its
+    """Each live client starts over where it must (see ``SentrialClient._start_over_in_child``).
+
+    multiprocessing ends the children it forks with ``os._exit``, which skips atexit; it runs its
     own exit finalizers instead. Its registry of them is cleared after this hook, so the finalizer
     is registered from one of its after-fork callbacks, which run after the clearing."""
     mp_util = sys.modules.get("multiprocessing.util")
     if mp_util is not None:
         mp_util.register_after_fork(_shutdown_at_exit, _shutdown_at_child_exit)
+    for client in list(_live_clients):
+        client._start_over_in_child()
 
 
 def _shutdown_at_child_exit(shutdown: Callable[[], None]) -> None:

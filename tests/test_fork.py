@@ -328,3 +328,32 @@ def test_the_exporter_alone_delivers_from_a_forked_child(local_server: LocalServ
         stored = local_server.session(session_id)
         assert stored is not None and stored["status"] == "completed"
         assert [e["toolName"] for e in stored["events"]] == ["llm:openai:gpt-4o"]
+
+
+def test_a_child_forked_while_the_pii_settings_were_on_their_way_fetches_them_itself(
+    local_server: LocalServer,
+) -> None:
+    """gunicorn --preload with pii=True: the master forks right after configuring, while its request
+    for the server's PII settings is still unanswered; the child asks again rather than keeping the
+    full default redaction for good."""
+    local_server.set_pii_config({"enabled": True, "mode": "label", "builtinPatterns": {"emails": False}})
+    local_server.set_delay(500)  # the parent's request is in flight at the fork
+    client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=TracerProvider(), pii=True)
+    default_redactor = client.delivery.redactor
+
+    def child() -> dict[str, Any]:
+        wait_until(lambda: client.delivery.redactor is not default_redactor, timeout=15, what="the settings")
+        session_id = client.create_session(name="n", agent_name="a", user_id="u")
+        client.track_tool_call(session_id, "mail", {"to": "ann@example.com"}, {})
+        client.complete_session(session_id)
+        return {"session": session_id, "flushed": client.flush(timeout=20)}
+
+    try:
+        result = in_child(child)
+    finally:
+        client.shutdown(timeout=10)
+
+    assert result["flushed"] is True
+    stored = local_server.session(result["session"])
+    assert stored is not None
+    assert stored["events"][0]["toolInput"] == {"to": "ann@example.com"}  # emails are not redacted there
