@@ -126,8 +126,21 @@ def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
+_made: list[Connection] = []
+
+
+@pytest.fixture(autouse=True)
+def close_connections() -> Iterator[None]:
+    """Close what each test opened, as the transport does at shutdown (no socket left to the GC)."""
+    yield
+    while _made:
+        _made.pop().close()
+
+
 def connect(url: str, timeout: float = 5.0) -> Connection:
-    return Connection(url, timeout, HEADERS)
+    connection = Connection(url, timeout, HEADERS)
+    _made.append(connection)
+    return connection
 
 
 def test_request_is_framed_with_host_length_and_the_given_headers(
