@@ -121,7 +121,7 @@ class Delivery:
         self.redactor = redactor
         # Registered before the batcher exists: in a child, this reset runs before OTel restarts the
         # batch worker, which calls into this object.
-        after_fork_in_child(self._start_over_in_child)
+        after_fork_in_child(self._set_up_queue)
         self.exporter: SentrialSpanExporter | None = None
         if settings.can_send:
             self.exporter = SentrialSpanExporter(
@@ -142,27 +142,22 @@ class Delivery:
                 schedule_delay_millis=settings.schedule_delay_ms,
                 max_export_batch_size=settings.batch_size,
             )
-        self._dropped_at_flush = 0
-        self._queued = 0  # spans handed to the batcher and not yet taken by the fan-out
         self._queue_size = settings.queue_size
+        self._last_handed_on = 0.0  # time.monotonic() of the latest hand_on
+        self._set_up_queue()
+        self.closed = False  # read for every span routed here: a plain attribute, not a property
+
+    def _set_up_queue(self) -> None:
+        """Nothing queued, dropped or held. Also a forked child's start: OTel empties the batch
+        queue there."""
+        self._queued = 0  # spans handed to the batcher and not yet taken by the fan-out
         self._dropped = 0
+        self._dropped_at_flush = 0
         self._drop_log = DropLog()
         self._lock = threading.Lock()
-        self._last_handed_on = 0.0  # time.monotonic() of the latest hand_on
         self._flushing = 0  # flush() calls running: the batch worker stops holding its work
         self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
         self._hold_began: float | None = None  # when the batch worker began holding for a pause
-        self.closed = False  # read for every span routed here: a plain attribute, not a property
-
-    def _start_over_in_child(self) -> None:
-        """In a forked child: OTel empties the batch queue, so nothing is queued or held here either."""
-        self._lock = threading.Lock()
-        self._hurry = threading.Event()
-        self._queued = 0
-        self._dropped = self._dropped_at_flush = 0
-        self._drop_log = DropLog()
-        self._flushing = 0
-        self._hold_began = None
 
     @property
     def dropped(self) -> int:

@@ -139,7 +139,13 @@ class Transport:
         self._max_workers = max(1, workers)
         self._max_pending = max(1, max_pending)
         self._ids = _IdTable(capacity=100_000)
+        self._seq = itertools.count()
+        self._closed = False
+        self._set_up_queue()
+        after_fork_in_child(self._start_over_in_child)
 
+    def _set_up_queue(self) -> None:
+        """Nothing queued, no workers, no connections yet."""
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here for a ready lane
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
@@ -147,15 +153,12 @@ class Transport:
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
         self._ready: deque[str] = deque()
         self._backing_off: list[tuple[float, int, str]] = []  # heap of (due, seq, lane)
-        self._seq = itertools.count()
         self._stats = DeliveryStats()
         self._failures_since_flush = 0
         self._drop_log = DropLog()
-        self._closed = False
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
         self._connections: list[Connection] = []
-        after_fork_in_child(self._start_over_in_child)
 
     # --- public -------------------------------------------------------------------------------
     @property
@@ -245,19 +248,7 @@ class Transport:
         What was queued is the parent's, which still sends it. The parent's connections are left
         to the garbage collector: closing them here would shut the parent's sockets.
         """
-        self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)
-        self._idle = threading.Condition(self._lock)
-        self._lanes = {}
-        self._failing = set()
-        self._ready = deque()
-        self._backing_off = []
-        self._stats = DeliveryStats()
-        self._failures_since_flush = 0
-        self._drop_log = DropLog()
-        self._threads = []
-        self._local = threading.local()
-        self._connections = []
+        self._set_up_queue()
         self._ids.after_fork()
 
     # --- workers ------------------------------------------------------------------------------
