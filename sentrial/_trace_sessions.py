@@ -32,6 +32,7 @@ class _Root:
     span_id: int
     name: str
     owner: Any = None  # whoever received the session's opening; None until there is a session
+    session_id: str | None = None  # when not the trace's own (see open_for)
 
 
 class TraceSessions:
@@ -49,17 +50,23 @@ class TraceSessions:
     def open_for(self, span: Span, owner: Any) -> tuple[str, ReadableSpan | None]:
         """The session of the LLM span's trace, and the snapshot that opens it the first time.
 
-        ``owner`` (the delivery the opening goes to) is handed back with the completion.
+        ``owner`` (the delivery the opening goes to) is handed back with the completion. When the
+        trace's local root is not running (the call's parent span has ended, e.g. in a context left
+        behind by finished work), the call is its own root: its session, of its own id, is completed
+        when it ends, rather than never.
         """
         trace_id = span.context.trace_id
-        session_id = trace_session_id(trace_id)
         with self._lock:
             root = self.roots.get(trace_id)
-            if root is not None:
-                if root.owner is not None:
-                    return session_id, None
+            if root is None:
+                orphan_id = f"{trace_session_id(trace_id)}-{span.context.span_id:016x}"
+                root = self.roots[trace_id] = _Root(span.context.span_id, span.name, owner, orphan_id)
+            elif root.owner is not None:
+                return root.session_id or trace_session_id(trace_id), None
+            else:
                 root.owner = owner
-        name = root.name if root is not None else span.name
+        session_id = root.session_id or trace_session_id(trace_id)
+        name = root.name
         attributes = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
             semconv.SESSION_ID: session_id,
@@ -96,7 +103,7 @@ class TraceSessions:
         failed = span.status.status_code == StatusCode.ERROR
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
-            semconv.SESSION_ID: trace_session_id(ids.trace_id),
+            semconv.SESSION_ID: root.session_id or trace_session_id(ids.trace_id),
             semconv.SUCCESS: not failed,
         }
         if failed and span.status.description:

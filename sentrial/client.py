@@ -347,6 +347,21 @@ class SentrialClient:
         metadata: dict[str, Any] | None = None,
     ) -> Interaction:
         """Begin an interaction and make it the current session; use it directly or with ``with``."""
+        interaction, context = self._begin_unentered(user_id, event, input, event_id, convo_id, metadata)
+        interaction._token = otel_context.attach(context)
+        return interaction
+
+    def _begin_unentered(
+        self,
+        user_id: Any,
+        event: Any,
+        input: Any = None,
+        event_id: Any = None,
+        convo_id: Any = None,
+        metadata: Any = None,
+    ) -> tuple[Interaction, otel_context.Context]:
+        """A begun interaction and the context in which it is current, not made current (the caller
+        enters the context and leaves it, e.g. a framework integration following the framework's runs)."""
         check = self._check("begin")
         user_id = check.text("user_id", user_id, required=True) or ""
         event = check.text("event", event, required=True) or ""
@@ -369,9 +384,7 @@ class SentrialClient:
         interaction = Interaction(self, session_id, event_id, text_input)
         open_session = self._sessions[session_id]
         open_session.interaction = interaction
-        context = otel_context.set_value(_INTERACTION_KEY, interaction, open_session.context)
-        interaction._token = otel_context.attach(context)
-        return interaction
+        return interaction, otel_context.set_value(_INTERACTION_KEY, interaction, open_session.context)
 
     # --- events ---------------------------------------------------------------------------------
     def _record(

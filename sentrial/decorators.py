@@ -11,16 +11,14 @@ import contextvars
 import functools
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
-from sentrial import semconv
-from sentrial._values import DEFAULT_MAX_CHARS, to_json
+from sentrial._tool_runs import ToolRun
+from sentrial._values import to_json
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.tracing import current_route
@@ -58,47 +56,6 @@ def bind_context(function: Callable[..., _T]) -> Callable[..., _T]:
 
 
 # --- @tool -------------------------------------------------------------------------------------
-class _ToolRun:
-    """One traced call of a decorated tool: its span, started before and ended after the call."""
-
-    def __init__(self, name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> None:
-        interaction = current_interaction()
-        client = interaction.client if interaction is not None else None
-        tracer: Tracer = client.tracer if client is not None else trace.get_tracer("sentrial")
-        self._max_chars = client.max_value_chars if client is not None else DEFAULT_MAX_CHARS
-        attributes: dict[str, Any] = {
-            semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
-            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
-            semconv.GEN_AI_TOOL_NAME: name,
-            semconv.TOOL_INPUT: to_json(_bound_arguments(function, args, kwargs), self._max_chars),
-            semconv.COST_USD: 0.0,
-        }
-        session_id = get_current_session_id()
-        if session_id is not None:
-            attributes[semconv.SESSION_ID] = session_id
-        self.span: Span = tracer.start_span(semconv.tool_call_span_name(name), attributes=attributes)
-        self._started = time.perf_counter()
-
-    def succeed(self, output: Any) -> None:
-        value = output if isinstance(output, dict) else {"result": output}
-        self.span.set_attribute(semconv.TOOL_OUTPUT, to_json(value, self._max_chars))
-        self._end()
-
-    def fail(self, error: BaseException) -> None:
-        message = f"{type(error).__name__}: {error}"
-        self.span.set_attribute(
-            semconv.TOOL_ERROR,
-            to_json({"message": str(error), "type": type(error).__name__}, self._max_chars),
-        )
-        self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
-        self.span.record_exception(error)
-        self.span.set_status(Status(StatusCode.ERROR, message))
-        self._end()
-
-    def _end(self) -> None:
-        duration_ms = round((time.perf_counter() - self._started) * 1000, 3)
-        self.span.set_attribute(semconv.METADATA, to_json({"duration_ms": duration_ms}))
-        self.span.end()
 
 
 def _bound_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
@@ -115,9 +72,9 @@ def _bound_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> di
     return arguments
 
 
-def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> _ToolRun | None:
+def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> ToolRun | None:
     try:
-        return _ToolRun(name, function, args, kwargs)
+        return ToolRun(name, _bound_arguments(function, args, kwargs))
     except Exception:  # tracing must never stop the tool from running
         logger.exception("sentrial: could not trace tool %r; it runs untraced", name)
         return None

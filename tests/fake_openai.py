@@ -60,6 +60,7 @@ class FakeOpenAI:
 
     def __init__(self) -> None:
         self.reply = Reply()
+        self.queued: list[Reply] = []  # answered first, one per request, before ``reply``
         self.requests: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -100,6 +101,10 @@ class FakeOpenAI:
     def next_id(self) -> int:
         with self._lock:
             return next(self._ids)
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            return self.queued.pop(0) if self.queued else self.reply
 
     def record(self, request: dict[str, Any]) -> None:
         with self._lock:
@@ -374,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(raw or b"{}")
         path = self.path.split("?", 1)[0]
         self.fake.record({"path": self.path, "headers": dict(self.headers), "json": request})
-        reply = self.fake.reply
+        reply = self.fake.next_reply()
         if reply.delay and self.fake.stopping.wait(reply.delay):
             return
         try:

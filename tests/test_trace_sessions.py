@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
@@ -76,6 +77,26 @@ def test_a_lone_llm_call_is_its_own_trace_session(
     (session,) = local_server.sessions()
     assert session["status"] == "completed"
     assert [r["method"] for r in local_server.requests] == ["POST", "POST", "PATCH"]
+
+
+def test_llm_calls_under_an_ended_span_each_get_a_completed_session(
+    local_server: LocalServer, provider: TracerProvider
+) -> None:
+    """A context left behind by finished work (its span ended) still holds that span: LLM calls made
+    there have no running root, and each is completed when it ends rather than left open."""
+    tracer = provider.get_tracer("app")
+    finished = tracer.start_span("finished work")
+    finished.end()
+    with trace.use_span(finished):
+        for _ in range(2):
+            with tracer.start_as_current_span("chat gpt-4o", attributes=LLM):
+                pass
+    assert router_of(provider).default.flush(5)  # type: ignore[union-attr]
+    sessions = local_server.sessions()
+    assert [(s["name"], s["status"]) for s in sessions] == [("chat gpt-4o", "completed")] * 2
+    trace_id = f"{finished.get_span_context().trace_id:032x}"
+    assert all(s["id"].startswith(f"trace-{trace_id}-") for s in sessions)
+    assert all(len(local_server.session(s["id"])["events"]) == 1 for s in sessions)  # type: ignore[index]
 
 
 def test_traces_without_llm_calls_send_nothing(local_server: LocalServer, provider: TracerProvider) -> None:

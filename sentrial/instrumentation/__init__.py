@@ -22,6 +22,7 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "anthropic": ("sentrial.instrumentation.anthropic", "AnthropicInstrumentor"),
     "google.genai": ("sentrial.instrumentation.google_genai", "GoogleGenAIInstrumentor"),
     "google.generativeai": ("sentrial.instrumentation.google_generativeai", "GoogleGenerativeAIInstrumentor"),
+    "langchain_core": ("sentrial.integrations.langchain", "LangChainInstrumentor"),
 }
 
 _hooked: set[str] = set()
@@ -35,23 +36,29 @@ def load_instrumentor(library: str) -> Any:
 
 
 def instrument_when_imported(tracer_provider: Any = None) -> None:
-    """Instrument every supported provider library as soon as the app imports it."""
+    """Instrument every supported provider library as soon as the app imports it (again, if it
+    was uninstrumented since)."""
     with _lock:
         libraries = [name for name in INSTRUMENTORS if name not in _hooked]
         _hooked.update(libraries)
-    for library in libraries:
+    for library in INSTRUMENTORS:
+        if library in libraries:
+            wrapt.register_post_import_hook(_hook(library, tracer_provider), library)
+        elif library in sys.modules:
+            _instrument(library, tracer_provider)
 
-        def hook(module: object, library: str = library) -> None:
-            try:
-                instrumentor = load_instrumentor(library)
-                if not instrumentor.is_instrumented_by_opentelemetry:
-                    instrumentor.instrument(tracer_provider=tracer_provider)
-            except Exception:
-                logger.warning(
-                    "sentrial: could not instrument %s; its calls are not traced", library, exc_info=True
-                )
 
-        wrapt.register_post_import_hook(hook, library)
+def _hook(library: str, tracer_provider: Any) -> Any:
+    return lambda module: _instrument(library, tracer_provider)
+
+
+def _instrument(library: str, tracer_provider: Any) -> None:
+    try:
+        instrumentor = load_instrumentor(library)
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=tracer_provider)
+    except Exception:
+        logger.warning("sentrial: could not instrument %s; its calls are not traced", library, exc_info=True)
 
 
 def uninstrument_all() -> None:

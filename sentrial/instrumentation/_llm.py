@@ -118,7 +118,10 @@ def _http_status(error: BaseException) -> str | None:
 class LlmCall:
     """The span of one LLM call; ``succeed``/``fail``/``abandon`` end it, and only the first counts."""
 
-    def __init__(self, tracer: Tracer, request: LlmRequest) -> None:
+    def __init__(
+        self, tracer: Tracer, request: LlmRequest, context: otel_context.Context | None = None
+    ) -> None:
+        """Start the span, in ``context`` (default: the current one)."""
         self.request = request
         attributes: dict[str, Any] = {
             sc.SPAN_KIND: sc.KIND_LLM,
@@ -137,7 +140,7 @@ class LlmCall:
             if request.system_instructions:
                 attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(request.system_instructions)
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self.span = tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
         self._started = time.monotonic()
         self._first_chunk_at: float | None = None
         self._ended = False
@@ -237,11 +240,15 @@ class LlmCall:
             return None
 
 
+def call_context(call: LlmCall, context: otel_context.Context | None = None) -> otel_context.Context:
+    """``context`` (default: the current one) with the call's span current in it, marked as inside a
+    traced LLM call (so no layer below adds a span of its own)."""
+    return otel_context.set_value(_IN_LLM_CALL_KEY, True, trace.set_span_in_context(call.span, context))
+
+
 def enter_call(call: LlmCall) -> Token[otel_context.Context]:
-    """Make the call's span current, in a context marked as inside a traced LLM call (no layer
-    below adds a span of its own); returns the token for :func:`leave_call`."""
-    context = trace.set_span_in_context(call.span)
-    return otel_context.attach(otel_context.set_value(_IN_LLM_CALL_KEY, True, context))
+    """Make :func:`call_context` current; returns the token for :func:`leave_call`."""
+    return otel_context.attach(call_context(call))
 
 
 def leave_call(token: Token[otel_context.Context]) -> None:
@@ -249,9 +256,11 @@ def leave_call(token: Token[otel_context.Context]) -> None:
     otel_context.detach(token)
 
 
-def _should_trace() -> bool:
-    """False inside another traced LLM call, or where OTel instrumentation is suppressed."""
-    context = otel_context.get_current()
+def should_trace(context: otel_context.Context | None = None) -> bool:
+    """False inside another traced LLM call, or where OTel instrumentation is suppressed (in
+    ``context``, default: the current one)."""
+    if context is None:
+        context = otel_context.get_current()
     if context.get(_IN_LLM_CALL_KEY) or context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return False
     # Another GenAI instrumentation already made a client span for this very call: one span is enough.
@@ -269,7 +278,7 @@ Finish = Callable[[LlmCall, Any], Any]  # ends the call (or hands it to a stream
 def _start(
     get_tracer: Callable[[], Tracer], describe: Describe, instance: Any, args: Any, kwargs: Any
 ) -> LlmCall | None:
-    if not _should_trace():
+    if not should_trace():
         return None
     try:
         return LlmCall(get_tracer(), describe(instance, args, kwargs))

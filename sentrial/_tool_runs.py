@@ -1,0 +1,68 @@
+"""A tool call as a span that covers the tool's whole run (``@tool`` and the framework integrations).
+
+The span is started before the tool runs and ended after it, so LLM calls and other tool calls made
+inside nest under it; it belongs to the session current where the tool started.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
+
+from sentrial import semconv
+from sentrial._values import DEFAULT_MAX_CHARS, to_json
+from sentrial.client import SentrialClient, current_interaction
+from sentrial.tracing import current_route
+
+
+class ToolRun:
+    """One traced run of a tool: its span, started here and ended by ``succeed`` or ``fail``.
+
+    The span is recorded on ``client`` (default: the client of the current interaction, else the
+    global tracer provider).
+    """
+
+    def __init__(self, name: str, tool_input: Any, client: SentrialClient | None = None) -> None:
+        if client is None:
+            interaction = current_interaction()
+            client = interaction.client if interaction is not None else None
+        tracer: Tracer = client.tracer if client is not None else trace.get_tracer("sentrial")
+        self._max_chars = client.max_value_chars if client is not None else DEFAULT_MAX_CHARS
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: name,
+            semconv.TOOL_INPUT: to_json(tool_input, self._max_chars),
+            semconv.COST_USD: 0.0,
+        }
+        route = current_route()
+        if route is not None:
+            attributes[semconv.SESSION_ID] = route.session_id
+        self.span: Span = tracer.start_span(semconv.tool_call_span_name(name), attributes=attributes)
+        self._started = time.perf_counter()
+
+    def succeed(self, output: Any) -> None:
+        """End the span with the tool's output (a dict as it is, anything else under ``"result"``)."""
+        value = output if isinstance(output, dict) else {"result": output}
+        self.span.set_attribute(semconv.TOOL_OUTPUT, to_json(value, self._max_chars))
+        self._end()
+
+    def fail(self, error: BaseException) -> None:
+        """End the span as failed with the tool's exception."""
+        message = f"{type(error).__name__}: {error}"
+        self.span.set_attribute(
+            semconv.TOOL_ERROR,
+            to_json({"message": str(error), "type": type(error).__name__}, self._max_chars),
+        )
+        self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
+        self.span.record_exception(error)
+        self.span.set_status(Status(StatusCode.ERROR, message))
+        self._end()
+
+    def _end(self) -> None:
+        duration_ms = round((time.perf_counter() - self._started) * 1000, 3)
+        self.span.set_attribute(semconv.METADATA, to_json({"duration_ms": duration_ms}))
+        self.span.end()

@@ -1,0 +1,561 @@
+"""LangChain runs in Sentrial: a callback handler, and an instrumentor that gives it every run.
+
+With ``langchain-core`` installed, ``sentrial.configure()`` (and ``opentelemetry-instrument``)
+records every LangChain run without a change to the app's code. The handler can also be passed by
+hand: ``chain.invoke(x, config={"callbacks": [SentrialCallbackHandler()]})``.
+
+- A run that starts outside every Sentrial session (an agent or chain invoked at the top) becomes
+  an interaction: its input, its output, failed with ``"Type: message"`` when it raises. The user
+  is ``user_id`` from the run's metadata (``config={"metadata": {"user_id": ...}}``), else the
+  handler's, else ``"anonymous"``; ``thread_id`` there becomes the conversation id.
+- Tool and retriever runs become tool calls whose spans cover the run, so what the tool calls
+  nests under it.
+- Chat and text model runs become LLM calls (model, tokens, cost, and the messages unless content
+  capture is off); the provider library's own instrumentation adds no second span under them.
+- Other runs inside a session (chain steps, prompts, parsers) add nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+import wrapt
+from langchain_core.callbacks.base import BaseCallbackHandler, BaseCallbackManager
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Tracer
+
+from sentrial._tool_runs import ToolRun
+from sentrial._values import to_json
+from sentrial.api import get_client
+from sentrial.client import Interaction, SentrialClient, current_interaction
+from sentrial.instrumentation._base import TRACER_NAME
+from sentrial.instrumentation._llm import (
+    LlmCall,
+    LlmRequest,
+    LlmResult,
+    call_context,
+    capture_content,
+    log_once,
+    should_trace,
+)
+from sentrial.integrations._langchain_terms import (
+    chat_request,
+    llm_result,
+    plain,
+    run_text,
+    text_request,
+    user_metadata,
+)
+from sentrial.tracing import current_route
+
+__all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
+
+_ANONYMOUS_USER = "anonymous"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _never_raises(method: _F) -> _F:
+    """A callback that logs its own failure once and lets the LangChain run go on."""
+
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception:
+            log_once(f"langchain-{method.__name__}", "could not record a LangChain %s", method.__name__)
+
+    return guarded  # type: ignore[return-value]
+
+
+@dataclass
+class _Run:
+    """What the handler opened for one LangChain run."""
+
+    interaction: Interaction | None = None
+    session_scope: tuple[otel_context.Context, object] | None = None
+    tool: ToolRun | None = None
+    llm: LlmCall | None = None
+    scope: tuple[otel_context.Context, object] | None = None  # (context made current, its token)
+    parent_run_id: UUID | None = None
+    outer: otel_context.Context | None = None  # the context the run started in
+
+
+class _Scopes:
+    """The contexts the handler made current for its runs, and leaving them in the right order.
+
+    Contexts can only be left last in, first out, in the context they were entered in. LangChain
+    may end runs in another order (a batch of model calls is started all at once, then ended first
+    to last), and ends async runs in a task of its own, a copy of the run's context. So a run's
+    context is left when it is the current one; one whose run ended while it was covered, or in a
+    copy, waits, and is left as soon as it is current again where it was entered (at the handler's
+    next callback there), or is dropped with the context it was entered in.
+    """
+
+    _MAX_WAITING = 256  # contexts entered in contexts that are gone for good are forgotten in time
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, tuple[otel_context.Context, object]] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, context: otel_context.Context) -> tuple[otel_context.Context, object]:
+        """Make ``context`` current; returns what :meth:`leave` takes."""
+        return context, otel_context.attach(context)
+
+    def leave(self, scope: tuple[otel_context.Context, object]) -> None:
+        """Leave the scope's context now if it can be, else as soon as it can be."""
+        with self._lock:
+            self._waiting[id(scope[0])] = scope
+            while len(self._waiting) > self._MAX_WAITING:
+                del self._waiting[next(iter(self._waiting))]
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Leave every waiting context that is current here, innermost first."""
+        while self._waiting:
+            current = otel_context.get_current()
+            with self._lock:
+                entry = self._waiting.get(id(current))
+            if entry is None or entry[0] is not current or not _reset(entry[1]):
+                return
+            with self._lock:
+                self._waiting.pop(id(current), None)
+
+
+def _reset(token: object) -> bool:
+    """Leave the context entered with ``token``; False when this is not the context it was entered
+    in (a copy of it)."""
+    try:
+        if isinstance(token, contextvars.Token):
+            token.var.reset(token)
+        else:
+            otel_context.detach(token)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    except RuntimeError:
+        pass  # already left
+    return True
+
+
+class SentrialCallbackHandler(BaseCallbackHandler):
+    """Records LangChain runs in Sentrial (see the module's description).
+
+    ``client`` receives the interactions of runs begun outside every session (default: the client
+    of ``sentrial.configure()``); ``user_id`` is their user when the run's metadata names none.
+    """
+
+    run_inline = True  # called in the run's own context, under asyncio too, so that spans nest
+
+    def __init__(
+        self,
+        client: SentrialClient | None = None,
+        *,
+        user_id: str | None = None,
+        tracer_provider: Any = None,
+    ) -> None:
+        super().__init__()
+        self._client = client
+        self._user_id = user_id
+        self._tracer_provider = tracer_provider
+        self._runs: dict[UUID, _Run] = {}
+        self._llm_contexts: dict[int, _Run] = {}  # id of the context an LLM run made current -> the run
+        self._lock = threading.Lock()
+        self._scopes = _Scopes()
+        scope_model_calls()
+
+    # --- chains -----------------------------------------------------------------------------------
+    @_never_raises
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A chain or agent started: an interaction when it runs outside every session."""
+        self._scopes.sweep()
+        if parent_run_id is None:
+            run = _Run()
+            self._begin(run, _name(serialized, kwargs, "chain"), inputs, metadata)
+            if run.interaction is not None:
+                self._keep(run_id, run)
+
+    @_never_raises
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A chain ended: its interaction (if it has one) finishes with its output."""
+        self._end(run_id, output=outputs)
+
+    @_never_raises
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A chain raised: its interaction (if it has one) finishes as failed."""
+        self._end(run_id, error=error)
+
+    # --- tools and retrievers ---------------------------------------------------------------------
+    @_never_raises
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A tool started: a tool call, spanning the tool's run."""
+        self._scopes.sweep()
+        tool_input = plain(inputs) if isinstance(inputs, dict) else {"input": input_str}
+        self._start_tool(run_id, parent_run_id, _name(serialized, kwargs, "tool"), tool_input, metadata)
+
+    @_never_raises
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A tool returned: its tool call ends with the output (a tool message's content)."""
+        if hasattr(output, "tool_call_id") and hasattr(output, "content"):
+            output = output.content
+        self._end(run_id, output=plain(output))
+
+    @_never_raises
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A tool raised: its tool call ends as failed."""
+        self._end(run_id, error=error)
+
+    @_never_raises
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A retriever started: a tool call named after the retriever."""
+        self._scopes.sweep()
+        name = _name(serialized, kwargs, "retriever")
+        self._start_tool(run_id, parent_run_id, name, {"query": query}, metadata)
+
+    @_never_raises
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        """A retriever returned: its tool call ends with the documents."""
+        self._end(run_id, output={"documents": plain(list(documents))})
+
+    @_never_raises
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A retriever raised: its tool call ends as failed."""
+        self._end(run_id, error=error)
+
+    # --- models -----------------------------------------------------------------------------------
+    @_never_raises
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A chat model was called: an LLM call."""
+        self._scopes.sweep()
+        outer = self._llm_outer_context(parent_run_id)
+        if should_trace(outer):
+            request = chat_request(messages[0] if messages else [], kwargs, capture_content())
+            self._start_llm(run_id, parent_run_id, outer, request)
+
+    @_never_raises
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A text-completion model was called: an LLM call."""
+        self._scopes.sweep()
+        outer = self._llm_outer_context(parent_run_id)
+        if should_trace(outer):
+            self._start_llm(run_id, parent_run_id, outer, text_request(prompts, kwargs, capture_content()))
+
+    @_never_raises
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A streamed model sent a chunk: the first one sets the time to first chunk."""
+        run = self._runs.get(run_id)
+        if run is not None and run.llm is not None:
+            run.llm.mark_first_chunk()
+
+    @_never_raises
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A model answered: its LLM call ends with the answer, tokens and cost."""
+        run = self._pop(run_id)
+        if run is not None and run.llm is not None:
+            self._leave(run)
+            run.llm.succeed(llm_result(response))
+
+    @_never_raises
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A model call raised: its LLM call ends as failed with what had arrived (a stream closed
+        by its reader ends as a closed provider stream does: with what it had received)."""
+        run = self._pop(run_id)
+        if run is None or run.llm is None:
+            return
+        self._leave(run)
+        partial = kwargs.get("response")
+        received = llm_result(partial) if partial is not None else None
+        if isinstance(error, GeneratorExit):
+            run.llm.succeed(received or LlmResult())
+        else:
+            run.llm.fail(error, received)
+
+    # --- the runs ---------------------------------------------------------------------------------
+    def _tracer(self) -> Tracer:
+        interaction = current_interaction()
+        client = interaction.client if interaction is not None else self._client
+        if client is not None:
+            return client.tracer
+        return trace.get_tracer(TRACER_NAME, tracer_provider=self._tracer_provider)
+
+    def _begin(self, run: _Run, name: str, inputs: Any, metadata: dict[str, Any] | None) -> None:
+        """Give a run begun outside every session an interaction, and make it current."""
+        if current_route() is not None:
+            return
+        given = user_metadata(metadata)
+        user_id = self._user_id or given.get("user_id") or _ANONYMOUS_USER
+        convo_id = given.get("convo_id") or given.get("thread_id")
+        text = run_text(inputs, is_output=False)
+        run.interaction, context = (self._client or get_client())._begin_unentered(
+            user_id=str(user_id),
+            event=name,
+            input=text if isinstance(text, str) else to_json(text),
+            convo_id=str(convo_id) if convo_id is not None else None,
+            metadata=given or None,
+        )
+        run.session_scope = self._scopes.enter(context)
+
+    def _start_tool(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        name: str,
+        tool_input: Any,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        run = _Run()
+        if parent_run_id is None:
+            self._begin(run, name, tool_input, metadata)
+        run.tool = ToolRun(name, tool_input, self._client)
+        run.scope = self._scopes.enter(trace.set_span_in_context(run.tool.span))
+        self._keep(run_id, run)
+
+    def _llm_outer_context(self, parent_run_id: UUID | None) -> otel_context.Context:
+        """The context an LLM run starts in. Models called in a batch (``generate`` with several
+        message lists) are all started before any is called: a model run started in the context of
+        a sibling, not of its parent, starts in the context the sibling started in."""
+        current = otel_context.get_current()
+        with self._lock:
+            sibling = self._llm_contexts.get(id(current))
+        is_sibling = sibling is not None and sibling.scope is not None and sibling.scope[0] is current
+        if is_sibling and sibling.parent_run_id == parent_run_id and sibling.outer is not None:  # type: ignore[union-attr]
+            return sibling.outer  # type: ignore[union-attr]
+        return current
+
+    def _start_llm(
+        self, run_id: UUID, parent_run_id: UUID | None, outer: otel_context.Context, request: LlmRequest
+    ) -> None:
+        call = LlmCall(self._tracer(), request, outer)
+        run = _Run(llm=call, parent_run_id=parent_run_id, outer=outer)
+        run.scope = self._scopes.enter(call_context(call, outer))
+        with self._lock:
+            self._runs[run_id] = run
+            self._llm_contexts[id(run.scope[0])] = run
+
+    def _keep(self, run_id: UUID, run: _Run) -> None:
+        with self._lock:
+            self._runs[run_id] = run
+
+    def _pop(self, run_id: UUID) -> _Run | None:
+        with self._lock:
+            run = self._runs.pop(run_id, None)
+            if run is not None and run.llm is not None and run.scope is not None:
+                self._llm_contexts.pop(id(run.scope[0]), None)
+            return run
+
+    def _leave(self, run: _Run) -> None:
+        if run.scope is not None:
+            self._scopes.leave(run.scope)
+
+    def _end(self, run_id: UUID, output: Any = None, error: BaseException | None = None) -> None:
+        """End whatever the run opened: its context, its span, then its interaction."""
+        run = self._pop(run_id)
+        if run is None:
+            return
+        self._leave(run)
+        if run.tool is not None:
+            if error is None or isinstance(error, GeneratorExit):
+                run.tool.succeed(output)
+            else:
+                run.tool.fail(error)
+        if run.interaction is not None:
+            if error is None or isinstance(error, GeneratorExit):  # a stream closed by its reader
+                text = run_text(output, is_output=True)
+                run.interaction.finish(output=text if isinstance(text, str) else to_json(text), success=True)
+            else:
+                run.interaction.__exit__(type(error), error, error.__traceback__)
+        if run.session_scope is not None:
+            self._scopes.leave(run.session_scope)
+
+
+def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
+    """A run's name: the one given to the run, else its class's."""
+    name = kwargs.get("name") or (serialized or {}).get("name")
+    if not name:
+        ids = (serialized or {}).get("id")
+        name = ids[-1] if isinstance(ids, list) and ids else default
+    return str(name)
+
+
+class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Gives every LangChain callback manager a :class:`SentrialCallbackHandler`, so every run is
+    recorded (a manager that already has one, passed by hand, keeps just that one)."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The langchain-core versions this instrumentor supports."""
+        return ("langchain-core >= 0.3",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        handler = SentrialCallbackHandler(tracer_provider=kwargs.get("tracer_provider"))
+
+        def add_handler(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> None:
+            wrapped(*args, **kw)
+            try:
+                if not any(isinstance(h, SentrialCallbackHandler) for h in instance.handlers):
+                    instance.add_handler(handler, inherit=True)
+            except Exception:
+                log_once(
+                    "langchain-manager", "could not add Sentrial's handler to a LangChain callback manager"
+                )
+
+        wrapt.wrap_function_wrapper(BaseCallbackManager, "__init__", add_handler)
+        scope_model_calls()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        unwrap(BaseCallbackManager, "__init__")
+        unscope_model_calls()
+
+
+# --- model calls in a context of their own ---------------------------------------------------------
+# The handler makes an LLM run's span current from the run's start to its end, so the provider
+# library's own instrumentation (and anything else the call does) nests under it. LangChain ends
+# async runs in tasks of their own, where that context cannot be left, and between the chunks of a
+# stream the caller's own code would run inside it. Running each model call in a copy of the
+# caller's context keeps whatever the call makes current inside the call.
+_SCOPED_METHODS = ("generate", "agenerate", "stream", "astream")
+_scoped: list[type] = []
+_scoped_lock = threading.Lock()
+
+
+def _model_classes() -> list[type]:
+    from langchain_core.language_models import BaseChatModel, BaseLLM
+
+    return [BaseChatModel, BaseLLM]
+
+
+def scope_model_calls() -> None:
+    """Run every LangChain model call in a context of its own (once per process)."""
+    with _scoped_lock:
+        if _scoped:
+            return
+        wrappers = {
+            "generate": _generate_in_own_context,
+            "agenerate": _agenerate_in_own_context,
+            "stream": _stream_in_own_context,
+            "astream": _astream_in_own_context,
+        }
+        for owner in _model_classes():
+            for method in _SCOPED_METHODS:
+                wrapt.wrap_function_wrapper(owner, method, wrappers[method])
+            _scoped.append(owner)
+
+
+def unscope_model_calls() -> None:
+    """Undo :func:`scope_model_calls`."""
+    with _scoped_lock:
+        for owner in _scoped:
+            for method in _SCOPED_METHODS:
+                unwrap(owner, method)
+        _scoped.clear()
+
+
+def _generate_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    return contextvars.copy_context().run(wrapped, *args, **kwargs)
+
+
+def _agenerate_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    return _in_task(wrapped(*args, **kwargs))
+
+
+async def _in_task(coroutine: Any) -> Any:
+    # A task runs in a copy of the context it was created in; cancelling the caller cancels it.
+    return await asyncio.ensure_future(coroutine)
+
+
+def _stream_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    return _iterate_in_own_context(wrapped(*args, **kwargs))
+
+
+def _iterate_in_own_context(iterator: Iterator[Any]) -> Iterator[Any]:
+    context = contextvars.copy_context()
+    try:
+        while True:
+            try:
+                item = context.run(next, iterator)
+            except StopIteration:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            context.run(close)
+
+
+def _astream_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    return _aiterate_in_own_context(wrapped(*args, **kwargs))
+
+
+async def _aiterate_in_own_context(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    context = contextvars.copy_context()
+    try:
+        while True:
+            try:
+                item = await _step_in(context, iterator.__anext__())
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await _step_in(context, close())
+
+
+def _step_in(context: contextvars.Context, step: Any) -> Any:
+    """A task running one step of an async iterator in ``context`` (before Python 3.11, which cannot
+    give a task a context, in a copy of it: the step's own changes then end with the step)."""
+    if sys.version_info >= (3, 11):
+        return asyncio.get_running_loop().create_task(step, context=context)
+    return context.run(asyncio.ensure_future, step)
