@@ -273,7 +273,8 @@ def test_a_stream_is_one_llm_call_and_one_closed_early_ends_once(setup: Setup) -
     events = setup.only_session()["events"]
     full, partial = (e["toolOutput"]["content"] for e in events)
     assert full == "one two three four"
-    assert partial and "one two three four".startswith(partial) and partial != full  # what had arrived
+    # What had arrived (langchain-core 0.3.29, the lowest allowed, reports none of it on a close).
+    assert "one two three four".startswith(partial) and partial != full
 
 
 @pytest.mark.filterwarnings(
