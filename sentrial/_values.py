@@ -57,6 +57,13 @@ def cap_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     return text[:max_chars] + truncation_marker(len(text))
 
 
+def as_text(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str | None:
+    """``value`` itself when it is a string (or None), else its JSON text (see :func:`to_json`)."""
+    if value is None or isinstance(value, str):
+        return value
+    return to_json(value, max_chars)
+
+
 def to_json(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Encode ``value`` as JSON text of at most about ``max_chars`` characters.
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 from opentelemetry import trace
 
 from sentrial._tool_runs import ToolRun
-from sentrial._values import to_json
+from sentrial._values import as_text
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.tracing import current_route
@@ -242,12 +242,6 @@ def _session_arguments(
     return ("anonymous" if user_id is None else str(user_id)), value
 
 
-def _output_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return to_json(value)
-
-
 @overload
 def session(agent_name: _F) -> _F: ...
 @overload
@@ -279,8 +273,7 @@ def session(
 
         def begin(args: Any, kwargs: Any) -> Interaction:
             user_id, value = _session_arguments(function, args, kwargs, user_id_param, input_param)
-            text = value if value is None or isinstance(value, str) else to_json(value)
-            return (client or get_client()).begin(user_id=user_id, event=name, input=text)
+            return (client or get_client()).begin(user_id=user_id, event=name, input=as_text(value))
 
         if inspect.iscoroutinefunction(function):
 
@@ -288,7 +281,7 @@ def session(
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with begin(args, kwargs) as interaction:
                     result = await function(*args, **kwargs)
-                    interaction.set_output(_output_text(result))  # type: ignore[arg-type]
+                    interaction.set_output(as_text(result))  # type: ignore[arg-type]
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -297,7 +290,7 @@ def session(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with begin(args, kwargs) as interaction:
                 result = function(*args, **kwargs)
-                interaction.set_output(_output_text(result))  # type: ignore[arg-type]
+                interaction.set_output(as_text(result))  # type: ignore[arg-type]
             return result
 
         return wrapper  # type: ignore[return-value]

@@ -19,7 +19,6 @@ Responses API streams always report usage.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,13 @@ from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
+from sentrial.instrumentation._parts import (
+    content_parts,
+    text_part,
+    tool_call_part,
+    tool_result,
+)
+from sentrial.instrumentation._parts import get_field as _get
 from sentrial.instrumentation._streams import Accumulator, TracedAsyncStream, TracedStream
 
 if TYPE_CHECKING:
@@ -99,13 +105,6 @@ def _given(value: Any) -> bool:
     return value is not None and not isinstance(value, _SENTINELS)
 
 
-def _get(obj: Any, key: str) -> Any:
-    """A field of a request dict or of a response model (None when absent)."""
-    if isinstance(obj, dict):  # request params are plain dicts (TypedDicts); no slower Mapping check
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -134,83 +133,16 @@ def _stop_sequences(stop: Any) -> tuple[str, ...] | None:
 
 
 # --- messages in the GenAI format ---------------------------------------------------------------------
-def _text_part(text: Any) -> dict[str, Any]:
-    return {"type": "text", "content": "" if text is None else str(text)}
-
-
-def _arguments(arguments: Any) -> Any:
-    """Tool-call arguments as an object when they are complete JSON, else as sent."""
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments)
-        except ValueError:
-            return arguments
-    return arguments
-
-
-def _tool_call_part(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": name, "arguments": _arguments(arguments)}
-
-
-def _media_part(url: Any, modality: str) -> dict[str, Any]:
-    if isinstance(url, str) and url.startswith("data:"):
-        # Inline data can be megabytes: keep its kind, not its bytes.
-        return {"type": "blob", "modality": modality, "mime_type": url[5:].split(";", 1)[0].split(",", 1)[0]}
-    return {"type": "uri", "modality": modality, "uri": url}
-
-
-def _content_part(part: Any) -> dict[str, Any]:
-    """One content part of a chat message or of a Responses API item."""
-    kind = _get(part, "type")
-    if kind in ("text", "input_text", "output_text"):
-        return _text_part(_get(part, "text"))
-    if kind == "refusal":
-        return _text_part(_get(part, "refusal"))
-    if kind == "image_url":
-        return _media_part(_get(_get(part, "image_url"), "url"), "image")
-    if kind == "input_image":
-        url = _get(part, "image_url")
-        return _media_part(url, "image") if url else {"type": "file", "file_id": _get(part, "file_id")}
-    if kind == "input_audio":
-        audio_format = _get(_get(part, "input_audio"), "format")
-        return {"type": "blob", "modality": "audio", "mime_type": f"audio/{audio_format}"}
-    if kind in ("file", "input_file"):
-        return {"type": "file", "file_id": _get(_get(part, "file"), "file_id") or _get(part, "file_id")}
-    return {"type": str(kind)}
-
-
-def _content_parts(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [_text_part(content)]
-    if isinstance(content, (list, tuple)):
-        return [_content_part(part) for part in content]
-    return []
-
-
 def _assistant(parts: list[dict[str, Any]], finish_reason: Any) -> dict[str, Any]:
     return {"role": "assistant", "parts": parts, "finish_reason": finish_reason}
-
-
-def _tool_result(call_id: Any, content: Any) -> dict[str, Any]:
-    part = {"type": "tool_call_response", "id": call_id, "response": _plain_text(content)}
-    return {"role": "tool", "parts": [part]}
-
-
-def _plain_text(content: Any) -> Any:
-    """A tool result's content: the text of its parts, or the value as given."""
-    if isinstance(content, (list, tuple)):
-        return "".join(str(p.get("content", "")) for p in _content_parts(content) if p.get("type") == "text")
-    return content
 
 
 def _chat_tool_call(call: Any) -> dict[str, Any]:
     function = _get(call, "function")
     if function is not None:
-        return _tool_call_part(_get(call, "id"), _get(function, "name"), _get(function, "arguments"))
+        return tool_call_part(_get(call, "id"), _get(function, "name"), _get(function, "arguments"))
     custom = _get(call, "custom")
-    return _tool_call_part(_get(call, "id"), _get(custom, "name"), _get(custom, "input"))
+    return tool_call_part(_get(call, "id"), _get(custom, "name"), _get(custom, "input"))
 
 
 def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
@@ -219,13 +151,13 @@ def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
     else:  # a model: getattr(message, name, None) for each field, with no Python call per field
         fields = map(getattr, repeat(message), _MESSAGE_FIELDS, repeat(None))
     content, refusal, tool_calls, function_call = fields
-    parts = _content_parts(content)
+    parts = content_parts(content)
     if refusal:
-        parts.append(_text_part(refusal))
+        parts.append(text_part(refusal))
     if tool_calls:
         parts.extend(_chat_tool_call(call) for call in tool_calls)
     if function_call is not None:
-        parts.append(_tool_call_part(None, _get(function_call, "name"), _get(function_call, "arguments")))
+        parts.append(tool_call_part(None, _get(function_call, "name"), _get(function_call, "arguments")))
     return parts
 
 
@@ -246,9 +178,9 @@ def _chat_input(messages: Any) -> tuple[list[dict[str, Any]] | None, list[dict[s
                 continue
         role = _get(message, "role")
         if role in _SYSTEM_ROLES:
-            system.extend(p for p in _content_parts(_get(message, "content")) if p["type"] == "text")
+            system.extend(p for p in content_parts(_get(message, "content")) if p["type"] == "text")
         elif role in ("tool", "function"):
-            converted.append(_tool_result(_get(message, "tool_call_id"), _get(message, "content")))
+            converted.append(tool_result(_get(message, "tool_call_id"), _get(message, "content")))
         else:
             converted.append({"role": role, "parts": _chat_message_parts(message)})
     return converted, system
@@ -256,10 +188,10 @@ def _chat_input(messages: Any) -> tuple[list[dict[str, Any]] | None, list[dict[s
 
 def _responses_input(kwargs: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
     """A Responses API call's input items as messages, and its instructions."""
-    system = [_text_part(kwargs["instructions"])] if isinstance(kwargs.get("instructions"), str) else []
+    system = [text_part(kwargs["instructions"])] if isinstance(kwargs.get("instructions"), str) else []
     items = kwargs.get("input")
     if isinstance(items, str):
-        return [{"role": "user", "parts": [_text_part(items)]}], system
+        return [{"role": "user", "parts": [text_part(items)]}], system
     if not isinstance(items, (list, tuple)):
         return None, system
     messages: list[dict[str, Any]] = []
@@ -272,20 +204,20 @@ def _add_input_item(messages: list[dict[str, Any]], system: list[dict[str, Any]]
     kind = _get(item, "type")
     role = _get(item, "role")
     if role is not None and kind in (None, "message"):
-        parts = _content_parts(_get(item, "content"))
+        parts = content_parts(_get(item, "content"))
         if role in _SYSTEM_ROLES:
             system.extend(p for p in parts if p["type"] == "text")
         else:
             messages.append({"role": role, "parts": parts})
     elif kind in ("function_call", "custom_tool_call"):
         arguments = _get(item, "arguments") if kind == "function_call" else _get(item, "input")
-        part = _tool_call_part(_get(item, "call_id"), _get(item, "name"), arguments)
+        part = tool_call_part(_get(item, "call_id"), _get(item, "name"), arguments)
         if messages and messages[-1]["role"] == "assistant":
             messages[-1]["parts"].append(part)
         else:
             messages.append({"role": "assistant", "parts": [part]})
     elif kind in ("function_call_output", "custom_tool_call_output"):
-        messages.append(_tool_result(_get(item, "call_id"), _get(item, "output")))
+        messages.append(tool_result(_get(item, "call_id"), _get(item, "output")))
 
 
 def _responses_output_parts(output: Any) -> list[dict[str, Any]]:
@@ -293,11 +225,11 @@ def _responses_output_parts(output: Any) -> list[dict[str, Any]]:
     for item in output or ():
         kind = _get(item, "type")
         if kind == "message":
-            parts.extend(_content_parts(_get(item, "content")))
+            parts.extend(content_parts(_get(item, "content")))
         elif kind == "function_call":
-            parts.append(_tool_call_part(_get(item, "call_id"), _get(item, "name"), _get(item, "arguments")))
+            parts.append(tool_call_part(_get(item, "call_id"), _get(item, "name"), _get(item, "arguments")))
         elif kind == "custom_tool_call":
-            parts.append(_tool_call_part(_get(item, "call_id"), _get(item, "name"), _get(item, "input")))
+            parts.append(tool_call_part(_get(item, "call_id"), _get(item, "name"), _get(item, "input")))
         elif kind == "reasoning":
             summary = "".join(str(_get(s, "text") or "") for s in _get(item, "summary") or ())
             if summary:
@@ -470,11 +402,11 @@ class _ChoiceState:
             state["arguments"].append(str(function.arguments))
 
     def message(self) -> dict[str, Any]:
-        parts = [_text_part("".join(self.text))] if self.text else []
+        parts = [text_part("".join(self.text))] if self.text else []
         if self.refusal:
-            parts.append(_text_part("".join(self.refusal)))
+            parts.append(text_part("".join(self.refusal)))
         for _, call in sorted(self.tool_calls.items()):
-            parts.append(_tool_call_part(call["id"], call["name"], "".join(call["arguments"])))
+            parts.append(tool_call_part(call["id"], call["name"], "".join(call["arguments"])))
         return _assistant(parts, self.finish_reason)
 
 

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sentrial import semconv as sc
+from sentrial._values import as_text
 from sentrial.instrumentation._llm import LlmRequest, LlmResult
+from sentrial.instrumentation._parts import media_part, text_part, tool_call_part, tool_result
 
 # LangChain's ``ls_provider`` values, as ``gen_ai.provider.name`` values; others pass through.
 _PROVIDERS = {
@@ -53,7 +55,7 @@ def text_request(prompts: Sequence[str], run: Mapping[str, Any], capture: bool) 
     """A text-completion model run (``on_llm_start``)."""
     request = _request(sc.OPERATION_TEXT_COMPLETION, run)
     if capture:
-        request.input_messages = [{"role": "user", "parts": [_text(prompt)]} for prompt in prompts]
+        request.input_messages = [{"role": "user", "parts": [text_part(prompt)]} for prompt in prompts]
     return request
 
 
@@ -92,20 +94,11 @@ def genai_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], list[
             )
         elif kind in ("tool", "function"):
             call_id = getattr(message, "tool_call_id", None) or getattr(message, "name", None)
-            response = text_of(getattr(message, "content", None))
-            converted.append(
-                {
-                    "role": "tool",
-                    "parts": [{"type": "tool_call_response", "id": call_id, "response": response}],
-                }
-            )
+            converted.append(tool_result(call_id, text_of(getattr(message, "content", None))))
         elif kind == "ai":
             converted.append({"role": "assistant", "parts": _assistant_parts(message)})
         else:
-            role = getattr(message, "role", None) if kind == "chat" else _ROLES.get(str(kind), "user")
-            converted.append(
-                {"role": str(role or "user"), "parts": _parts(getattr(message, "content", None))}
-            )
+            converted.append({"role": _role(message), "parts": _parts(getattr(message, "content", None))})
     return converted, system
 
 
@@ -114,40 +107,29 @@ def _assistant_parts(message: Any) -> list[dict[str, Any]]:
         p for p in _parts(getattr(message, "content", None)) if p["type"] not in ("tool_use", "function_call")
     ]
     for call in getattr(message, "tool_calls", None) or []:
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": call.get("id"),
-                "name": call.get("name"),
-                "arguments": call.get("args"),
-            }
-        )
+        parts.append(tool_call_part(call.get("id"), call.get("name"), call.get("args")))
     return parts
-
-
-def _text(content: Any) -> dict[str, Any]:
-    return {"type": "text", "content": "" if content is None else str(content)}
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
     if content is None or content == "":
         return []
     if isinstance(content, str):
-        return [_text(content)]
+        return [text_part(content)]
     if isinstance(content, (list, tuple)):
         return [_part(block) for block in content]
-    return [_text(content)]
+    return [text_part(content)]
 
 
 def _part(block: Any) -> dict[str, Any]:
     """One content block: OpenAI's shapes, Anthropic's, or LangChain's standard ones."""
     if isinstance(block, str):
-        return _text(block)
+        return text_part(block)
     if not isinstance(block, Mapping):
-        return _text(block)
+        return text_part(block)
     kind = str(block.get("type"))
     if kind == "text":
-        return _text(block.get("text"))
+        return text_part(block.get("text"))
     if kind in ("thinking", "reasoning"):
         return {"type": "reasoning", "content": str(block.get(kind) or block.get("text") or "")}
     if kind == "image_url":
@@ -159,12 +141,9 @@ def _part(block: Any) -> dict[str, Any]:
 
 
 def _media(url: Any, modality: str, block: Mapping[str, Any]) -> dict[str, Any]:
-    # Inline data can be megabytes: keep its kind, never its bytes.
-    if isinstance(url, str) and url.startswith("data:"):
-        return {"type": "blob", "modality": modality, "mime_type": url[5:].split(";", 1)[0].split(",", 1)[0]}
     if isinstance(url, str):
-        return {"type": "uri", "modality": modality, "uri": url}
-    return {"type": "blob", "modality": modality, "mime_type": block.get("mime_type")}
+        return media_part(url, modality)
+    return {"type": "blob", "modality": modality, "mime_type": block.get("mime_type")}  # never the bytes
 
 
 def text_of(content: Any) -> str:
@@ -226,7 +205,7 @@ def _finish_reason(generation: Any) -> str | None:
 
 def _output_message(generation: Any) -> dict[str, Any]:
     message = getattr(generation, "message", None)
-    parts = _assistant_parts(message) if message is not None else [_text(getattr(generation, "text", ""))]
+    parts = _assistant_parts(message) if message is not None else [text_part(getattr(generation, "text", ""))]
     return {"role": "assistant", "parts": parts, "finish_reason": _finish_reason(generation)}
 
 
@@ -262,7 +241,7 @@ def _role(message: Any) -> str:
     if kind in _SYSTEM_TYPES:
         return "system"
     if kind == "chat":
-        return str(getattr(message, "role", "user"))
+        return str(getattr(message, "role", None) or "user")
     return _ROLES.get(str(kind), "user")
 
 
@@ -270,11 +249,14 @@ _INPUT_KEYS = ("input", "question", "query", "messages")
 _OUTPUT_KEYS = ("output", "answer", "result", "messages")
 
 
-def run_text(value: Any, is_output: bool) -> str | Any:
+def run_text(value: Any, is_output: bool) -> str | None:
     """What a run's input (or output) says, as a session shows it: the text of a question or an
     answer where there is one (the last user, or assistant, message of a message list), else the
-    value itself for JSON."""
-    value = plain(value)
+    value as JSON text."""
+    return as_text(_what_it_says(plain(value), is_output))
+
+
+def _what_it_says(value: Any, is_output: bool) -> Any:
     role = "assistant" if is_output else "user"
     for _ in range(3):  # {"messages": [...]} and {"input": "..."} nest at most this deep
         if (

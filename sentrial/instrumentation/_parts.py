@@ -1,0 +1,92 @@
+"""Message parts in the GenAI conventions' JSON form, read from OpenAI's chat format.
+
+The OpenAI instrumentation reads requests and answers with these, and the LangChain integration
+reads LangChain's content blocks, which follow the same format, with them too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def get_field(obj: Any, key: str) -> Any:
+    """A field of a request dict or of a response model (None when absent)."""
+    if isinstance(obj, dict):  # request params are plain dicts (TypedDicts); no slower Mapping check
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def text_part(text: Any) -> dict[str, Any]:
+    """A text part."""
+    return {"type": "text", "content": "" if text is None else str(text)}
+
+
+def _arguments(arguments: Any) -> Any:
+    """Tool-call arguments as an object when they are complete JSON, else as sent."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def tool_call_part(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    """A tool call the model asked for (arguments given as JSON text are decoded)."""
+    return {"type": "tool_call", "id": call_id, "name": name, "arguments": _arguments(arguments)}
+
+
+def media_part(url: Any, modality: str) -> dict[str, Any]:
+    """An image, audio or file by URL; inline ``data:`` URLs keep their kind only."""
+    if isinstance(url, str) and url.startswith("data:"):
+        # Inline data can be megabytes: keep its kind, not its bytes.
+        return {"type": "blob", "modality": modality, "mime_type": url[5:].split(";", 1)[0].split(",", 1)[0]}
+    return {"type": "uri", "modality": modality, "uri": url}
+
+
+def content_part(part: Any) -> dict[str, Any]:
+    """One content part of a chat message or of a Responses API item."""
+    kind = get_field(part, "type")
+    if kind in ("text", "input_text", "output_text"):
+        return text_part(get_field(part, "text"))
+    if kind == "refusal":
+        return text_part(get_field(part, "refusal"))
+    if kind == "image_url":
+        return media_part(get_field(get_field(part, "image_url"), "url"), "image")
+    if kind == "input_image":
+        url = get_field(part, "image_url")
+        return media_part(url, "image") if url else {"type": "file", "file_id": get_field(part, "file_id")}
+    if kind == "input_audio":
+        audio_format = get_field(get_field(part, "input_audio"), "format")
+        return {"type": "blob", "modality": "audio", "mime_type": f"audio/{audio_format}"}
+    if kind in ("file", "input_file"):
+        return {
+            "type": "file",
+            "file_id": get_field(get_field(part, "file"), "file_id") or get_field(part, "file_id"),
+        }
+    return {"type": str(kind)}
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    """The parts of a message's content (a text, or a list of parts)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text_part(content)]
+    if isinstance(content, (list, tuple)):
+        return [content_part(part) for part in content]
+    return []
+
+
+def tool_result(call_id: Any, content: Any) -> dict[str, Any]:
+    """A tool message answering the call ``call_id``."""
+    part = {"type": "tool_call_response", "id": call_id, "response": plain_text(content)}
+    return {"role": "tool", "parts": [part]}
+
+
+def plain_text(content: Any) -> Any:
+    """A tool result's content: the text of its parts, or the value as given."""
+    if isinstance(content, (list, tuple)):
+        return "".join(str(p.get("content", "")) for p in content_parts(content) if p.get("type") == "text")
+    return content
