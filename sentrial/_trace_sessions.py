@@ -32,7 +32,11 @@ class _Root:
     span_id: int
     name: str
     owner: Any = None  # whoever received the session's opening; None until there is a session
-    session_id: str | None = None  # when not the trace's own (see open_for)
+    own_session_id: str | None = None  # when not the trace's (see open_for)
+
+    def session_id(self, trace_id: int) -> str:
+        """The id of the session this root's trace records into."""
+        return self.own_session_id or trace_session_id(trace_id)
 
 
 class TraceSessions:
@@ -62,10 +66,10 @@ class TraceSessions:
                 orphan_id = f"{trace_session_id(trace_id)}-{span.context.span_id:016x}"
                 root = self.roots[trace_id] = _Root(span.context.span_id, span.name, owner, orphan_id)
             elif root.owner is not None:
-                return root.session_id or trace_session_id(trace_id), None
+                return root.session_id(trace_id), None
             else:
                 root.owner = owner
-        session_id = root.session_id or trace_session_id(trace_id)
+        session_id = root.session_id(trace_id)
         name = root.name
         attributes = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
@@ -103,7 +107,7 @@ class TraceSessions:
         failed = span.status.status_code == StatusCode.ERROR
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
-            semconv.SESSION_ID: root.session_id or trace_session_id(ids.trace_id),
+            semconv.SESSION_ID: root.session_id(ids.trace_id),
             semconv.SUCCESS: not failed,
         }
         if failed and span.status.description:

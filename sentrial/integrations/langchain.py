@@ -36,7 +36,6 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
 from sentrial._tool_runs import ToolRun
-from sentrial._values import to_json
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.instrumentation._base import TRACER_NAME
@@ -324,9 +323,13 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             run.llm.fail(error, received)
 
     # --- the runs ---------------------------------------------------------------------------------
-    def _tracer(self) -> Tracer:
+    def _recording_client(self) -> SentrialClient | None:
+        """The client the spans of a run are made on: the current interaction's, else the handler's."""
         interaction = current_interaction()
-        client = interaction.client if interaction is not None else self._client
+        return interaction.client if interaction is not None else self._client
+
+    def _tracer(self) -> Tracer:
+        client = self._recording_client()
         if client is not None:
             return client.tracer
         return trace.get_tracer(TRACER_NAME, tracer_provider=self._tracer_provider)
@@ -338,11 +341,10 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         given = user_metadata(metadata)
         user_id = self._user_id or given.get("user_id") or _ANONYMOUS_USER
         convo_id = given.get("convo_id") or given.get("thread_id")
-        text = run_text(inputs, is_output=False)
         run.interaction, context = (self._client or get_client())._begin_unentered(
             user_id=str(user_id),
             event=name,
-            input=text if isinstance(text, str) else to_json(text),
+            input=run_text(inputs, is_output=False),
             convo_id=str(convo_id) if convo_id is not None else None,
             metadata=given or None,
         )
@@ -359,7 +361,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         run = _Run()
         if parent_run_id is None:
             self._begin(run, name, tool_input, metadata)
-        run.tool = ToolRun(name, tool_input, self._client)
+        run.tool = ToolRun(name, tool_input, self._recording_client())
         run.scope = self._scopes.enter(trace.set_span_in_context(run.tool.span))
         self._keep(run_id, run)
 
@@ -406,17 +408,18 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         if run is None:
             return
         self._leave(run)
+        # A stream closed by its reader (GeneratorExit) ends as a success with what it gave.
+        failure = None if isinstance(error, GeneratorExit) else error
         if run.tool is not None:
-            if error is None or isinstance(error, GeneratorExit):
+            if failure is None:
                 run.tool.succeed(output)
             else:
-                run.tool.fail(error)
+                run.tool.fail(failure)
         if run.interaction is not None:
-            if error is None or isinstance(error, GeneratorExit):  # a stream closed by its reader
-                text = run_text(output, is_output=True)
-                run.interaction.finish(output=text if isinstance(text, str) else to_json(text), success=True)
+            if failure is None:
+                run.interaction.finish(output=run_text(output, is_output=True), success=True)
             else:
-                run.interaction.__exit__(type(error), error, error.__traceback__)
+                run.interaction.__exit__(type(failure), failure, failure.__traceback__)
         if run.session_scope is not None:
             self._scopes.leave(run.session_scope)
 
@@ -439,6 +442,7 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("langchain-core >= 0.3",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        # Making the handler also scopes the model calls (see scope_model_calls).
         handler = SentrialCallbackHandler(tracer_provider=kwargs.get("tracer_provider"))
 
         def add_handler(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> None:
@@ -452,7 +456,6 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 )
 
         wrapt.wrap_function_wrapper(BaseCallbackManager, "__init__", add_handler)
-        scope_model_calls()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         unwrap(BaseCallbackManager, "__init__")
@@ -465,31 +468,20 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 # async runs in tasks of their own, where that context cannot be left, and between the chunks of a
 # stream the caller's own code would run inside it. Running each model call in a copy of the
 # caller's context keeps whatever the call makes current inside the call.
-_SCOPED_METHODS = ("generate", "agenerate", "stream", "astream")
 _scoped: list[type] = []
 _scoped_lock = threading.Lock()
 
 
-def _model_classes() -> list[type]:
-    from langchain_core.language_models import BaseChatModel, BaseLLM
-
-    return [BaseChatModel, BaseLLM]
-
-
 def scope_model_calls() -> None:
     """Run every LangChain model call in a context of its own (once per process)."""
+    from langchain_core.language_models import BaseChatModel, BaseLLM
+
     with _scoped_lock:
         if _scoped:
             return
-        wrappers = {
-            "generate": _generate_in_own_context,
-            "agenerate": _agenerate_in_own_context,
-            "stream": _stream_in_own_context,
-            "astream": _astream_in_own_context,
-        }
-        for owner in _model_classes():
-            for method in _SCOPED_METHODS:
-                wrapt.wrap_function_wrapper(owner, method, wrappers[method])
+        for owner in (BaseChatModel, BaseLLM):
+            for method, wrapper in _OWN_CONTEXT_WRAPPERS.items():
+                wrapt.wrap_function_wrapper(owner, method, wrapper)
             _scoped.append(owner)
 
 
@@ -497,7 +489,7 @@ def unscope_model_calls() -> None:
     """Undo :func:`scope_model_calls`."""
     with _scoped_lock:
         for owner in _scoped:
-            for method in _SCOPED_METHODS:
+            for method in _OWN_CONTEXT_WRAPPERS:
                 unwrap(owner, method)
         _scoped.clear()
 
@@ -559,3 +551,11 @@ def _step_in(context: contextvars.Context, step: Any) -> Any:
     if sys.version_info >= (3, 11):
         return asyncio.get_running_loop().create_task(step, context=context)
     return context.run(asyncio.ensure_future, step)
+
+
+_OWN_CONTEXT_WRAPPERS: dict[str, Callable[..., Any]] = {
+    "generate": _generate_in_own_context,
+    "agenerate": _agenerate_in_own_context,
+    "stream": _stream_in_own_context,
+    "astream": _astream_in_own_context,
+}
