@@ -27,6 +27,7 @@ import sentrial
 from sentrial import SentrialClient, pricing
 from sentrial import semconv as sc
 from sentrial.instrumentation import openai as instrumentation
+from sentrial.instrumentation import uninstrument_all
 from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
 from sentrial.instrumentation._llm import set_capture_content
 from sentrial.instrumentation.openai import PATCHES, OpenAIInstrumentor, set_include_stream_usage
@@ -1030,3 +1031,16 @@ def test_streaming_response_dropped_unread_and_unclosed_ends_as_abandoned(
     span = wait_until(lambda: traced.spans() and traced.spans()[0], what="the dropped response's span")
     assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, sc.LLM_ABANDONED_MESSAGE)
     assert len(traced.spans()) == 1
+
+
+def test_configure_instruments_again_after_an_uninstrument(local_server: LocalServer) -> None:
+    instrumentor = OpenAIInstrumentor()  # the one instance there is
+    try:
+        sentrial.configure(api_key="k", api_url=local_server.url)
+        assert instrumentor.is_instrumented_by_opentelemetry
+        uninstrument_all()
+        assert not instrumentor.is_instrumented_by_opentelemetry
+        sentrial.configure(api_key="k", api_url=local_server.url)
+        assert instrumentor.is_instrumented_by_opentelemetry
+    finally:
+        sentrial.shutdown(timeout=5)
