@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
@@ -22,10 +23,16 @@ class ToolRun:
     """One traced run of a tool: its span, started here and ended by ``succeed`` or ``fail``.
 
     The span is recorded on ``client`` (default: the client of the current interaction, else the
-    global tracer provider).
+    global tracer provider), in ``context`` (default: the current one).
     """
 
-    def __init__(self, name: str, tool_input: Any, client: SentrialClient | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        tool_input: Any,
+        client: SentrialClient | None = None,
+        context: otel_context.Context | None = None,
+    ) -> None:
         if client is None:
             interaction = current_interaction()
             client = interaction.client if interaction is not None else None
@@ -38,10 +45,12 @@ class ToolRun:
             semconv.TOOL_INPUT: to_json(tool_input, self._max_chars),
             semconv.COST_USD: 0.0,
         }
-        route = current_route()
+        route = current_route(context)
         if route is not None:
             attributes[semconv.SESSION_ID] = route.session_id
-        self.span: Span = tracer.start_span(semconv.tool_call_span_name(name), attributes=attributes)
+        self.span: Span = tracer.start_span(
+            semconv.tool_call_span_name(name), context=context, attributes=attributes
+        )
         self._started = time.perf_counter()
 
     def succeed(self, output: Any) -> None:
@@ -50,16 +59,17 @@ class ToolRun:
         self.span.set_attribute(semconv.TOOL_OUTPUT, to_json(value, self._max_chars))
         self._end()
 
-    def fail(self, error: BaseException) -> None:
-        """End the span as failed with the tool's exception."""
-        message = f"{type(error).__name__}: {error}"
-        self.span.set_attribute(
-            semconv.TOOL_ERROR,
-            to_json({"message": str(error), "type": type(error).__name__}, self._max_chars),
-        )
+    def fail(self, error: BaseException | str) -> None:
+        """End the span as failed with the tool's exception, or with the error text a framework
+        reported for it."""
+        if isinstance(error, BaseException):
+            text, kind = str(error), type(error).__name__
+            self.span.record_exception(error)
+        else:
+            text, kind = error, "ToolError"
+        self.span.set_attribute(semconv.TOOL_ERROR, to_json({"message": text, "type": kind}, self._max_chars))
         self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
-        self.span.record_exception(error)
-        self.span.set_status(Status(StatusCode.ERROR, message))
+        self.span.set_status(Status(StatusCode.ERROR, f"{kind}: {text}"))
         self._end()
 
     def _end(self) -> None:

@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         fake = self.server.fake
         fake.record(self.path, dict(self.headers.items()), body)
-        reply = fake.reply
+        reply = fake.next_reply()
         if reply.hold:
             fake.released.wait(RELEASE_TIMEOUT)
         try:
@@ -194,10 +194,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeAnthropic:
-    """The fake API server; ``reply`` is what it answers, ``requests`` what it received."""
+    """The fake API server; ``queued`` then ``reply`` is what it answers, ``requests`` what it received."""
 
     def __init__(self) -> None:
         self.reply = Reply()
+        self.queued: list[Reply] = []  # answered first, one per request, before ``reply``
         self.released = threading.Event()
         self._requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -227,6 +228,11 @@ class FakeAnthropic:
     def release(self) -> None:
         """Let held answers go on."""
         self.released.set()
+
+    def next_reply(self) -> Reply:
+        """The next queued reply, else ``reply``."""
+        with self._lock:
+            return self.queued.pop(0) if self.queued else self.reply
 
     def record(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> None:
         """Note one received request."""

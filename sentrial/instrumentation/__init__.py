@@ -23,6 +23,7 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "google.genai": ("sentrial.instrumentation.google_genai", "GoogleGenAIInstrumentor"),
     "google.generativeai": ("sentrial.instrumentation.google_generativeai", "GoogleGenerativeAIInstrumentor"),
     "langchain_core": ("sentrial.integrations.langchain", "LangChainInstrumentor"),
+    "claude_agent_sdk": ("sentrial.integrations.claude_agent", "ClaudeAgentInstrumentor"),
 }
 
 _hooked: set[str] = set()

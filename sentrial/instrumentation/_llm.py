@@ -104,6 +104,7 @@ class LlmResult:
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
     output_messages: list[dict[str, Any]] | None = None
+    cost_usd: float | None = None  # what the provider or framework says the call cost; else priced here
 
 
 def _http_status(error: BaseException) -> str | None:
@@ -119,9 +120,14 @@ class LlmCall:
     """The span of one LLM call; ``succeed``/``fail``/``abandon`` end it, and only the first counts."""
 
     def __init__(
-        self, tracer: Tracer, request: LlmRequest, context: otel_context.Context | None = None
+        self,
+        tracer: Tracer,
+        request: LlmRequest,
+        context: otel_context.Context | None = None,
+        start_time: int | None = None,
     ) -> None:
-        """Start the span, in ``context`` (default: the current one)."""
+        """Start the span, in ``context`` (default: the current one), at ``start_time`` (ns since
+        the epoch; default: now)."""
         self.request = request
         attributes: dict[str, Any] = {
             sc.SPAN_KIND: sc.KIND_LLM,
@@ -140,7 +146,9 @@ class LlmCall:
             if request.system_instructions:
                 attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(request.system_instructions)
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        self.span = tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
+        self.span = tracer.start_span(
+            name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_time
+        )
         self._started = time.monotonic()
         self._first_chunk_at: float | None = None
         self._ended = False
@@ -214,7 +222,7 @@ class LlmCall:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.output_messages is not None and self._capture:
             values[sc.GEN_AI_OUTPUT_MESSAGES] = to_json(result.output_messages)
-        cost = self._cost(result)
+        cost = self._cost(result) if result.cost_usd is None else result.cost_usd
         if cost is not None:
             values[sc.COST_USD] = cost
         return {k: v for k, v in values.items() if v is not None}
