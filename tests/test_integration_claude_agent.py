@@ -59,7 +59,11 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
 class Setup:
     """``sentrial.configure()`` against the local server, the CLI against the fake API."""
 
-    def __init__(self, server: LocalServer, fake: FakeAnthropic, home: Path) -> None:
+    def __init__(
+        self, server: LocalServer, fake: FakeAnthropic, home: Path, user_id: str | None = None
+    ) -> None:
+        if user_id is not None:  # instrumented by hand first: configure() leaves it as it is
+            ClaudeAgentInstrumentor().instrument(user_id=user_id)
         self.server = server
         self.fake = fake
         self.exporter = InMemorySpanExporter()
@@ -67,6 +71,7 @@ class Setup:
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         sentrial.configure(api_key="k", api_url=server.url, tracer_provider=self.provider)
         self.home = home
+        self.user_id = user_id
 
     def options(self, **overrides: Any) -> ClaudeAgentOptions:
         env = {
@@ -94,10 +99,10 @@ class Setup:
         return {span.name: span for span in self.exporter.get_finished_spans()}
 
 
-@pytest.fixture
-def setup(local_server: LocalServer, tmp_path: Path) -> Iterator[Setup]:
+@pytest.fixture(params=[None])
+def setup(request: pytest.FixtureRequest, local_server: LocalServer, tmp_path: Path) -> Iterator[Setup]:
     fake = FakeAnthropic().start()
-    configured = Setup(local_server, fake, tmp_path)
+    configured = Setup(local_server, fake, tmp_path, user_id=request.param)
     try:
         yield configured
     finally:
@@ -138,6 +143,7 @@ def assert_weather_events(session: dict[str, Any], cost: float, city: str = "Par
     assert (session["promptTokens"], session["completionTokens"], session["totalTokens"]) == (250, 30, 280)
 
 
+@pytest.mark.parametrize("setup", [None, "user_9"], indirect=True)
 def test_a_query_becomes_one_session_with_its_tool_call_and_model_usage(setup: Setup) -> None:
     setup.fake.queued = weather_turn("Paris", "Paris is sunny, 22C.", "a")
     result = result_of(run(collect("Weather in Paris?", setup.options())))
@@ -145,7 +151,7 @@ def test_a_query_becomes_one_session_with_its_tool_call_and_model_usage(setup: S
 
     (session,) = setup.sessions()
     assert (session["userInput"], session["assistantOutput"]) == ("Weather in Paris?", "Paris is sunny, 22C.")
-    expected = ("completed", "anonymous", "claude_agent")
+    expected = ("completed", setup.user_id or "anonymous", "claude_agent")
     assert (session["status"], session["userId"], session["agentName"]) == expected
     assert session["customMetrics"] == {"num_turns": result.num_turns}
     assert_weather_events(session, cost_of(result))

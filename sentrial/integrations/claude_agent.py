@@ -8,7 +8,7 @@ records what ``query()`` and ``ClaudeSDKClient`` do, read from the messages the 
   the result text, success or the errors, Claude Code's own cost and tokens, and the number of
   turns. Sent inside a Sentrial session (``with sentrial.begin(...)``), it records into that
   session instead. The user is ``instrument(user_id=...)``'s, else ``"anonymous"``.
-- Each tool use (Claude Code's tools, MCP tools, a subagent's tools nested under its ``Task``) is a
+- Each tool use (Claude Code's tools, MCP tools, a subagent's tools under its running ``Task``) is a
   tool call from the tool use to its result, failed when the result is an error.
 - The model usage of the run, per model, becomes an LLM call with its tokens and cost.
 
