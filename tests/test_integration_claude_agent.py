@@ -274,3 +274,23 @@ def test_malformed_messages_never_break_the_run(setup: Setup) -> None:
     assert (first["userInput"], first["status"], first["estimatedCost"]) == ("Weather?", "completed", 0)
     assert first["events"] == []  # no model with a usable figure, no tool with an id
     assert (second["status"], second["failureReason"], second["estimatedCost"]) == ("failed", "boom", 0.5)
+
+
+def test_queries_run_side_by_side_each_get_their_own_session(setup: Setup) -> None:
+    setup.fake.reply = Reply(text="Sunny.", usage=usage(100, 5))
+
+    async def side_by_side() -> None:
+        prompts = [f"Weather in city {n}?" for n in range(3)]
+        await asyncio.gather(*(collect(prompt, setup.options()) for prompt in prompts))
+
+    run(side_by_side())
+    sessions = setup.sessions()
+    assert sorted(s["userInput"] for s in sessions) == [f"Weather in city {n}?" for n in range(3)]
+    for session in sessions:
+        assert (session["assistantOutput"], session["status"], session["promptTokens"]) == (
+            "Sunny.",
+            "completed",
+            100,
+        )
+        (llm,) = session["events"]
+        assert llm["toolOutput"]["tokens"] == {"prompt": 100, "completion": 5, "total": 105}
