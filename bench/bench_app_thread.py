@@ -89,11 +89,11 @@ class Case(Protocol):
 class BareSpanCase:
     """The baseline: a plain OTel span with the tool call's attributes, nothing else."""
 
-    def __init__(self, encode_json: bool) -> None:
+    def __init__(self, encode_json: bool, processor: BatchSpanProcessor | None = None) -> None:
         self.label = "bare OTel span + 2x json.dumps" if encode_json else "bare OTel span (baseline)"
         self._encode_json = encode_json
         self._provider = TracerProvider()
-        self._processor = BatchSpanProcessor(DroppingExporter())
+        self._processor = processor or BatchSpanProcessor(DroppingExporter())
         self._provider.add_span_processor(self._processor)
         self._tracer = self._provider.get_tracer("bench")
         self._parent = self._tracer.start_span("invoke_agent bench")

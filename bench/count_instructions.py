@@ -1,0 +1,150 @@
+"""The two speed targets counted in CPU instructions instead of time.
+
+Wall-clock ratios on a small shared machine move by a few points from run to run, mostly with
+cache effects; an instruction count does not. Each case runs in a process of its own under
+valgrind (``--tool=cachegrind --cache-sim=no``), once making ``--calls`` calls after 20 untimed
+ones and once making none; the difference divided by ``--calls`` is what one call executes.
+
+  LLM call (as bench_llm_overhead.py): the real openai SDK against the fake endpoint (a child
+      process, not counted): plain, inside a bare OTel span with the same attributes (the floor),
+      and traced. Target: traced within 5% of plain.
+  tracked event (as bench_app_thread.py): a bare OTel span with the tool call's attributes, and
+      ``interaction.track_tool_call(...)``. Only the app thread counts: both batch processors are
+      set never to run during the count. Target: within 1.5x of the bare span.
+
+Needs valgrind on the PATH; takes a few minutes (valgrind runs Python about 50x slower).
+
+    python bench/count_instructions.py [--calls N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+HOLD_MS = 3_600_000.0  # a batch processor's delay that no count lasts
+HOLD_SPANS = 1_000_000  # a batch size and queue size that no count fills
+WARMUP = 20
+_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+LLM_CASES = ("plain", "floor", "traced")
+EVENT_CASES = ("bare span", "tracked event")
+
+
+def llm_case(name: str, url: str) -> Callable[[int], Any]:
+    from bench_llm_overhead import bare_span, chat, dropping_provider, openai_client
+
+    from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
+    from sentrial.instrumentation.openai import PATCHES
+
+    client, provider = openai_client(url), dropping_provider()
+    if name == "floor":
+        call = bare_span(client, provider, url)
+    else:
+        if name == "traced":
+            wrap_instance(client, PATCHES, provider.get_tracer(TRACER_NAME))
+        call = chat(client)
+
+    def run(calls: int) -> None:
+        for _ in range(calls):
+            call()
+
+    return run
+
+
+def event_case(name: str) -> Callable[[int], Any]:
+    from _support import DroppingExporter
+    from bench_app_thread import TOOL_INPUT, TOOL_NAME, TOOL_OUTPUT, BareSpanCase
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from sentrial import BatcherConfig, SentrialClient
+
+    if name == "bare span":
+        held = BatchSpanProcessor(
+            DroppingExporter(),
+            max_queue_size=HOLD_SPANS,
+            schedule_delay_millis=HOLD_MS,
+            max_export_batch_size=HOLD_SPANS,
+        )
+        return BareSpanCase(encode_json=False, processor=held).run
+    batching = BatcherConfig(
+        flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
+    )
+    # Nothing listens on port 9 (discard); nothing is sent during the count anyway.
+    client = SentrialClient(
+        api_key="bench-key", api_url="http://127.0.0.1:9", batching=batching, tracer_provider=TracerProvider()
+    )
+    interaction = client.begin(user_id="bench", event="count_instructions", input="Weather?")
+
+    def run(calls: int) -> None:
+        for _ in range(calls):
+            interaction.track_tool_call(tool_name=TOOL_NAME, tool_input=TOOL_INPUT, tool_output=TOOL_OUTPUT)
+
+    return run
+
+
+def child(case: str, url: str, calls: int) -> None:
+    """Make the calls of one case, then leave at once (no exit hooks: both runs end alike)."""
+    run = llm_case(case, url) if case in LLM_CASES else event_case(case)
+    run(WARMUP)
+    run(calls)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def count(case: str, url: str, calls: int) -> int:
+    """Instructions the process executed for ``calls`` calls of ``case`` (startup included)."""
+    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    command += [sys.executable, __file__, "--child", case, "--url", url, "--calls", str(calls)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = _REFS.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{case}: valgrind failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def per_call(case: str, url: str, calls: int) -> float:
+    return (count(case, url, calls) - count(case, url, 0)) / calls
+
+
+def report(title: str, cases: tuple[str, ...], url: str, calls: int) -> list[float]:
+    print(title)
+    figures = [per_call(case, url, calls) for case in cases]
+    for case, figure in zip(cases, figures, strict=True):
+        ratio = figure / figures[0]
+        print(f"  {case:14s} {figure / 1000:9.1f}k instructions per call  {ratio:6.3f}x  ({ratio - 1:+.1%})")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=100, help="counted calls per case (default 100)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.url, args.calls)
+    if shutil.which("valgrind") is None:
+        sys.exit("count_instructions: valgrind is not on the PATH")
+    from bench_llm_overhead import FakeEndpoint
+
+    endpoint = FakeEndpoint(in_process=False)
+    try:
+        title = "LLM call (openai chat completion, fake endpoint):"
+        plain, _, traced = report(title, LLM_CASES, endpoint.url, args.calls)
+    finally:
+        endpoint.stop()
+    bare, tracked = report("Tracked event (app thread only):", EVENT_CASES, "", args.calls)
+    print()
+    print(f"target: traced within 5% of plain: {traced / plain - 1:+.1%}")
+    print(f"target: a tracked event within 1.5x of the bare span: {tracked / bare:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
