@@ -112,7 +112,14 @@ class Connection:
             self._socket, self._reader = self._open()
         sock, reader = self._socket, self._reader
         sock.sendall(message)
-        response, keep_alive = read_response(reader, method)
+        try:
+            response, keep_alive = read_response(reader, method)
+        except ValueError:
+            if not reader.closed:
+                raise
+            # close() from another thread won the race against this read: a network failure,
+            # retried like one, not the ValueError of reading a closed file.
+            raise ConnectionAbortedError("the connection was closed while waiting for the answer") from None
         if not keep_alive:
             self.close()
         return response
