@@ -93,7 +93,7 @@ class Setup:
     def sessions(self) -> list[dict[str, Any]]:
         assert sentrial.flush(timeout=10)
         found = [self.server.session(listed["id"]) for listed in self.server.sessions()]
-        return sorted((s for s in found if s is not None), key=lambda s: s["createdAt"])
+        return [s for s in found if s is not None]
 
     def spans(self) -> dict[str, ReadableSpan]:
         return {span.name: span for span in self.exporter.get_finished_spans()}
@@ -180,7 +180,8 @@ def test_each_prompt_of_a_client_conversation_is_a_session_of_its_own(setup: Set
         return results
 
     first_result, second_result = run(converse())
-    first, second = setup.sessions()
+    by_input = {s["userInput"]: s for s in setup.sessions()}
+    first, second = by_input["Weather in Paris?"], by_input["And in Rome?"]
     assert [(s["userInput"], s["assistantOutput"], s["status"]) for s in (first, second)] == [
         ("Weather in Paris?", "Paris is sunny, 22C.", "completed"),
         ("And in Rome?", "Rome is sunny too.", "completed"),
@@ -270,8 +271,9 @@ def test_malformed_messages_never_break_the_run(setup: Setup) -> None:
     conversation.begin("And now?")  # the next prompt still gets its own session
     conversation.see(SimpleNamespace(total_cost_usd=0.5, is_error=True, errors=["boom"], result=None))
 
-    first, second = setup.sessions()
-    assert (first["userInput"], first["status"], first["estimatedCost"]) == ("Weather?", "completed", 0)
+    by_input = {s["userInput"]: s for s in setup.sessions()}
+    first, second = by_input["Weather?"], by_input["And now?"]
+    assert (first["status"], first["estimatedCost"]) == ("completed", 0)
     assert first["events"] == []  # no model with a usable figure, no tool with an id
     assert (second["status"], second["failureReason"], second["estimatedCost"]) == ("failed", "boom", 0.5)
 
