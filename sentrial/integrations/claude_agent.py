@@ -39,6 +39,7 @@ from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.instrumentation._base import TRACER_NAME
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, log_once
+from sentrial.instrumentation._parts import plain_text
 from sentrial.tracing import current_route
 
 __all__ = ["ClaudeAgentInstrumentor"]
@@ -51,20 +52,11 @@ _CACHE_CREATION = "cache_creation_input_tokens"
 _USAGE_KEYS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheCreationInputTokens", "costUSD")
 
 
-def _text(content: Any) -> str | None:
-    """The text of a prompt's or a tool result's content: a string, or the text of its parts."""
-    if content is None or isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [part.get("text") for part in content if isinstance(part, dict)]
-        return "".join(text for text in texts if isinstance(text, str))
-    return None
-
-
-def _prompt_text(message: Any) -> str | None:
-    """The text of a user message of a streamed prompt (``{"message": {"content": ...}}``)."""
+def _prompt_text(message: Any) -> Any:
+    """The content of a user message of a streamed prompt (``{"message": {"content": ...}}``), as
+    text where it is text."""
     inner = message.get("message") if isinstance(message, dict) else None
-    return _text(inner.get("content")) if isinstance(inner, dict) else None
+    return plain_text(inner.get("content")) if isinstance(inner, dict) else None
 
 
 def _count(usage: Any, *names: str) -> int:
@@ -95,7 +87,7 @@ class _Turn:
     """One prompt's run: the interaction it became (or the session it records into), its open tool
     calls and the answer so far. Begun where the prompt is sent, in that context."""
 
-    def __init__(self, prompt: str | None, user_id: str | None, totals: _RunTotals) -> None:
+    def __init__(self, prompt: Any, user_id: str | None, totals: _RunTotals) -> None:
         self._totals = totals
         self.interaction: Interaction | None = None
         self.context = otel_context.get_current()
@@ -139,11 +131,11 @@ class _Turn:
         run = self._tools.pop(str(block.tool_use_id), None)
         if run is None:
             return
-        text = _text(getattr(block, "content", None))
+        content = plain_text(getattr(block, "content", None))
         if getattr(block, "is_error", None):
-            run.fail(text or "the tool reported an error")
+            run.fail(content if content and isinstance(content, str) else "the tool reported an error")
         else:
-            run.succeed(text if text is not None else getattr(block, "content", None))
+            run.succeed(content)
 
     def _close_tools(self) -> None:
         for run in self._tools.values():
@@ -259,7 +251,7 @@ class _Conversation:
         self._waiting: deque[_Turn] = deque()
         self._current: _Turn | None = None
 
-    def begin(self, prompt: str | None) -> None:
+    def begin(self, prompt: Any) -> None:
         """A prompt was sent: begin its turn here, in the sender's context."""
         try:
             self._waiting.append(_Turn(prompt, self.user_id, self._totals))
@@ -312,7 +304,7 @@ def _sending(
     positional = "prompt" not in kwargs and bool(args)
     prompt = args[0] if positional else kwargs.get("prompt")
     if not isinstance(prompt, AsyncIterable):
-        conversation.begin(_text(prompt))
+        conversation.begin(plain_text(prompt))
         return args, kwargs
     if positional:
         return (conversation.sent(prompt), *args[1:]), kwargs
