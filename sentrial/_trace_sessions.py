@@ -19,8 +19,6 @@ from sentrial import semconv
 from sentrial.delivery import SentrialOnlySpan
 from sentrial_otel_exporter.agents import trace_session_agent
 
-_ANONYMOUS_USER = "anonymous"
-
 
 def trace_session_id(trace_id: int) -> str:
     """The session id of a trace."""
@@ -77,7 +75,7 @@ class TraceSessions:
             semconv.SESSION_NAME: name,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
             semconv.GEN_AI_AGENT_NAME: trace_session_agent(span),
-            semconv.USER_ID: _ANONYMOUS_USER,
+            semconv.USER_ID: semconv.ANONYMOUS_USER,
         }
         opening = SentrialOnlySpan(
             name=semconv.session_span_name(attributes[semconv.GEN_AI_AGENT_NAME]),

@@ -21,6 +21,7 @@ from sentrial._tool_runs import ToolRun
 from sentrial._values import as_text
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
+from sentrial.semconv import ANONYMOUS_USER
 from sentrial.tracing import current_route
 
 logger = logging.getLogger("sentrial")
@@ -239,7 +240,7 @@ def _session_arguments(
     if input_param is None:  # the first argument that is not the user id
         input_param = next((key for key in arguments if key != user_id_param), None)
     value = arguments.get(input_param) if input_param is not None else None
-    return ("anonymous" if user_id is None else str(user_id)), value
+    return (ANONYMOUS_USER if user_id is None else str(user_id)), value
 
 
 @overload

@@ -45,6 +45,7 @@ SESSION_PARENT_ID: Final = "sentrial.session.parent_id"
 # complete a session that this process did not open (so no "open" request is sent for it).
 SESSION_EXTERNAL: Final = "sentrial.session.external"
 USER_ID: Final = "sentrial.user.id"
+ANONYMOUS_USER: Final = "anonymous"  # the user id of a session begun for nobody in particular
 EVENT_ID: Final = "sentrial.event_id"
 INPUT: Final = "sentrial.input"
 OUTPUT: Final = "sentrial.output"

@@ -44,7 +44,6 @@ from sentrial.tracing import current_route
 
 __all__ = ["ClaudeAgentInstrumentor"]
 
-_ANONYMOUS_USER = "anonymous"
 _EVENT = "claude_agent"
 _NO_RESULT = "no result before the run ended"
 _CACHE_CREATION = "cache_creation_input_tokens"
@@ -96,7 +95,7 @@ class _Turn:
         if current_route(self.context) is None:
             self.client = get_client()
             self.interaction, self.context = self.client._begin_unentered(
-                user_id=user_id or _ANONYMOUS_USER, event=_EVENT, input=prompt
+                user_id=user_id or sc.ANONYMOUS_USER, event=_EVENT, input=prompt
             )
         self.started_ns = time.time_ns()  # the start of the model usage spans: after their session's
         self._tools: dict[str, ToolRun] = {}

@@ -56,11 +56,11 @@ from sentrial.integrations._langchain_terms import (
     text_request,
     user_metadata,
 )
+from sentrial.semconv import ANONYMOUS_USER
 from sentrial.tracing import current_route
 
 __all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
 
-_ANONYMOUS_USER = "anonymous"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -339,7 +339,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         if current_route() is not None:
             return
         given = user_metadata(metadata)
-        user_id = self._user_id or given.get("user_id") or _ANONYMOUS_USER
+        user_id = self._user_id or given.get("user_id") or ANONYMOUS_USER
         convo_id = given.get("convo_id") or given.get("thread_id")
         run.interaction, context = (self._client or get_client())._begin_unentered(
             user_id=str(user_id),
