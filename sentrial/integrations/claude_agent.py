@@ -46,7 +46,6 @@ __all__ = ["ClaudeAgentInstrumentor"]
 
 _EVENT = "claude_agent"
 _NO_RESULT = "no result before the run ended"
-_CACHE_CREATION = "cache_creation_input_tokens"
 # The figures of a model's usage in a ResultMessage that a prompt's share is worked out for.
 _USAGE_KEYS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheCreationInputTokens", "costUSD")
 
