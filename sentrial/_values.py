@@ -78,6 +78,21 @@ def to_json(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str:
         text = _encode(jsonable(value))
     if len(text) <= max_chars:
         return text
+    return fit_json(text, max_chars)
+
+
+def json_text(value: Any) -> str:
+    """Encode ``value`` as JSON text of any length, unencodable parts in a readable form."""
+    try:
+        return "".join(_ITERENCODE(value, 0))
+    except (TypeError, ValueError, RecursionError):
+        return _encode(jsonable(value))
+
+
+def fit_json(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """JSON ``text`` itself when short enough, else a JSON object holding its head (see :func:`to_json`)."""
+    if len(text) <= max_chars:
+        return text
     return _encode({"truncated": True, "original_chars": len(text), "preview": cap_text(text, max_chars)})
 
 

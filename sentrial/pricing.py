@@ -267,8 +267,10 @@ def calculate_cost(
     than input tokens. The result is the float nearest the exact cost: 1000 input and 500
     output tokens of gpt-4o cost 0.0075, not 0.0075000000000001.
     """
-    counts = (input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens)
-    if set(map(type, counts)) != {int} or min(counts) < 0:  # else say which one is wrong
+    # Checked in full (by _check_tokens) only when something is off: this runs on every LLM call.
+    ints = type(input_tokens) is type(output_tokens) is int
+    ints = ints and type(cached_input_tokens) is type(cache_creation_tokens) is int
+    if not ints or min(input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens) < 0:
         _check_tokens(
             input_tokens=input_tokens,
             output_tokens=output_tokens,

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 import sentrial
 from sentrial import SentrialClient, pricing
 from sentrial import semconv as sc
+from sentrial._values import DEFAULT_MAX_CHARS, json_text
 from sentrial.instrumentation import openai as instrumentation
 from sentrial.instrumentation import uninstrument_all
 from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
@@ -271,6 +272,56 @@ def test_tool_calls_and_tool_results_in_messages_and_tool_calls_in_the_answer(
         finish="tool_calls",
     )
     assert values[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+
+
+# Quotes, backslashes, control characters, accents, CJK, an emoji, a line separator, markup.
+ANY_TEXT = 'He said "hi" \\ \n\ttab \x00\x1f é 漢字 😀 \u2028 </script>'
+
+
+def test_messages_of_any_characters_are_recorded_exactly_as_the_json_encoder_writes_them(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    fake.reply = Reply(text=ANY_TEXT)
+    messages = [
+        {"role": "developer", "content": ANY_TEXT},
+        {"role": "user", "content": ANY_TEXT},
+        {"role": "assistant", "content": ""},
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": ANY_TEXT}]},
+    ]
+    client.chat.completions.create(model="gpt-4o", messages=messages)
+    recorded = dict(traced.only_span().attributes or {})
+    # The simple messages are written directly as JSON text; it must be the text the general
+    # encoding of the same messages gives, character for character.
+    expected_input = [
+        {"role": "user", "parts": [text(ANY_TEXT)]},
+        {"role": "assistant", "parts": [text("")]},
+        {"role": "user", "parts": [text(ANY_TEXT)]},
+    ]
+    assert recorded[sc.GEN_AI_INPUT_MESSAGES] == json_text(expected_input)
+    assert recorded[sc.GEN_AI_SYSTEM_INSTRUCTIONS] == json_text([text(ANY_TEXT), text("Be brief.")])
+    assert recorded[sc.GEN_AI_OUTPUT_MESSAGES] == json_text(assistant(text(ANY_TEXT)))
+    assert json.loads(recorded[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == ANY_TEXT
+
+
+def test_messages_longer_than_the_cap_are_cut_with_a_marker(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    long_text = "word " * 20_000
+    fake.reply = Reply(text=long_text)
+    client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "system", "content": long_text}, {"role": "user", "content": long_text}],
+    )
+    values = attributes(traced.only_span())
+    for name in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_OUTPUT_MESSAGES):
+        cut = values[name]
+        assert cut["truncated"] is True and cut["original_chars"] > len(long_text), name
+        assert cut["preview"].startswith('[{"'), name
+        assert cut["preview"].endswith(f"...[truncated by sentrial: {cut['original_chars']} chars in all]"), (
+            name
+        )
+        assert len(cut["preview"]) < DEFAULT_MAX_CHARS + 100, name
 
 
 class City(BaseModel):

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import pricing
 from sentrial import semconv as sc
-from sentrial._values import to_json
+from sentrial._values import fit_json, to_json
 
 logger = logging.getLogger("sentrial")
 
@@ -86,8 +86,10 @@ class LlmRequest:
     operation: str  # a gen_ai.operation.name value, e.g. "chat"
     model: str | None
     parameters: dict[str, Any] = field(default_factory=dict)  # GenAI request attribute -> value
-    input_messages: list[dict[str, Any]] | None = None  # [{"role": ..., "parts": [...]}]
-    system_instructions: list[dict[str, Any]] | None = None  # [{"type": "text", "content": ...}]
+    # The messages, [{"role": ..., "parts": [...]}], or their JSON text.
+    input_messages: list[dict[str, Any]] | str | None = None
+    # The instructions, [{"type": "text", "content": ...}], or their JSON text.
+    system_instructions: list[dict[str, Any]] | str | None = None
     stream: bool = False
 
 
@@ -103,8 +105,13 @@ class LlmResult:
     cache_read_tokens: int | None = None
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
-    output_messages: list[dict[str, Any]] | None = None
+    output_messages: list[dict[str, Any]] | str | None = None  # or their JSON text
     cost_usd: float | None = None  # what the provider or framework says the call cost; else priced here
+
+
+def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
+    """Messages (or parts) as the JSON text of an attribute, cut to size."""
+    return fit_json(messages) if isinstance(messages, str) else to_json(messages)
 
 
 def _http_status(error: BaseException) -> str | None:
@@ -136,15 +143,17 @@ class LlmCall:
         }
         if request.model:
             attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
-        attributes.update({k: v for k, v in request.parameters.items() if v is not None})
+        for name, value in request.parameters.items():
+            if value is not None:
+                attributes[name] = value
         if request.stream:
             attributes[sc.LLM_STREAM] = True
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
             if request.input_messages is not None:
-                attributes[sc.GEN_AI_INPUT_MESSAGES] = to_json(request.input_messages)
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = _json_attribute(request.input_messages)
             if request.system_instructions:
-                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(request.system_instructions)
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _json_attribute(request.system_instructions)
         name = f"{request.operation} {request.model}" if request.model else request.operation
         self.span = tracer.start_span(
             name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_time
@@ -221,7 +230,7 @@ class LlmCall:
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.output_messages is not None and self._capture:
-            values[sc.GEN_AI_OUTPUT_MESSAGES] = to_json(result.output_messages)
+            values[sc.GEN_AI_OUTPUT_MESSAGES] = _json_attribute(result.output_messages)
         cost = self._cost(result) if result.cost_usd is None else result.cost_usd
         if cost is not None:
             values[sc.COST_USD] = cost

@@ -7,7 +7,15 @@ reads LangChain's content blocks, which follow the same format, with them too.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _quoted  # '"text"', escaped as the JSON encoder does
 from typing import Any
+
+# The commonest shapes written straight as JSON text: on every LLM call, building the dicts of the
+# general form and encoding them costs several times as much. Each gives exactly the text that
+# json_text() gives for the general form.
+_TEXT_PART_JSON = '{"type":"text","content":%s}'
+_TEXT_MESSAGE_JSON = '{"role":%s,"parts":[{"type":"text","content":%s}]}'
+_TEXT_ANSWER_JSON = '{"role":"assistant","parts":[{"type":"text","content":%s}],"finish_reason":%s}'
 
 
 def get_field(obj: Any, key: str) -> Any:
@@ -20,6 +28,26 @@ def get_field(obj: Any, key: str) -> Any:
 def text_part(text: Any) -> dict[str, Any]:
     """A text part."""
     return {"type": "text", "content": "" if text is None else str(text)}
+
+
+def text_part_json(text: str) -> str:
+    """The JSON text of ``text_part(text)``."""
+    return _TEXT_PART_JSON % _quoted(text)
+
+
+def text_message_json(role: str, text: str) -> str:
+    """The JSON text of a message of one text part: ``{"role": role, "parts": [text_part(text)]}``."""
+    return _TEXT_MESSAGE_JSON % (_quoted(role), _quoted(text))
+
+
+def text_answer_json(text: str, finish_reason: str | None) -> str:
+    """The JSON text of an assistant's answer of one text part, with why it finished."""
+    return _TEXT_ANSWER_JSON % (_quoted(text), "null" if finish_reason is None else _quoted(finish_reason))
+
+
+def json_array(items: list[str]) -> str:
+    """The JSON text of an array of the JSON texts ``items``."""
+    return f"[{','.join(items)}]"
 
 
 def _arguments(arguments: Any) -> Any:

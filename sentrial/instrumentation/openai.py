@@ -20,19 +20,23 @@ Responses API streams always report usage.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import openai
 import wrapt
 
 from sentrial import semconv as sc
+from sentrial._values import json_text
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
 from sentrial.instrumentation._parts import (
     content_parts,
+    json_array,
+    text_answer_json,
+    text_message_json,
     text_part,
+    text_part_json,
     tool_call_part,
     tool_result,
 )
@@ -145,12 +149,21 @@ def _chat_tool_call(call: Any) -> dict[str, Any]:
     return tool_call_part(_get(call, "id"), _get(custom, "name"), _get(custom, "input"))
 
 
-def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
+def _message_fields(message: Any) -> tuple[Any, Any, Any, Any]:
+    """A chat message's content, refusal, tool_calls and function_call (each None when absent)."""
     if isinstance(message, dict):
-        fields = map(message.get, _MESSAGE_FIELDS)
-    else:  # a model: getattr(message, name, None) for each field, with no Python call per field
-        fields = map(getattr, repeat(message), _MESSAGE_FIELDS, repeat(None))
-    content, refusal, tool_calls, function_call = fields
+        content, refusal, tool_calls, function_call = map(message.get, _MESSAGE_FIELDS)
+        return content, refusal, tool_calls, function_call
+    return (
+        getattr(message, "content", None),
+        getattr(message, "refusal", None),
+        getattr(message, "tool_calls", None),
+        getattr(message, "function_call", None),
+    )
+
+
+def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
+    content, refusal, tool_calls, function_call = _message_fields(message)
     parts = content_parts(content)
     if refusal:
         parts.append(text_part(refusal))
@@ -161,29 +174,31 @@ def _chat_message_parts(message: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _chat_input(messages: Any) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
-    """A chat call's messages and its system (and developer) instructions."""
+def _chat_input(messages: Any) -> tuple[str | None, str | None]:
+    """A chat call's messages and its system (and developer) instructions, as JSON text; None for
+    messages that cannot be read and for no instructions."""
     if not isinstance(messages, (list, tuple)):
-        return None, []  # a one-shot iterable is the SDK's to consume, not ours
-    converted: list[dict[str, Any]] = []
-    system: list[dict[str, Any]] = []
+        return None, None  # a one-shot iterable is the SDK's to consume, not ours
+    converted: list[str] = []
+    system: list[str] = []
     for message in messages:
         if type(message) is dict and len(message) == 2 and type(content := message.get("content")) is str:
             role = message.get("role")  # most messages: {"role": ..., "content": "text"}
             if role in _SYSTEM_ROLES:
-                system.append({"type": "text", "content": content})
+                system.append(text_part_json(content))
                 continue
             if role == "user" or role == "assistant":
-                converted.append({"role": role, "parts": [{"type": "text", "content": content}]})
+                converted.append(text_message_json(role, content))
                 continue
         role = _get(message, "role")
         if role in _SYSTEM_ROLES:
-            system.extend(p for p in content_parts(_get(message, "content")) if p["type"] == "text")
+            parts = content_parts(_get(message, "content"))
+            system.extend(json_text(part) for part in parts if part["type"] == "text")
         elif role in ("tool", "function"):
-            converted.append(tool_result(_get(message, "tool_call_id"), _get(message, "content")))
+            converted.append(json_text(tool_result(_get(message, "tool_call_id"), _get(message, "content"))))
         else:
-            converted.append({"role": role, "parts": _chat_message_parts(message)})
-    return converted, system
+            converted.append(json_text({"role": role, "parts": _chat_message_parts(message)}))
+    return json_array(converted), json_array(system) if system else None
 
 
 def _responses_input(kwargs: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
@@ -240,17 +255,17 @@ def _responses_output_parts(output: Any) -> list[dict[str, Any]]:
 
 
 # --- usage ----------------------------------------------------------------------------------------------
-def _chat_usage(usage: Any) -> dict[str, int | None]:
+def _add_chat_usage(result: LlmResult, usage: Any) -> LlmResult:
+    """``result`` with the token counts of a chat completion's ``usage``."""
     # Response models, not dicts: plain getattr (the SDK's models leave out fields of other versions).
     prompt_details = getattr(usage, "prompt_tokens_details", None)
     completion_details = getattr(usage, "completion_tokens_details", None)
-    return {
-        "input_tokens": _int(getattr(usage, "prompt_tokens", None)),
-        "output_tokens": _int(getattr(usage, "completion_tokens", None)),
-        "cache_read_tokens": _int(getattr(prompt_details, "cached_tokens", None)),
-        "cache_creation_tokens": _int(getattr(prompt_details, "cache_write_tokens", None)),
-        "reasoning_tokens": _int(getattr(completion_details, "reasoning_tokens", None)),
-    }
+    result.input_tokens = _int(getattr(usage, "prompt_tokens", None))
+    result.output_tokens = _int(getattr(usage, "completion_tokens", None))
+    result.cache_read_tokens = _int(getattr(prompt_details, "cached_tokens", None))
+    result.cache_creation_tokens = _int(getattr(prompt_details, "cache_write_tokens", None))
+    result.reasoning_tokens = _int(getattr(completion_details, "reasoning_tokens", None))
+    return result
 
 
 def _responses_usage(usage: Any) -> dict[str, int | None]:
@@ -275,6 +290,15 @@ def _response_body(result: Any) -> Any:
     return result if isinstance(result, openai.BaseModel) else None
 
 
+def _chat_answer_json(message: Any, finish_reason: Any) -> str:
+    """One choice of a chat completion as the JSON text of an output message."""
+    content, refusal, tool_calls, function_call = _message_fields(message)
+    plain = not (refusal or tool_calls or function_call is not None)
+    if plain and type(content) is str and (finish_reason is None or type(finish_reason) is str):
+        return text_answer_json(content, finish_reason)  # most answers: one text, written directly
+    return json_text(_assistant(_chat_message_parts(message), finish_reason))
+
+
 def _chat_result(completion: Any) -> LlmResult:
     choices = getattr(completion, "choices", None) or ()
     if len(choices) > 1:
@@ -283,16 +307,16 @@ def _chat_result(completion: Any) -> LlmResult:
     finish_reasons = []
     for choice in choices:
         finish_reason = getattr(choice, "finish_reason", None)
-        messages.append(_assistant(_chat_message_parts(getattr(choice, "message", None)), finish_reason))
+        messages.append(_chat_answer_json(getattr(choice, "message", None), finish_reason))
         if finish_reason:
             finish_reasons.append(str(finish_reason))
-    return LlmResult(
+    result = LlmResult(
         response_model=_str(getattr(completion, "model", None)),
         response_id=_str(getattr(completion, "id", None)),
         finish_reasons=finish_reasons,
-        output_messages=messages if choices else None,
-        **_chat_usage(getattr(completion, "usage", None)),
+        output_messages=json_array(messages) if choices else None,
     )
+    return _add_chat_usage(result, getattr(completion, "usage", None))
 
 
 def _responses_finish_reason(response: Any, output: Any) -> str | None:
@@ -435,13 +459,13 @@ class ChatStreamAccumulator:
     def result(self) -> LlmResult:
         """The chunks so far as one result."""
         choices = [state for _, state in sorted(self._choices.items())]
-        return LlmResult(
+        result = LlmResult(
             response_model=self._model,
             response_id=self._id,
             finish_reasons=[c.finish_reason for c in choices if c.finish_reason],
             output_messages=[c.message() for c in choices] if choices else None,
-            **_chat_usage(self._usage),
         )
+        return _add_chat_usage(result, self._usage)
 
 
 class ResponsesStreamAccumulator:
@@ -532,14 +556,14 @@ def _chat_parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """A ``chat.completions.create`` / ``parse`` call as an LLM request."""
     _opt_into_stream_usage(kwargs)
-    messages, system = _chat_input(kwargs.get("messages")) if capture_content() else (None, [])
+    messages, system = _chat_input(kwargs.get("messages")) if capture_content() else (None, None)
     return LlmRequest(
         provider=_provider(instance),
         operation=sc.OPERATION_CHAT,
         model=_str(kwargs.get("model")),
         parameters=_chat_parameters(kwargs),
         input_messages=messages,
-        system_instructions=system or None,
+        system_instructions=system,
         stream=kwargs.get("stream") is True,
     )
 
