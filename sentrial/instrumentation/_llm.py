@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import pricing
 from sentrial import semconv as sc
-from sentrial._values import fit_json, to_json
+from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
 
 logger = logging.getLogger("sentrial")
 
@@ -111,7 +111,9 @@ class LlmResult:
 
 def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
     """Messages (or parts) as the JSON text of an attribute, cut to size."""
-    return fit_json(messages) if isinstance(messages, str) else to_json(messages)
+    if type(messages) is str:
+        return messages if len(messages) <= DEFAULT_MAX_CHARS else fit_json(messages)
+    return to_json(messages)
 
 
 def _http_status(error: BaseException) -> str | None:
@@ -218,15 +220,22 @@ class LlmCall:
             log_once("result-attributes", "could not record an LLM result")
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            sc.GEN_AI_RESPONSE_MODEL: result.response_model,
-            sc.GEN_AI_RESPONSE_ID: result.response_id,
-            sc.GEN_AI_USAGE_INPUT_TOKENS: result.input_tokens,
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: result.output_tokens,
-            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: result.cache_read_tokens,
-            sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: result.cache_creation_tokens,
-            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: result.reasoning_tokens,
-        }
+        # One test per value rather than a dict filtered afterwards: half the time, on every call.
+        values: dict[str, Any] = {}
+        if result.response_model is not None:
+            values[sc.GEN_AI_RESPONSE_MODEL] = result.response_model
+        if result.response_id is not None:
+            values[sc.GEN_AI_RESPONSE_ID] = result.response_id
+        if result.input_tokens is not None:
+            values[sc.GEN_AI_USAGE_INPUT_TOKENS] = result.input_tokens
+        if result.output_tokens is not None:
+            values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = result.output_tokens
+        if result.cache_read_tokens is not None:
+            values[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = result.cache_read_tokens
+        if result.cache_creation_tokens is not None:
+            values[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = result.cache_creation_tokens
+        if result.reasoning_tokens is not None:
+            values[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = result.reasoning_tokens
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.output_messages is not None and self._capture:
@@ -234,7 +243,7 @@ class LlmCall:
         cost = self._cost(result) if result.cost_usd is None else result.cost_usd
         if cost is not None:
             values[sc.COST_USD] = cost
-        return {k: v for k, v in values.items() if v is not None}
+        return values
 
     def _cost(self, result: LlmResult) -> float | None:
         model = result.response_model or self.request.model

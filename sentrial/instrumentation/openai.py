@@ -86,6 +86,9 @@ _CHAT_PARAMETERS = {
     "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
     "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
     "seed": sc.GEN_AI_REQUEST_SEED,
+    "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,  # the newer name: wins over max_tokens
+    "stop": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
 }
 _RESPONSES_PARAMETERS = {
     "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
@@ -110,10 +113,14 @@ def _given(value: Any) -> bool:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:  # the common case first: these run several times on every call
+        return value
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _str(value: Any) -> str | None:
+    if type(value) is str:
+        return value
     return str(value) if _given(value) else None
 
 
@@ -541,13 +548,11 @@ def _opt_into_stream_usage(kwargs: dict[str, Any]) -> None:
 
 
 def _chat_parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    parameters = _parameters(kwargs, _CHAT_PARAMETERS)
-    for name in ("max_completion_tokens", "max_tokens"):
-        if name in kwargs and _given(kwargs[name]):
-            parameters[sc.GEN_AI_REQUEST_MAX_TOKENS] = kwargs[name]
-            break
-    if "stop" in kwargs:
-        stop = _stop_sequences(kwargs["stop"])
+    parameters = _parameters(kwargs, _CHAT_PARAMETERS)  # one pass over what the call passed
+    if sc.GEN_AI_REQUEST_MAX_TOKENS in parameters and _given(kwargs.get("max_completion_tokens")):
+        parameters[sc.GEN_AI_REQUEST_MAX_TOKENS] = kwargs["max_completion_tokens"]
+    if sc.GEN_AI_REQUEST_STOP_SEQUENCES in parameters:
+        stop = _stop_sequences(parameters.pop(sc.GEN_AI_REQUEST_STOP_SEQUENCES))
         if stop:
             parameters[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     return parameters
