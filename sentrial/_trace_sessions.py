@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanContext, StatusCode
 
 from sentrial import semconv
 from sentrial.delivery import SentrialOnlySpan
@@ -88,11 +88,9 @@ class TraceSessions:
         )
         return session_id, opening
 
-    def root_ended(self, span: ReadableSpan) -> tuple[Any, ReadableSpan] | None:
-        """(owner, completion) of the trace's session when ``span`` is a local root that had one."""
-        ids = span.context
-        if ids is None:
-            return None
+    def root_ended(self, span: ReadableSpan, ids: SpanContext) -> tuple[Any, ReadableSpan] | None:
+        """(owner, completion) of the trace's session when ``span`` (of ``ids``) is a local root that
+        had one."""
         root = self.roots.get(ids.trace_id)  # a read without the lock: most spans are not roots
         if root is None or root.span_id != ids.span_id:
             return None

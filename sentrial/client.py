@@ -460,7 +460,6 @@ class SentrialClient:
         span_id: Any,
         metadata: Any,
     ) -> dict[str, Any]:
-        check = self._check("track_tool_call")
         # The hot path: arguments of the documented types skip the per-argument checks.
         well_typed = (
             type(session_id) is str
@@ -472,6 +471,7 @@ class SentrialClient:
             and tool_name
             and 0.0 <= estimated_cost < math.inf
         )
+        check = self._check("track_tool_call")
         if not well_typed:
             session_id = check.text("session_id", session_id, required=True) or ""
             tool_name = check.text("tool_name", tool_name, required=True) or ""

@@ -77,7 +77,9 @@ class SessionRouter(SpanProcessor):
 
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        attributes = span.attributes or {}
+        attributes = span.attributes  # an SDK span's are never None (and `or {}` would cost a len())
+        if attributes is None:
+            attributes = {}
         parent = span.parent
         if parent is None or parent.is_remote:
             self._traces.root_started(span)
@@ -111,7 +113,7 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(ids.span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
-        trace_session = self._traces.root_ended(span)
+        trace_session = self._traces.root_ended(span, ids)
         if trace_session is not None:
             owner, completion = trace_session
             owner.hand_on(completion)
