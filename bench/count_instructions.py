@@ -3,7 +3,11 @@
 Wall-clock ratios on a small shared machine move by a few points from run to run, mostly with
 cache effects; an instruction count does not. Each case runs in a process of its own under
 valgrind (``--tool=cachegrind --cache-sim=no``), once making ``--calls`` calls after 20 untimed
-ones and once making none; the difference divided by ``--calls`` is what one call executes.
+ones and once making none; the difference divided by ``--calls`` is what one call executes. Both
+runs have the same hash seed, and after the warm-up everything alive is moved out of the garbage
+collector's sight (``gc.freeze()``): a full collection of the start-up's objects falling inside
+one run but not the other would otherwise move a case by several thousand instructions per call.
+Two cases are counted at a time, one per core.
 
   LLM call (as bench_llm_overhead.py): the real openai SDK against the fake endpoint (a child
       process, not counted): plain, inside a bare OTel span with the same attributes (the floor),
@@ -12,7 +16,7 @@ ones and once making none; the difference divided by ``--calls`` is what one cal
       ``interaction.track_tool_call(...)``. Only the app thread counts: both batch processors are
       set never to run during the count. Target: within 1.5x of the bare span.
 
-Needs valgrind on the PATH; takes a few minutes (valgrind runs Python about 50x slower).
+Needs valgrind on the PATH; takes about 2 minutes (valgrind runs Python about 50x slower).
 
     python bench/count_instructions.py [--calls N]
 """
@@ -20,12 +24,14 @@ Needs valgrind on the PATH; takes a few minutes (valgrind runs Python about 50x 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 HOLD_MS = 3_600_000.0  # a batch processor's delay that no count lasts
@@ -93,6 +99,8 @@ def child(case: str, url: str, calls: int) -> None:
     """Make the calls of one case, then leave at once (no exit hooks: both runs end alike)."""
     run = llm_case(case, url) if case in LLM_CASES else event_case(case)
     run(WARMUP)
+    gc.collect()
+    gc.freeze()
     run(calls)
     sys.stdout.flush()
     os._exit(0)
@@ -102,20 +110,25 @@ def count(case: str, url: str, calls: int) -> int:
     """Instructions the process executed for ``calls`` calls of ``case`` (startup included)."""
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
     command += [sys.executable, __file__, "--child", case, "--url", url, "--calls", str(calls)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     found = _REFS.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"{case}: valgrind failed:\n{done.stderr[-2000:]}")
     return int(found.group(1).replace(",", ""))
 
 
-def per_call(case: str, url: str, calls: int) -> float:
-    return (count(case, url, calls) - count(case, url, 0)) / calls
+def per_call(cases: tuple[str, ...], url: str, calls: int) -> list[float]:
+    """Instructions per call of each case; two valgrind runs at a time."""
+    runs = [(case, made) for case in cases for made in (calls, 0)]
+    with ThreadPoolExecutor(2) as pool:
+        counted = dict(zip(runs, pool.map(lambda run: count(run[0], url, run[1]), runs), strict=True))
+    return [(counted[case, calls] - counted[case, 0]) / calls for case in cases]
 
 
 def report(title: str, cases: tuple[str, ...], url: str, calls: int) -> list[float]:
     print(title)
-    figures = [per_call(case, url, calls) for case in cases]
+    figures = per_call(cases, url, calls)
     for case, figure in zip(cases, figures, strict=True):
         ratio = figure / figures[0]
         print(f"  {case:14s} {figure / 1000:9.1f}k instructions per call  {ratio:6.3f}x  ({ratio - 1:+.1%})")
@@ -124,7 +137,7 @@ def report(title: str, cases: tuple[str, ...], url: str, calls: int) -> list[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=100, help="counted calls per case (default 100)")
+    parser.add_argument("--calls", type=int, default=300, help="counted calls per case (default 300)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
