@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from sentrial import semconv as sc
+from sentrial._values import json_text
 from sentrial.client import SentrialClient
 from sentrial.instrumentation import anthropic as instrumentation
 from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
@@ -170,6 +171,41 @@ def test_create_records_request_and_response(fake: FakeAnthropic, instrumented: 
     }
     sent = fake.requests[0]["json"]
     assert sent["system"] == SYSTEM and sent["temperature"] == 0.2 and sent["messages"] == QUESTION
+
+
+# Quotes, backslashes, control characters, accents, CJK, an emoji, a line separator, markup.
+ANY_TEXT = 'He said "hi" \\ \n\ttab \x00\x1f é 漢字 😀 \u2028 </script>'
+
+
+def test_texts_of_any_characters_are_recorded_exactly_as_the_json_encoder_writes_them(
+    fake: FakeAnthropic, instrumented: InMemorySpanExporter
+) -> None:
+    fake.reply = Reply(text=ANY_TEXT)
+    messages = [
+        {"role": "user", "content": ANY_TEXT},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": [{"type": "text", "text": ANY_TEXT}]},
+    ]
+    sync_client(fake).messages.create(**create_kwargs(messages=messages, system=ANY_TEXT))
+    recorded = dict(only_span(instrumented).attributes or {})
+    # Simple messages are written directly as JSON text: exactly what the general encoding gives.
+    text = {"type": "text", "content": ANY_TEXT}
+    expected_input = [
+        {"role": "user", "parts": [text]},
+        {"role": "assistant", "parts": [{"type": "text", "content": ""}]},
+        {"role": "user", "parts": [text]},
+    ]
+    assert recorded[sc.GEN_AI_INPUT_MESSAGES] == json_text(expected_input)
+    assert recorded[sc.GEN_AI_SYSTEM_INSTRUCTIONS] == json_text([text])
+    assert recorded[sc.GEN_AI_OUTPUT_MESSAGES] == json_text(answer_output(ANY_TEXT))
+
+
+def test_extra_body_wins_over_the_arguments_as_it_does_on_the_wire(
+    fake: FakeAnthropic, instrumented: InMemorySpanExporter
+) -> None:
+    sync_client(fake).messages.create(**create_kwargs(max_tokens=100, extra_body={"max_tokens": 5}))
+    assert fake.requests[0]["json"]["max_tokens"] == 5
+    assert attrs(only_span(instrumented))[sc.GEN_AI_REQUEST_MAX_TOKENS] == 5
 
 
 def test_the_request_is_sent_unchanged(fake: FakeAnthropic, provider: TracerProvider) -> None:

@@ -19,6 +19,7 @@ import wrapt
 from anthropic import AsyncStream, Stream
 
 from sentrial import semconv as sc
+from sentrial._values import json_text
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import (
@@ -30,6 +31,7 @@ from sentrial.instrumentation._llm import (
     leave_call,
     log_once,
 )
+from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json, text_part_json
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
 
 if TYPE_CHECKING:
@@ -83,16 +85,17 @@ _PARAMETERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 
 def _parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    # Recent SDKs dropped temperature/top_p/top_k from the signature; they still reach the API via extra_body.
+    # Recent SDKs dropped temperature/top_p/top_k from the signature; they still reach the API via
+    # extra_body, which the SDK merges over the call's own arguments: read last, it wins here too.
+    # One pass over what was passed.
     extra_body = kwargs.get("extra_body")
-    extra = extra_body if isinstance(extra_body, Mapping) else {}
+    sources = (kwargs, extra_body) if isinstance(extra_body, Mapping) else (kwargs,)
     parameters: dict[str, Any] = {}
-    for name, (attribute, convert) in _PARAMETERS.items():
-        value = convert(kwargs.get(name))
-        if value is None:
-            value = convert(extra.get(name))
-        if value is not None:
-            parameters[attribute] = value
+    for source in sources:
+        for name, value in source.items():
+            known = _PARAMETERS.get(name)
+            if known is not None and (converted := known[1](value)) is not None:
+                parameters[known[0]] = converted
     return parameters
 
 
@@ -166,16 +169,24 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return [_part(block) for block in blocks] if blocks is not None else []
 
 
-def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
+def _input_messages(messages: Any) -> str | None:
+    """The request's messages as JSON text; None when they cannot be read without consuming them."""
     items = _items(messages)
     if items is None:
         return None
-    return [{"role": _field(item, "role"), "parts": _parts(_field(item, "content"))} for item in items]
+    written = []
+    for item in items:
+        role, content = _field(item, "role"), _field(item, "content")
+        if type(role) is str and type(content) is str:  # most messages: one text, written directly
+            written.append(text_message_json(role, content))
+        else:
+            written.append(json_text({"role": role, "parts": _parts(content)}))
+    return json_array(written)
 
 
-def _system_instructions(system: Any) -> list[dict[str, Any]] | None:
+def _system_instructions(system: Any) -> str | list[dict[str, Any]] | None:
     if isinstance(system, str):
-        return [_text_part(system)] if system else None
+        return json_array([text_part_json(system)]) if system else None
     return _parts(system) or None
 
 
@@ -211,6 +222,16 @@ def _output_messages(parts: list[dict[str, Any]], stop_reason: str | None) -> li
     return [message]
 
 
+def _answer_json(content: Any, stop_reason: str | None) -> str:
+    """The answer's content blocks as the JSON text of the output messages."""
+    blocks = _items(content)
+    if stop_reason and blocks is not None and len(blocks) == 1 and _field(blocks[0], "type") == "text":
+        text = _field(blocks[0], "text")
+        if type(text) is str:  # most answers: one text block, written directly
+            return json_array([text_answer_json(text, stop_reason)])
+    return json_text(_output_messages(_parts(content), stop_reason))
+
+
 def _usage_counts(usage: Any) -> dict[str, int | None]:
     uncached = _integer(_field(usage, "input_tokens"))
     cache_read = _integer(_field(usage, "cache_read_input_tokens"))
@@ -231,7 +252,7 @@ def message_result(message: Any) -> LlmResult:
     stop_reason = _text(_field(message, "stop_reason"))
     output = None
     if capture_content():
-        output = _output_messages(_parts(_field(message, "content")), stop_reason)
+        output = _answer_json(_field(message, "content"), stop_reason)
     return LlmResult(
         response_model=_text(_field(message, "model")),
         response_id=_text(_field(message, "id")),
