@@ -220,22 +220,18 @@ class LlmCall:
             log_once("result-attributes", "could not record an LLM result")
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
-        # One test per value rather than a dict filtered afterwards: half the time, on every call.
         values: dict[str, Any] = {}
-        if result.response_model is not None:
-            values[sc.GEN_AI_RESPONSE_MODEL] = result.response_model
-        if result.response_id is not None:
-            values[sc.GEN_AI_RESPONSE_ID] = result.response_id
-        if result.input_tokens is not None:
-            values[sc.GEN_AI_USAGE_INPUT_TOKENS] = result.input_tokens
-        if result.output_tokens is not None:
-            values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = result.output_tokens
-        if result.cache_read_tokens is not None:
-            values[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = result.cache_read_tokens
-        if result.cache_creation_tokens is not None:
-            values[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = result.cache_creation_tokens
-        if result.reasoning_tokens is not None:
-            values[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = result.reasoning_tokens
+        for name, value in (
+            (sc.GEN_AI_RESPONSE_MODEL, result.response_model),
+            (sc.GEN_AI_RESPONSE_ID, result.response_id),
+            (sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens),
+            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens),
+            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, result.cache_read_tokens),
+            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, result.cache_creation_tokens),
+            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, result.reasoning_tokens),
+        ):
+            if value is not None:
+                values[name] = value
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.output_messages is not None and self._capture:
