@@ -114,3 +114,26 @@ def test_import_is_cheap_and_imports_no_provider_library() -> None:
         [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_libraries_imported_after_uninstrument_all_stay_untraced() -> None:
+    # A fresh interpreter: the libraries must not be imported before the hooks are set.
+    script = textwrap.dedent(
+        """
+        import sys
+        from sentrial.instrumentation import instrument_when_imported, load_instrumentor, uninstrument_all
+
+        assert "openai" not in sys.modules and "anthropic" not in sys.modules
+        instrument_when_imported()
+        import anthropic  # imported after: its import hook instruments it
+        assert load_instrumentor("anthropic").is_instrumented_by_opentelemetry
+        uninstrument_all()
+        assert not load_instrumentor("anthropic").is_instrumented_by_opentelemetry
+        import openai  # its hook was set before uninstrument_all(): it must now do nothing
+        assert not load_instrumentor("openai").is_instrumented_by_opentelemetry
+        instrument_when_imported()  # wanted again: imported libraries are instrumented at once
+        assert load_instrumentor("openai").is_instrumented_by_opentelemetry
+        assert load_instrumentor("anthropic").is_instrumented_by_opentelemetry
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)

@@ -26,7 +26,10 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "claude_agent_sdk": ("sentrial.integrations.claude_agent", "ClaudeAgentInstrumentor"),
 }
 
-_hooked: set[str] = set()
+_hooked: set[str] = set()  # libraries with an import hook (wrapt cannot take one back)
+# Libraries to instrument when imported, with the tracer provider to use; the hooks of libraries not
+# in it do nothing (after uninstrument_all(), a library imported later stays untraced).
+_wanted: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
@@ -42,15 +45,22 @@ def instrument_when_imported(tracer_provider: Any = None) -> None:
     with _lock:
         libraries = [name for name in INSTRUMENTORS if name not in _hooked]
         _hooked.update(libraries)
+        _wanted.update(dict.fromkeys(INSTRUMENTORS, tracer_provider))
     for library in INSTRUMENTORS:
         if library in libraries:
-            wrapt.register_post_import_hook(_hook(library, tracer_provider), library)
+            wrapt.register_post_import_hook(_hook(library), library)
         elif library in sys.modules:
             _instrument(library, tracer_provider)
 
 
-def _hook(library: str, tracer_provider: Any) -> Any:
-    return lambda module: _instrument(library, tracer_provider)
+def _hook(library: str) -> Any:
+    def on_import(module: Any) -> None:
+        with _lock:
+            wanted, tracer_provider = library in _wanted, _wanted.get(library)
+        if wanted:
+            _instrument(library, tracer_provider)
+
+    return on_import
 
 
 def _instrument(library: str, tracer_provider: Any) -> None:
@@ -63,7 +73,10 @@ def _instrument(library: str, tracer_provider: Any) -> None:
 
 
 def uninstrument_all() -> None:
-    """Undo every instrumentor applied so far (importing nothing that is not imported yet)."""
+    """Undo every instrumentor applied so far (importing nothing that is not imported yet), and
+    leave the libraries not imported yet untraced when they are."""
+    with _lock:
+        _wanted.clear()
     for library, (module_name, _) in INSTRUMENTORS.items():
         if module_name not in sys.modules:
             continue
