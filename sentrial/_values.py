@@ -76,7 +76,7 @@ def to_json(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str:
         text = "".join(_ITERENCODE(value, 0))
     except (TypeError, ValueError, RecursionError):
         text = _encode(jsonable(value))
-    if len(text) <= max_chars:
+    if len(text) <= max_chars:  # fit_json's own test, here to spare the common case a call
         return text
     return fit_json(text, max_chars)
 

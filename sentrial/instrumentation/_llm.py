@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import pricing
 from sentrial import semconv as sc
-from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
+from sentrial._values import fit_json, to_json
 
 logger = logging.getLogger("sentrial")
 
@@ -111,9 +111,7 @@ class LlmResult:
 
 def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
     """Messages (or parts) as the JSON text of an attribute, cut to size."""
-    if type(messages) is str:
-        return messages if len(messages) <= DEFAULT_MAX_CHARS else fit_json(messages)
-    return to_json(messages)
+    return fit_json(messages) if type(messages) is str else to_json(messages)
 
 
 def _http_status(error: BaseException) -> str | None:
