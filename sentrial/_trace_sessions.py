@@ -22,7 +22,7 @@ from sentrial_otel_exporter.agents import trace_session_agent
 
 def trace_session_id(trace_id: int) -> str:
     """The session id of a trace."""
-    return f"trace-{trace_id:032x}"
+    return f"trace-{semconv.trace_hex(trace_id)}"
 
 
 @dataclass
@@ -61,7 +61,7 @@ class TraceSessions:
         with self._lock:
             root = self.roots.get(trace_id)
             if root is None:
-                orphan_id = f"{trace_session_id(trace_id)}-{span.context.span_id:016x}"
+                orphan_id = f"{trace_session_id(trace_id)}-{semconv.span_hex(span.context.span_id)}"
                 root = self.roots[trace_id] = _Root(span.context.span_id, span.name, owner, orphan_id)
             elif root.owner is not None:
                 return root.session_id(trace_id), None

@@ -33,7 +33,14 @@ from sentrial._config import BatcherConfig, resolve_settings
 from sentrial._values import cap_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.redact import Redactor, redactor_for
-from sentrial.tracing import SessionRoute, current_route, resolve_provider, router_of, with_route
+from sentrial.tracing import (
+    SessionRoute,
+    current_route,
+    for_events,
+    resolve_provider,
+    router_of,
+    with_route,
+)
 
 logger = logging.getLogger("sentrial")
 
@@ -72,6 +79,8 @@ class _OpenSession:
     span: trace.Span
     route: SessionRoute
     context: otel_context.Context  # the session span and its route, for the spans made inside it
+    events_context: otel_context.Context  # the same, for the session's tracked events (see for_events)
+    trace_hex: str  # the session's trace id, as the API writes it
     interaction: Interaction | None = None  # set by begin()
     pid: int = field(default_factory=os.getpid)  # the process that opened it (and completes it at exit)
 
@@ -259,7 +268,13 @@ class SentrialClient:
         )
         context = with_route(route, trace.set_span_in_context(span, parent_context))
         with self._lock:
-            self._sessions[session_id] = _OpenSession(span, route, context)
+            self._sessions[session_id] = _OpenSession(
+                span,
+                route,
+                context,
+                for_events(self._delivery, context),
+                semconv.trace_hex(span.get_span_context().trace_id),
+            )
         return session_id
 
     @_guarded()
@@ -398,7 +413,7 @@ class SentrialClient:
         """Start and end one event span inside the session; returns what was recorded."""
         open_session = self._sessions.get(session_id)
         if open_session is not None:
-            context = open_session.context
+            context = open_session.events_context
         else:  # a session opened elsewhere: its id passes through unchanged
             context = with_route(SessionRoute(session_id, self._delivery))
         attributes[semconv.SESSION_ID] = session_id
@@ -411,9 +426,12 @@ class SentrialClient:
         ids = span.get_span_context()
         return {
             "sessionId": session_id,
-            "eventType": attributes[semconv.SPAN_KIND],
-            "traceId": f"{ids.trace_id:032x}",
-            "spanId": f"{ids.span_id:016x}",
+            "eventType": semconv.API_EVENT_TYPES[attributes[semconv.SPAN_KIND]],
+            # The event's span is a child of the session's: same trace, whose id was written out once.
+            "traceId": open_session.trace_hex
+            if open_session is not None
+            else semconv.trace_hex(ids.trace_id),
+            "spanId": semconv.span_hex(ids.span_id),
         }
 
     @_guarded()

@@ -9,6 +9,7 @@ LLM spans of other instrumentations are put in Sentrial's terms (and priced) for
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -150,7 +151,9 @@ class Delivery:
     def _set_up_queue(self) -> None:
         """Nothing queued, dropped or held. Also a forked child's start: OTel empties the batch
         queue there."""
-        self._queued = 0  # spans handed to the batcher and not yet taken by the fan-out
+        self._numbers = itertools.count()  # numbers the spans handed on (dropped ones too)
+        self._last_number = -1
+        self._taken = 0  # spans the fan-out took off the queue
         self._dropped = 0
         self._dropped_at_flush = 0
         self._drop_log = DropLog()
@@ -177,17 +180,24 @@ class Delivery:
         if self._batcher is None or self.closed:
             return
         self._last_handed_on = time.monotonic()
-        with self._lock:
-            full = self._queued >= self._queue_size and not isinstance(span, SentrialOnlySpan)
-            if full:
-                self._dropped += 1
-            else:
-                self._queued += 1
-        if full:
-            self._drop_log.add("queue full")
-            self._warn_drops()
+        # The app threads number their spans with next(), which the GIL makes atomic: no lock here.
+        number = self._last_number = next(self._numbers)
+        if number - self._taken - self._dropped >= self._queue_size and not isinstance(
+            span, SentrialOnlySpan
+        ):
+            self._drop()
             return
         self._batcher.on_end(span)
+
+    def _drop(self) -> None:
+        with self._lock:
+            self._dropped += 1
+        self._drop_log.add("queue full")
+        self._warn_drops()
+
+    def _waiting(self) -> int:
+        """About how many spans were handed on and not yet taken by the fan-out (or dropped)."""
+        return self._last_number + 1 - self._taken - self._dropped
 
     def wait_for_pause(self) -> None:
         """Hold the background work while the app hands on spans back to back.
@@ -206,7 +216,7 @@ class Delivery:
             now = time.monotonic()
             paused = now - self._last_handed_on >= _QUIET_S
             # A queue half full ends the hold too: holding must never be what makes it overflow.
-            if self._flushing or self.closed or paused or self._queued * 2 >= self._queue_size:
+            if self._flushing or self.closed or paused or self._waiting() * 2 >= self._queue_size:
                 self._hold_began = None
                 return
             if self._hold_began is None:
@@ -220,7 +230,7 @@ class Delivery:
     def left_queue(self, count: int) -> None:
         """Note that the fan-out took ``count`` spans off the queue."""
         with self._lock:
-            self._queued = max(0, self._queued - count)
+            self._taken += count
 
     def _warn_drops(self, force: bool = False) -> None:
         drops = self._drop_log.take(force)

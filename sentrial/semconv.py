@@ -1,4 +1,5 @@
-"""Sentrial semantic conventions: every span name, span kind and attribute name the SDK uses.
+"""Sentrial semantic conventions: every span name, span kind and attribute name the SDK uses, and
+how ids are written.
 
 No other module spells one of these strings. Where an OpenTelemetry GenAI convention exists it
 is used alongside the Sentrial name, so any OTel backend shows these spans properly.
@@ -15,6 +16,9 @@ KIND_DECISION: Final = "decision"
 KIND_ERROR: Final = "error"
 KIND_LLM: Final = "llm"
 
+# The Sessions API's ``eventType`` of each kind of tracked event (what the SDK's calls return).
+API_EVENT_TYPES: Final = {KIND_TOOL_CALL: "tool_call", KIND_DECISION: "llm_decision", KIND_ERROR: "error"}
+
 # --- span names ---------------------------------------------------------------------------
 SPAN_NAME_DECISION: Final = "sentrial.decision"
 SPAN_NAME_ERROR: Final = "sentrial.error"
@@ -29,6 +33,23 @@ def tool_call_span_name(tool_name: str) -> str:
     """The name of a tool call's span: ``execute_tool {tool_name}`` (an f-string: on every tool call,
     ``str.format`` costs five times as much)."""
     return f"execute_tool {tool_name}"
+
+
+# --- ids as the Sessions API (and OTel) write them -------------------------------------------
+def trace_hex(trace_id: int) -> str:
+    """A trace id as 32 lowercase hex digits."""
+    try:  # to_bytes().hex() costs half of an f-string's ``:032x``: this runs on every tracked event
+        return trace_id.to_bytes(16, "big").hex()
+    except OverflowError:  # not a valid id: written as it is rather than lost
+        return f"{trace_id:032x}"
+
+
+def span_hex(span_id: int) -> str:
+    """A span id as 16 lowercase hex digits."""
+    try:
+        return span_id.to_bytes(8, "big").hex()
+    except OverflowError:
+        return f"{span_id:016x}"
 
 
 # --- attributes on every Sentrial span -------------------------------------------------------

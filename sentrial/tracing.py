@@ -25,6 +25,7 @@ from sentrial.delivery import Delivery
 logger = logging.getLogger("sentrial")
 
 _SESSION_KEY = otel_context.create_key("sentrial-session")
+_EVENTS_KEY = otel_context.create_key("sentrial-events")
 
 
 class SessionRoute:
@@ -55,6 +56,16 @@ def with_route(route: SessionRoute, ctx: otel_context.Context | None = None) -> 
     return otel_context.set_value(_SESSION_KEY, route, ctx)
 
 
+def for_events(delivery: Delivery, ctx: otel_context.Context) -> otel_context.Context:
+    """The context in which Sentrial starts its own event spans of a session open in ``ctx``.
+
+    The router hands such spans straight to ``delivery``: they are Sentrial's by construction, have
+    the session's span as their parent (so never start a trace) and are never LLM calls. Nothing
+    else starts in this context: the event spans end at once and are never made current.
+    """
+    return otel_context.set_value(_EVENTS_KEY, delivery, ctx)
+
+
 def _inside_llm_call(parent_context: otel_context.Context | None) -> bool:
     """True when the parent span is itself an LLM call: a provider SDK's own span inside ours (or a
     second instrumentation's) describes the same call and must not be counted twice."""
@@ -73,10 +84,16 @@ class SessionRouter(SpanProcessor):
     def __init__(self) -> None:
         self.default: Delivery | None = None
         self._owner: dict[int, Delivery] = {}  # span id -> its delivery, while the span runs
+        self._event_owner: dict[int, Delivery] = {}  # the same for tracked events (see for_events)
         self._traces = TraceSessions()
 
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        if parent_context is not None:
+            events_delivery: Any = parent_context.get(_EVENTS_KEY)  # a Context is a dict
+            if events_delivery is not None:  # a tracked event (see for_events): nothing to decide
+                self._event_owner[span.context.span_id] = events_delivery
+                return
         attributes = span.attributes  # an SDK span's are never None (and `or {}` would cost a len())
         if attributes is None:
             attributes = {}
@@ -110,9 +127,17 @@ class SessionRouter(SpanProcessor):
         ids = span.context
         if ids is None:
             return
-        delivery = self._owner.pop(ids.span_id, None)
+        span_id = ids.span_id
+        delivery = self._event_owner.pop(span_id, None)
+        if delivery is not None:  # a tracked event: never a trace's root
+            delivery.hand_on(span)
+            return
+        delivery = self._owner.pop(span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
+        root = self._traces.roots.get(ids.trace_id)  # tested here: most spans are not a trace's root
+        if root is None or root.span_id != span_id:
+            return
         trace_session = self._traces.root_ended(span, ids)
         if trace_session is not None:
             owner, completion = trace_session

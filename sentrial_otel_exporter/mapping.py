@@ -198,7 +198,7 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
 # --- sessions per trace, when the exporter is used without the SDK ----------------------------------
 def trace_session_id(span: ReadableSpan) -> str | None:
     """The session an LLM span outside any session belongs to: one per trace (as the SDK names it)."""
-    return f"trace-{span.context.trace_id:032x}" if span.context is not None else None
+    return f"trace-{sc.trace_hex(span.context.trace_id)}" if span.context is not None else None
 
 
 def is_local_root(span: ReadableSpan) -> bool:
@@ -397,8 +397,8 @@ def _output_text(attrs: Attributes) -> str | None:
 
 
 def _hex_trace_id(span: ReadableSpan) -> str | None:
-    return format(span.context.trace_id, "032x") if span.context is not None else None
+    return sc.trace_hex(span.context.trace_id) if span.context is not None else None
 
 
 def _hex_span_id(span: ReadableSpan) -> str | None:
-    return format(span.context.span_id, "016x") if span.context is not None else None
+    return sc.span_hex(span.context.span_id) if span.context is not None else None

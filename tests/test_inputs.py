@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from sentrial import SentrialClient
+from sentrial import SentrialClient, semconv
 from sentrial.server import LocalServer
 
 
@@ -190,3 +190,11 @@ def test_threads_never_see_each_others_sessions(local_server: LocalServer) -> No
         assert [(e["toolName"], e["toolInput"]) for e in session["events"]] == [
             (f"tool-{n}", {"thread": n, "step": step}) for step in range(5)
         ]
+
+
+def test_ids_are_written_as_hex_and_ids_out_of_range_are_not_lost() -> None:
+    assert semconv.span_hex(0xAB) == "00000000000000ab"
+    assert semconv.trace_hex(2**128 - 1) == "f" * 32
+    # A custom IdGenerator may hand out what no valid id is: written as it is, never an exception.
+    assert semconv.span_hex(2**64 + 1) == "10000000000000001"
+    assert semconv.trace_hex(-5) == "-" + "5".rjust(31, "0")

@@ -271,6 +271,38 @@ def test_sentrial_client_manual_session(local_server: LocalServer) -> None:
     assert (sub["parentSessionId"], sub["convoId"], sub["metadata"]) == (session_id, "conv_1", {"step": 2})
 
 
+def test_each_event_returns_the_ids_it_has_on_the_wire(local_server: LocalServer) -> None:
+    opener = SentrialClient(api_key=API_KEY, api_url=local_server.url)
+    client = SentrialClient(api_key=API_KEY, api_url=local_server.url)
+    try:
+        interaction = client.begin(user_id="user_123", event="chat_message", input="Hi")
+        returned = [
+            interaction.track_tool_call(tool_name="search", tool_input={"q": 1}, tool_output={}),
+            interaction.track_decision(reasoning="Answer directly"),
+            interaction.track_error(error_message="KB timeout"),
+        ]
+        interaction.finish(output="Done")
+        elsewhere = opener.create_session(name="Elsewhere", agent_name="support-agent", user_id="u")
+        assert opener.flush(timeout=5)
+        # A session this client did not open: its events start a trace of their own.
+        returned.append(client.track_tool_call(elsewhere, "search", {"q": 2}, {}))
+        client.track_tool_call(elsewhere, "search", {"q": 3}, {})
+        opener.complete_session(elsewhere, success=True)
+        assert client.flush(timeout=5) and opener.flush(timeout=5)
+    finally:
+        client.shutdown()
+        opener.shutdown()
+
+    received = [
+        *local_server.session(interaction.session_id)["events"],
+        *local_server.session(elsewhere)["events"],
+    ]
+    on_the_wire = [{k: e[k] for k in ("sessionId", "eventType", "traceId", "spanId")} for e in received]
+    assert returned == on_the_wire[:4]
+    assert len({e["traceId"] for e in on_the_wire[:3]}) == 1  # one interaction, one trace
+    assert on_the_wire[3]["traceId"] != on_the_wire[4]["traceId"]
+
+
 def test_context_manager_finishes_and_records_exceptions(local_server: LocalServer) -> None:
     client = SentrialClient(api_key=API_KEY, api_url=local_server.url)
     try:
