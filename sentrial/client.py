@@ -114,6 +114,7 @@ class SentrialClient:
     ) -> None:
         self._fail_silently = fail_silently is not False
         self._checkers: dict[str, ArgumentChecker] = {}
+        self._tool_call_check = self._check("track_tool_call")  # the hottest call's, at hand
         settings = resolve_settings(
             api_key=api_key,
             api_url=api_url,
@@ -489,7 +490,7 @@ class SentrialClient:
             and tool_name
             and 0.0 <= estimated_cost < math.inf
         )
-        check = self._check("track_tool_call")
+        check = self._tool_call_check
         if not well_typed:
             session_id = check.text("session_id", session_id, required=True) or ""
             tool_name = check.text("tool_name", tool_name, required=True) or ""
