@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from sentrial import semconv
-from sentrial._values import DEFAULT_MAX_CHARS, to_json
+from sentrial._values import DEFAULT_MAX_CHARS, cap_text, to_json
 from sentrial.client import SentrialClient, current_interaction
 from sentrial.tracing import current_route
 
@@ -23,7 +23,8 @@ class ToolRun:
     """One traced run of a tool: its span, started here and ended by ``succeed`` or ``fail``.
 
     The span is recorded on ``client`` (default: the client of the current interaction, else the
-    global tracer provider), in ``context`` (default: the current one).
+    global tracer provider), in ``context`` (default: the current one); ``reasoning`` is why the
+    agent called the tool, when it said.
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class ToolRun:
         tool_input: Any,
         client: SentrialClient | None = None,
         context: otel_context.Context | None = None,
+        reasoning: str | None = None,
     ) -> None:
         if client is None:
             interaction = current_interaction()
@@ -45,6 +47,8 @@ class ToolRun:
             semconv.TOOL_INPUT: to_json(tool_input, self._max_chars),
             semconv.COST_USD: 0.0,
         }
+        if reasoning is not None:
+            attributes[semconv.REASONING] = cap_text(reasoning, self._max_chars)
         route = current_route(context)
         if route is not None:
             attributes[semconv.SESSION_ID] = route.session_id

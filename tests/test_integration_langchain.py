@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import wrapt
 from fake_openai import FakeOpenAI, Reply
+from langchain_core.agents import AgentAction
 from langchain_core.callbacks import BaseCallbackManager, CallbackManager
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -187,6 +188,28 @@ def test_an_async_agent_run_records_the_same_session(setup: Setup) -> None:
     session = setup.only_session()
     assert_weather_session(session, "Weather?")
     assert session["userId"] == "anonymous"
+
+
+def test_what_an_agent_logged_is_the_reasoning_of_the_tool_call_it_chose(setup: Setup) -> None:
+    # As LangChain's AgentExecutor drives its callbacks: one action, then its tool, as children.
+    executor = CallbackManager.configure().on_chain_start(
+        {"name": "AgentExecutor"}, {"input": "Weather in Paris and Rome?"}, name="AgentExecutor"
+    )
+    thought = "Thought: I need the weather in Paris first.\nAction: get_weather"
+    executor.on_agent_action(AgentAction(tool="get_weather", tool_input={"city": "Paris"}, log=thought))
+    get_weather.run({"city": "Paris"}, callbacks=executor.get_child())
+    executor.on_agent_action(AgentAction(tool="get_weather", tool_input={"city": "Rome"}, log=""))
+    get_weather.run({"city": "Rome"}, callbacks=executor.get_child())
+    get_weather.run({"city": "Oslo"}, callbacks=executor.get_child())  # chosen by no action
+    executor.on_chain_end({"output": "Sunny in both."})
+
+    session = setup.only_session()
+    assert [(e["toolInput"], e["reasoning"]) for e in session["events"]] == [
+        ({"city": "Paris"}, thought),
+        ({"city": "Rome"}, None),
+        ({"city": "Oslo"}, None),
+    ]
+    assert (session["agentName"], session["status"]) == ("AgentExecutor", "completed")
 
 
 def test_runs_inside_an_interaction_are_recorded_into_it(setup: Setup) -> None:

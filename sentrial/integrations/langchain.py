@@ -9,7 +9,8 @@ hand: ``chain.invoke(x, config={"callbacks": [SentrialCallbackHandler()]})``.
   is ``user_id`` from the run's metadata (``config={"metadata": {"user_id": ...}}``), else the
   handler's, else ``"anonymous"``; ``thread_id`` there becomes the conversation id.
 - Tool and retriever runs become tool calls whose spans cover the run, so what the tool calls
-  nests under it.
+  nests under it. What an agent logged when it chose the tool (``AgentAction.log``, its thought)
+  becomes the tool call's reasoning.
 - Chat and text model runs become LLM calls (model, tokens, cost, and the messages unless content
   capture is off); the provider library's own instrumentation adds no second span under them.
 - Other runs inside a session (chain steps, prompts, parsers) add nothing.
@@ -62,6 +63,7 @@ from sentrial.tracing import current_route
 __all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_MAX_AGENT_RUNS = 256  # agent runs whose chosen tools have not all run yet, at most
 
 
 def _never_raises(method: _F) -> _F:
@@ -168,6 +170,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self._tracer_provider = tracer_provider
         self._runs: dict[UUID, _Run] = {}
         self._llm_contexts: dict[int, _Run] = {}  # id of the context an LLM run made current -> the run
+        self._reasons: dict[UUID, list[str | None]] = {}  # agent run -> logs of actions not yet run
         self._lock = threading.Lock()
         self._scopes = _Scopes()
         scope_model_calls()
@@ -195,12 +198,43 @@ class SentrialCallbackHandler(BaseCallbackHandler):
     @_never_raises
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain ended: its interaction (if it has one) finishes with its output."""
+        self._forget_actions(run_id)
         self._end(run_id, output=outputs)
 
     @_never_raises
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain raised: its interaction (if it has one) finishes as failed."""
+        self._forget_actions(run_id)
         self._end(run_id, error=error)
+
+    # --- agents -----------------------------------------------------------------------------------
+    @_never_raises
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """An agent chose a tool: what it logged (its thought) waits for that tool's run, which the
+        agent starts next, as a child of its own run (in the order of the actions)."""
+        log = getattr(action, "log", None)
+        reason = log.strip() if isinstance(log, str) and log.strip() else None
+        with self._lock:
+            self._reasons.setdefault(run_id, []).append(reason)
+            if len(self._reasons) > _MAX_AGENT_RUNS:  # runs whose end never came are forgotten in time
+                del self._reasons[next(iter(self._reasons))]
+
+    def _next_reason(self, agent_run_id: UUID | None) -> str | None:
+        """The logged thought of the agent's oldest action not yet run, if any."""
+        if agent_run_id is None:
+            return None
+        with self._lock:
+            waiting = self._reasons.get(agent_run_id)
+            if not waiting:
+                return None
+            reason = waiting.pop(0)
+            if not waiting:
+                del self._reasons[agent_run_id]
+            return reason
+
+    def _forget_actions(self, run_id: UUID) -> None:
+        with self._lock:
+            self._reasons.pop(run_id, None)
 
     # --- tools and retrievers ---------------------------------------------------------------------
     @_never_raises
@@ -218,7 +252,9 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         """A tool started: a tool call, spanning the tool's run."""
         self._scopes.sweep()
         tool_input = plain(inputs) if isinstance(inputs, dict) else {"input": input_str}
-        self._start_tool(run_id, parent_run_id, _name(serialized, kwargs, "tool"), tool_input, metadata)
+        name = _name(serialized, kwargs, "tool")
+        reason = self._next_reason(parent_run_id)
+        self._start_tool(run_id, parent_run_id, name, tool_input, metadata, reason)
 
     @_never_raises
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -357,11 +393,12 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         name: str,
         tool_input: Any,
         metadata: dict[str, Any] | None,
+        reasoning: str | None = None,
     ) -> None:
         run = _Run()
         if parent_run_id is None:
             self._begin(run, name, tool_input, metadata)
-        run.tool = ToolRun(name, tool_input, self._recording_client())
+        run.tool = ToolRun(name, tool_input, self._recording_client(), reasoning=reasoning)
         run.scope = self._scopes.enter(trace.set_span_in_context(run.tool.span))
         self._keep(run_id, run)
 
