@@ -376,6 +376,25 @@ def test_dict_config_and_list_of_strings(
     assert attrs(span)[sc.GEN_AI_REQUEST_MAX_TOKENS] == 9
 
 
+# Quotes, backslashes, control characters, accents, CJK, an emoji, a line separator, markup.
+ANY_TEXT = 'He said "hi" \\ \n\ttab \x00\x1f é 漢字 😀 \u2028 </script>'
+
+
+def test_texts_of_any_characters_are_recorded_exactly_as_the_json_encoder_writes_them(
+    fake: FakeGemini, provider: TracerProvider, instrumented: Any
+) -> None:
+    fake.reply(text=ANY_TEXT, finish_reason="MAX_TOKENS")
+    config: Any = {"system_instruction": ANY_TEXT}
+    gemini(fake).models.generate_content(model=MODEL, contents=ANY_TEXT, config=config)
+    recorded = attrs(one_span(provider))
+    # A lone string and a one-text answer are written directly as JSON text; it must be the text
+    # the general encoding of the same messages gives, character for character.
+    assert recorded[sc.GEN_AI_INPUT_MESSAGES] == compact([text_message("user", ANY_TEXT)])
+    assert recorded[sc.GEN_AI_SYSTEM_INSTRUCTIONS] == compact([{"type": "text", "content": ANY_TEXT}])
+    assert recorded[sc.GEN_AI_OUTPUT_MESSAGES] == compact(answer(ANY_TEXT, finish="max_tokens"))
+    assert json.loads(recorded[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == ANY_TEXT
+
+
 def test_async_generate_content(fake: FakeGemini, provider: TracerProvider, instrumented: Any) -> None:
     async def call() -> types.GenerateContentResponse:
         return await gemini(fake).aio.models.generate_content(
@@ -704,7 +723,7 @@ def test_bug_in_describe_lets_the_call_through(
     def broken(contents: Any) -> Any:
         raise TypeError("instrumentation bug")
 
-    monkeypatch.setattr(google_genai, "input_messages", broken)
+    monkeypatch.setattr(google_genai, "_request_messages", broken)
 
     response = gemini(fake).models.generate_content(model=MODEL, contents="Hi")
 

@@ -1,7 +1,8 @@
 """Message parts in the GenAI conventions' JSON form, read from OpenAI's chat format.
 
 The OpenAI instrumentation reads requests and answers with these, and the LangChain integration
-reads LangChain's content blocks, which follow the same format, with them too.
+reads LangChain's content blocks, which follow the same format, with them too. The Anthropic and
+Google instrumentations write their commonest messages with the JSON-text helpers as well.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Any
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult
+from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json, text_part_json
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
 
 _MODULE = "google.genai.models"
@@ -207,6 +208,20 @@ def input_messages(contents: Any) -> list[dict[str, Any]]:
     return messages
 
 
+def _request_messages(contents: Any) -> list[dict[str, Any]] | str | None:
+    """The input messages of a call; a lone string, the commonest ``contents``, straight as JSON text."""
+    if isinstance(contents, str):
+        return json_array([text_message_json("user", contents)])
+    return input_messages(contents) if contents is not None else None
+
+
+def _request_system(instruction: Any) -> list[dict[str, Any]] | str | None:
+    """The system instructions of a call; a string straight as JSON text."""
+    if isinstance(instruction, str):
+        return json_array([text_part_json(instruction)])
+    return system_instructions(instruction)
+
+
 def system_instructions(instruction: Any) -> list[dict[str, Any]] | None:
     """A ``system_instruction`` (string, parts or Content) as GenAI system instruction parts."""
     if instruction is None:
@@ -240,8 +255,8 @@ def _describe(instance: Any, kwargs: dict[str, Any], stream: bool) -> LlmRequest
         operation=sc.OPERATION_GENERATE_CONTENT,
         model=str(model) if model is not None else None,
         parameters=request_parameters(config),
-        input_messages=input_messages(contents) if contents is not None else None,
-        system_instructions=system_instructions(_get(config, "system_instruction")),
+        input_messages=_request_messages(contents),
+        system_instructions=_request_system(_get(config, "system_instruction")),
         stream=stream,
     )
 
@@ -285,14 +300,28 @@ def response_result(response: Any) -> LlmResult:
         response_id=_get(response, "response_id") or None,
     )
     _apply_usage(result, _get(response, "usage_metadata"))
+    candidates = _get(response, "candidates") or []
     messages = []
-    for candidate in _get(response, "candidates") or []:
+    for candidate in candidates:
         reason = _text_value(_get(candidate, "finish_reason"))
         if reason:
             result.finish_reasons.append(reason)
-        messages.append(_output_message(_parts(_get(_get(candidate, "content"), "parts") or []), reason))
+        parts = _get(_get(candidate, "content"), "parts") or []
+        if len(candidates) == 1 and reason and (text := _lone_text(parts)) is not None:
+            # Most answers: one text and why it finished, written straight as JSON text.
+            result.output_messages = json_array([text_answer_json(text, reason)])
+            return result
+        messages.append(_output_message(_parts(parts), reason))
     result.output_messages = messages
     return result
+
+
+def _lone_text(parts: Any) -> str | None:
+    """The text of ``parts`` when they are one text part (not a thought), else None."""
+    if not isinstance(parts, (list, tuple)) or len(parts) != 1:
+        return None
+    text = _get(parts[0], "text")
+    return text if isinstance(text, str) and not _get(parts[0], "thought") else None
 
 
 def finish(call: LlmCall, response: Any) -> Any:
