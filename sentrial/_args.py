@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 logger = logging.getLogger("sentrial")
+
+_HEX_DIGITS = re.compile("[0-9a-fA-F]+")
 
 
 class ArgumentChecker:
@@ -33,13 +36,22 @@ class ArgumentChecker:
         """A string argument; non-strings are converted with ``str()``."""
         if isinstance(value, str) and (value or not required):
             return value
-        if value is None or value == "":
+        if value is None or isinstance(value, str):  # absent, or empty when required
             if not required:
                 return None
             self._complain(ValueError(f"{self.call}() needs a non-empty {name}"))
             return "unknown"
         self._complain(TypeError(f"{self.call}() {name} must be a str, got {type(value).__name__}"))
         return str(value)
+
+    def hex_id(self, name: str, value: Any, digits: int) -> str | None:
+        """An optional id of ``digits`` hex digits (a trace or span id, as the API takes them). An id
+        of another form is left out: the API would refuse the whole event that carried it."""
+        text = self.text(name, value)
+        if text is None or (len(text) == digits and _HEX_DIGITS.fullmatch(text)):
+            return text
+        self._complain(ValueError(f"{self.call}() {name} must be {digits} hex digits, got {text!r}"))
+        return None
 
     def mapping(self, name: str, value: Any, *, optional: bool = False) -> dict[str, Any] | None:
         """A dict argument; anything else is kept under ``{"value": ...}``."""
@@ -69,7 +81,13 @@ class ArgumentChecker:
             self._complain(ValueError(f"{self.call}() {name} must be finite, got {value!r}"))
             return None
         if (low is not None and number < low) or (high is not None and number > high):
-            self._complain(ValueError(f"{self.call}() {name} must be within [{low}, {high}], got {value!r}"))
+            if high is None:
+                bounds = f"at least {low}"
+            elif low is None:
+                bounds = f"at most {high}"
+            else:
+                bounds = f"within [{low}, {high}]"
+            self._complain(ValueError(f"{self.call}() {name} must be {bounds}, got {value!r}"))
             number = min(
                 max(number, low if low is not None else number), high if high is not None else number
             )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger("sentrial")
 
 DEFAULT_API_URL = "https://api.sentrial.com"
 ENV_API_KEY = "SENTRIAL_API_KEY"
@@ -64,6 +67,8 @@ class Settings:
     can_send: bool
     # True under SENTRIAL_DISABLED or OTEL_SDK_DISABLED: no spans, no delivery, every call a no-op.
     disabled: bool = False
+    # True when SENTRIAL_API_URL was unusable (and logged as such): nothing is sent.
+    url_refused: bool = False
 
     @property
     def schedule_delay_ms(self) -> float:
@@ -110,8 +115,15 @@ def resolve_settings(
 
     key = api_key or os.environ.get(ENV_API_KEY) or None
     url = api_url or os.environ.get(ENV_API_URL) or None
+    url_refused = False
     if url is not None and not url.startswith(("http://", "https://")):
-        raise ValueError(f"api_url must start with http:// or https://, got {url!r}")
+        problem = f"api_url must start with http:// or https://, got {url!r}"
+        # A bad argument raises at the call; a bad environment must not crash the first begin() of a
+        # silent client (the implicit default client is made there): it sends nothing, and says why.
+        if api_url or not fail_silently:
+            raise ValueError(problem)
+        logger.error("sentrial: %s is not usable (%s); nothing will be sent", ENV_API_URL, problem)
+        url, url_refused = None, True
 
     if batching is None or batching is False:
         batcher = None
@@ -131,8 +143,9 @@ def resolve_settings(
         timeout=float(timeout),
         retry_timeout=float(retry_timeout),
         max_value_chars=max_value_chars,
-        can_send=export_to_sentrial and bool(key or url) and not disabled(),
+        can_send=export_to_sentrial and bool(key or url) and not url_refused and not disabled(),
         disabled=disabled(),
+        url_refused=url_refused,
     )
 
 

@@ -70,7 +70,7 @@ def to_json(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     A value whose encoding is too long becomes a JSON object holding the head of the text, so
     the result always stays valid JSON.
     """
-    if not value and isinstance(value, dict):
+    if isinstance(value, dict) and not value:  # never bool() on any value: a DataFrame's raises
         return "{}"
     try:
         text = "".join(_ITERENCODE(value, 0))

@@ -130,7 +130,7 @@ class SentrialClient:
         self._max_chars = settings.max_value_chars
         if settings.disabled:
             logger.info("sentrial: disabled by SENTRIAL_DISABLED / OTEL_SDK_DISABLED; nothing is recorded")
-        elif not settings.can_send and export_to_sentrial:
+        elif not settings.can_send and export_to_sentrial and not settings.url_refused:
             _warn_nothing_sent()
         self._provider = None if settings.disabled else resolve_provider(tracer_provider)
         self._tracer = trace.NoOpTracer() if self._provider is None else self._provider.get_tracer("sentrial")
@@ -511,10 +511,14 @@ class SentrialClient:
             attributes[semconv.REASONING] = self._content(check, "reasoning", reasoning)
         if token_count is not None:
             attributes[semconv.TOKEN_COUNT] = check.integer("token_count", token_count)
-        if trace_id is not None:
-            attributes[semconv.LINKED_TRACE_ID] = check.text("trace_id", trace_id)
-        if span_id is not None:
-            attributes[semconv.LINKED_SPAN_ID] = check.text("span_id", span_id)
+        linked = trace_id is not None or span_id is not None
+        if linked:
+            for attribute, name, given, digits in (
+                (semconv.LINKED_TRACE_ID, "trace_id", trace_id, 32),
+                (semconv.LINKED_SPAN_ID, "span_id", span_id, 16),
+            ):
+                if given is not None and (hex_id := check.hex_id(name, given, digits)) is not None:
+                    attributes[attribute] = hex_id
         message = None
         if tool_error is not None:
             error = check.mapping("tool_error", tool_error) or {}
@@ -522,7 +526,11 @@ class SentrialClient:
             message = str(error.get("message", "tool failed"))
         if metadata is not None:
             attributes[semconv.METADATA] = to_json(check.mapping("metadata", metadata), max_chars)
-        return self._record(session_id, semconv.tool_call_span_name(tool_name), attributes, message)
+        recorded = self._record(session_id, semconv.tool_call_span_name(tool_name), attributes, message)
+        if linked:  # the event goes out with the caller's ids: say so
+            recorded["traceId"] = attributes.get(semconv.LINKED_TRACE_ID, recorded["traceId"])
+            recorded["spanId"] = attributes.get(semconv.LINKED_SPAN_ID, recorded["spanId"])
+        return recorded
 
     @_guarded()
     def track_decision(
@@ -636,8 +644,9 @@ class SentrialClient:
     def _stop(self, unfinished: list[tuple[str, _OpenSession]], timeout: float | None) -> bool:
         """Complete ``unfinished`` as failed and shut the delivery down; True when all was delivered."""
         for session_id, open_session in unfinished:
-            if open_session.interaction is not None:  # also leaves its context, where it is current
-                open_session.interaction.finish(success=False, failure_reason=semconv.NOT_FINISHED_REASON)
+            interaction = open_session.interaction
+            if interaction is not None and not interaction.finished:  # also leaves its context
+                interaction.finish(success=False, failure_reason=semconv.NOT_FINISHED_REASON)
             else:
                 self.complete_session(session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON)
         delivered = self._delivery.shutdown(timeout)
@@ -812,20 +821,25 @@ class Interaction:
                 logger.warning("sentrial: interaction %s finished twice; ignored", self._session_id)
             return None
         self._finished = True
-        self._leave_context()
+        self._leave_context()  # while the session is open: a completed one is no longer current
         assert self._session_id is not None
-        return self._client.complete_session(
-            self._session_id,
-            success=success,
-            failure_reason=failure_reason,
-            estimated_cost=estimated_cost,
-            custom_metrics=custom_metrics,
-            duration_ms=duration_ms,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=total_tokens,
-            assistant_output=output if output is not None else self._output,
-        )
+        try:
+            completed = self._client.complete_session(
+                self._session_id,
+                success=success,
+                failure_reason=failure_reason,
+                estimated_cost=estimated_cost,
+                custom_metrics=custom_metrics,
+                duration_ms=duration_ms,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=total_tokens,
+                assistant_output=output if output is not None else self._output,
+            )
+        except Exception:  # a strict client refused an argument: the session stays open, to finish again
+            self._finished = False
+            raise
+        return completed
 
     def _leave_context(self) -> None:
         """Stop being the current session, when this is still the context ``begin()`` entered."""

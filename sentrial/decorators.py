@@ -97,6 +97,9 @@ def _decorate_tool(function: _F, name: str) -> _F:
                     async for item in function(*args, **kwargs):
                         items.append(item)
                         yield item
+            except GeneratorExit:  # the caller stopped early: what it took was the tool's output
+                run.succeed(items)
+                raise
             except BaseException as error:
                 run.fail(error)
                 raise
@@ -118,6 +121,9 @@ def _decorate_tool(function: _F, name: str) -> _F:
                     for item in function(*args, **kwargs):
                         items.append(item)
                         yield item
+            except GeneratorExit:  # the caller stopped early: what it took was the tool's output
+                run.succeed(items)
+                raise
             except BaseException as error:
                 run.fail(error)
                 raise

@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "ModelPrice",
@@ -206,6 +207,7 @@ def find_price(provider: str, model: str) -> ModelPrice | None:
     (``"models/gemini-2.0-flash"``, ``"openai/gpt-4o"``, ``"anthropic.claude-..."``) and a
     snapshot suffix (``"gpt-4o-2024-08-06"``); it maps to the longest known family name.
     """
+    _check_names(provider, model)
     found = _lookup(provider, model)
     return found[1] if found is not None else None
 
@@ -218,6 +220,13 @@ def _lookup(provider: str, model: str) -> tuple[str, ModelPrice] | None:
         return None
     price = _match_family(_PRICES[canonical], _normalize_model(model))
     return (canonical, price) if price is not None else None
+
+
+def _check_names(provider: Any, model: Any) -> None:
+    """Raise TypeError for a provider or model name that is not a string (say, a model of None)."""
+    for name, value in (("provider", provider), ("model", model)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
 
 
 def _check_tokens(**counts: int) -> None:
@@ -264,8 +273,9 @@ def calculate_cost(
 
     A model without a cached/cache-write price bills those tokens at its input price.
     Raises ``ValueError`` for a negative or non-integer count, or (OpenAI/Google) more cached
-    than input tokens. The result is the float nearest the exact cost: 1000 input and 500
-    output tokens of gpt-4o cost 0.0075, not 0.0075000000000001.
+    than input tokens, and ``TypeError`` for a provider or model that is not a string. The result
+    is the float nearest the exact cost: 1000 input and 500 output tokens of gpt-4o cost 0.0075,
+    not 0.0075000000000001.
     """
     # Checked in full (by _check_tokens) only when something is off: this runs on every LLM call.
     ints = type(input_tokens) is type(output_tokens) is int
@@ -277,6 +287,8 @@ def calculate_cost(
             cached_input_tokens=cached_input_tokens,
             cache_creation_tokens=cache_creation_tokens,
         )
+    if type(provider) is not str or type(model) is not str:
+        _check_names(provider, model)
     found = _lookup(provider, model)  # cached: this runs on every LLM call
     if found is None:
         return None
@@ -305,7 +317,8 @@ def calculate_openai_cost(model: str, input_tokens: int, output_tokens: int) -> 
     """Return the USD cost of an OpenAI call.
 
     An unknown model is priced as gpt-4o, with a warning logged once per model name on the
-    ``"sentrial"`` logger. Raises ``ValueError`` for negative or non-integer counts.
+    ``"sentrial"`` logger. Raises ``ValueError`` for negative or non-integer counts and
+    ``TypeError`` for a model that is not a string.
     """
     return _cost_with_fallback("openai", model, input_tokens, output_tokens)
 
@@ -314,7 +327,8 @@ def calculate_anthropic_cost(model: str, input_tokens: int, output_tokens: int) 
     """Return the USD cost of an Anthropic call.
 
     An unknown model is priced as claude-sonnet-4, with a warning logged once per model name
-    on the ``"sentrial"`` logger. Raises ``ValueError`` for negative or non-integer counts.
+    on the ``"sentrial"`` logger. Raises ``ValueError`` for negative or non-integer counts and
+    ``TypeError`` for a model that is not a string.
     """
     return _cost_with_fallback("anthropic", model, input_tokens, output_tokens)
 
@@ -323,6 +337,7 @@ def calculate_google_cost(model: str, input_tokens: int, output_tokens: int) -> 
     """Return the USD cost of a Google Gemini call.
 
     An unknown model is priced as gemini-2.0-flash, with a warning logged once per model name
-    on the ``"sentrial"`` logger. Raises ``ValueError`` for negative or non-integer counts.
+    on the ``"sentrial"`` logger. Raises ``ValueError`` for negative or non-integer counts and
+    ``TypeError`` for a model that is not a string.
     """
     return _cost_with_fallback("google", model, input_tokens, output_tokens)

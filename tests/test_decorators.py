@@ -366,6 +366,39 @@ def test_async_generator_tool(configured: LocalServer) -> None:
     assert (event["toolInput"], event["toolOutput"]) == ({"n": 3}, {"result": [3, 2, 1]})
 
 
+def test_a_generator_tool_left_early_succeeds_with_what_was_taken(configured: LocalServer) -> None:
+    @tool
+    def rows(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    @tool
+    async def async_rows(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    async def take_two_async() -> list[int]:
+        taken = []
+        stream = async_rows(5)
+        async for row in stream:
+            taken.append(row)
+            if row == 1:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return taken
+
+    with SessionContext(user_id="u", agent_name="early") as interaction:
+        for row in rows(5):
+            if row == 1:
+                break  # the generator is closed here: the consumer needed no more
+        assert asyncio.run(take_two_async()) == [0, 1]
+    assert sentrial.flush(timeout=5)
+    events = configured.session(interaction.session_id)["events"]  # type: ignore[arg-type, index]
+    assert [(e["toolName"], e["toolOutput"], e.get("toolError")) for e in events] == [
+        ("rows", {"result": [0, 1]}, None),
+        ("async_rows", {"result": [0, 1]}, None),
+    ]
+
+
 @pytest.mark.parametrize("round_number", range(20))
 def test_concurrent_tasks_and_threads_never_mix_sessions(
     local_server: LocalServer, round_number: int

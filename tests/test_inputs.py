@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from sentrial import SentrialClient, semconv
+import sentrial
+from sentrial import SentrialClient, pricing, semconv
 from sentrial.server import LocalServer
 
 
@@ -137,6 +138,8 @@ def test_missing_arguments_never_crash_by_default(
         (lambda c, sid: c.track_tool_call(sid, "", {}, {}), ValueError),
         (lambda c, sid: c.complete_session(sid, prompt_tokens=-1), ValueError),
         (lambda c, sid: c.track_tool_call(), TypeError),
+        (lambda c, sid: c.track_tool_call(sid, "t", {}, {}, trace_id="req-1234"), ValueError),
+        (lambda c, sid: c.track_tool_call(sid, "t", {}, {}, span_id="00f067aa0ba902"), ValueError),
     ],
 )
 def test_strict_client_raises_at_the_call(strict_client: SentrialClient, call: object, error: type) -> None:
@@ -198,3 +201,92 @@ def test_ids_are_written_as_hex_and_ids_out_of_range_are_not_lost() -> None:
     # A custom IdGenerator may hand out what no valid id is: written as it is, never an exception.
     assert semconv.span_hex(2**64 + 1) == "10000000000000001"
     assert semconv.trace_hex(-5) == "-" + "5".rjust(31, "0")
+
+
+def test_ids_of_another_form_are_left_out_rather_than_losing_the_event(
+    client: SentrialClient, local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    returned = client.track_tool_call(
+        sid, "search", {"q": 1}, {}, trace_id="req-1234", span_id="00F067AA0BA902B7"
+    )
+    client.complete_session(sid)
+    assert client.flush(timeout=5)
+    (event,) = local_server.session(sid)["events"]  # type: ignore[index]
+    # The API refuses an event whose traceId is not 32 hex digits: the span's own trace id goes instead.
+    assert len(event["traceId"]) == 32 and event["spanId"] == "00F067AA0BA902B7"
+    assert (returned["traceId"], returned["spanId"]) == (event["traceId"], event["spanId"])
+    assert "trace_id must be 32 hex digits, got 'req-1234'" in caplog.text
+
+
+class Frame:
+    """Like a pandas DataFrame or a numpy array: its truth value raises."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("The truth value of a Frame is ambiguous.")
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("Frames compare element by element.")
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "Frame(3 rows)"
+
+
+def test_values_whose_truth_is_ambiguous_are_recorded_by_their_repr(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    interaction = client.begin(user_id="u", event="tables", input=Frame())  # type: ignore[arg-type]
+    assert interaction.session_id is not None
+    interaction.track_tool_call(tool_name="load", tool_input=Frame(), tool_output={"rows": Frame()})  # type: ignore[arg-type]
+    interaction.finish(output=Frame())  # type: ignore[arg-type]
+    assert client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)
+    assert session is not None and session["status"] == "completed"
+    # Text arguments given something else carry its JSON text (here a JSON string of its repr).
+    assert (session["userInput"], session["assistantOutput"]) == ('"Frame(3 rows)"', '"Frame(3 rows)"')
+    (event,) = session["events"]
+    assert (event["toolInput"], event["toolOutput"]) == (
+        {"value": "Frame(3 rows)"},
+        {"rows": "Frame(3 rows)"},
+    )
+
+
+def test_a_strict_finish_refused_leaves_the_interaction_to_finish_again(
+    strict_client: SentrialClient, local_server: LocalServer
+) -> None:
+    interaction = strict_client.begin(user_id="u", event="chat", input="hi")
+    with pytest.raises(ValueError, match="estimated_cost must be at least 0"):
+        interaction.finish(output="ok", estimated_cost=-1.0)
+    assert not interaction.finished
+    assert interaction.finish(output="ok", estimated_cost=1.0) is not None
+    assert strict_client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and (session["status"], session["estimatedCost"]) == ("completed", 1.0)
+
+
+def test_a_cost_helper_given_a_model_that_is_not_a_string_says_so() -> None:
+    with pytest.raises(TypeError, match="model must be a str, got NoneType"):
+        SentrialClient.calculate_openai_cost(model=None, input_tokens=1000, output_tokens=500)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="model must be a str, got list"):
+        pricing.calculate_cost("openai", ["gpt-4o"], 1000, 500)  # type: ignore[arg-type]
+
+
+def test_an_unusable_url_in_the_environment_is_logged_and_the_app_carries_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SENTRIAL_API_URL", "127.0.0.1:8080")  # no scheme
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    try:
+        interaction = sentrial.begin(user_id="u", event="chat", input="hi")  # makes the default client
+        interaction.track_tool_call(tool_name="search", tool_input={}, tool_output={})
+        interaction.finish(output="ok")
+        assert sentrial.flush(timeout=2)  # nothing is sent, so nothing is waiting
+    finally:
+        sentrial.shutdown(timeout=2)
+    assert "SENTRIAL_API_URL is not usable" in caplog.text
+    assert "no API key and no API URL" not in caplog.text  # the message says what is wrong
+    with pytest.raises(ValueError, match="api_url must start with http"):
+        SentrialClient(fail_silently=False, tracer_provider=TracerProvider())
