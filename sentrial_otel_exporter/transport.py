@@ -39,6 +39,10 @@ _SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
 _GAVE_UP_WAITING = "gave up retrying: the server stopped answering while the call waited"
 # How long shutdown() waits at most for the worker threads to end once it has given up on delivery.
 _JOIN_GRACE_S = 1.0
+# A session's opening is queued past the bound by up to this many: dropping it would lose every
+# later call of the session (the server would answer them 404).
+_OPENING_HEADROOM = 64
+_UNOPENED = "its session's opening was dropped (the delivery queue was full)"
 
 
 @dataclass
@@ -151,6 +155,8 @@ class Transport:
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
+        # Sessions whose opening was dropped (the latest 10,000): their later calls go nowhere.
+        self._unopened: OrderedDict[str, None] = OrderedDict()
         self._ready: deque[str] = deque()
         self._backing_off: list[tuple[float, int, str]] = []  # heap of (due, seq, lane)
         self._stats = DeliveryStats()
@@ -180,8 +186,17 @@ class Transport:
                 if self._closed:
                     self._drop_locked("transport shut down")
                     continue
-                if self._stats.pending >= self._max_pending:
+                if call.session in self._unopened:
+                    self._drop_locked(_UNOPENED)
+                    continue
+                if self._stats.pending >= self._max_pending + (
+                    _OPENING_HEADROOM if call.opens_session else 0
+                ):
                     self._drop_locked("delivery queue full")
+                    if call.opens_session:
+                        self._unopened[call.session] = None
+                        if len(self._unopened) > 10_000:
+                            self._unopened.popitem(last=False)
                     continue
                 call.deadline = now + self._retry_timeout
                 lane = self._lanes.get(call.lane)

@@ -763,6 +763,37 @@ def test_a_call_that_cannot_be_sent_is_dropped_and_its_lane_goes_on(
         transport.shutdown(timeout=1.0)
 
 
+def test_a_full_queue_still_takes_a_sessions_opening(local_server: LocalServer) -> None:
+    """Dropping an opening would lose its session's every later call (the server would answer them
+    404): openings get headroom above the bound; the calls of one dropped all the same are dropped
+    at once, with their own reason, rather than sent to be refused."""
+
+    def opening(session_id: str) -> ApiCall:
+        body = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
+        return ApiCall("POST", SESSIONS, body, session=session_id, lane=session_id, opens_session=True)
+
+    def event(session_id: str) -> ApiCall:
+        return ApiCall("POST", EVENTS, _event_body(session_id, 0), session=session_id, lane=session_id)
+
+    transport = Transport(local_server.url, timeout=5.0, retry_timeout=10.0, max_pending=2, workers=1)
+    local_server.set_delay(1000)  # the first call waits on the server, the rest in the queue
+    try:
+        transport.submit([opening("A"), event("A")])  # the queue is full
+        transport.submit([opening(f"B{n}") for n in range(65)])  # 64 get in above the bound
+        transport.submit([event("B0"), event("B64")])
+        assert transport.stats().drop_reasons == {
+            "delivery queue full": 2,  # B64's opening and B0's event
+            "its session's opening was dropped (the delivery queue was full)": 1,  # B64's event
+        }
+        local_server.set_delay(0)
+        assert transport.flush(timeout=20) is False
+        assert stored_steps(local_server, "A") == [0]
+        assert [local_server.session(f"B{n}") is not None for n in (0, 63, 64)] == [True, True, False]
+    finally:
+        local_server.set_delay(0)
+        transport.shutdown(timeout=1.0)
+
+
 def test_exporter_shutdown_does_not_wait_for_a_hung_server(
     local_server: LocalServer, make_client: MakeClient
 ) -> None:
