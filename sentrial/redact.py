@@ -151,6 +151,9 @@ class Redactor:
             exact, prefixes = _FIELD_ATTRIBUTES[name]
             self._exact.update(dict.fromkeys(exact, name))
             self._prefixes.extend(prefixes)
+        # Whatever the fields: a trace's session is named after the app's root span ("GET
+        # /users/jane@example.com"), which no field covers.
+        self._exact[sc.SESSION_NAME] = "session_name"
         self._prefix_tuple = tuple(self._prefixes)
         self._exceptions = "exceptions" in fields
         self._genai_events = "user_input" in fields or "assistant_output" in fields

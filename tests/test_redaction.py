@@ -19,6 +19,7 @@ from otlp_receiver import OtlpReceiver
 from sentrial import SentrialClient
 from sentrial.redact import PiiBuiltinPatterns, PiiConfig, PiiCustomPattern
 from sentrial.server import LocalServer
+from sentrial.tracing import router_of
 
 EMAIL, PHONE, SSN = "jane.doe@example.com", "(555) 123-4567", "123-45-6789"
 CARD, KEY, TIMESTAMP = "4111 1111 1111 1111", "sk-" + "A1b2" * 9, "1732723200000"
@@ -237,3 +238,26 @@ def test_wrong_pii_value_fails_closed(
     client.complete_session(sid)
     assert client.flush(timeout=5)
     assert local_server.session(sid)["events"][0]["reasoning"] == "mail [EMAIL]"  # type: ignore[index]
+
+
+def test_a_trace_session_named_after_a_root_span_with_pii_is_redacted(
+    local_server: LocalServer, provider: TracerProvider, clients: list[SentrialClient]
+) -> None:
+    # An LLM call outside every session joins its trace's session, named after the app's root span.
+    client = make_client(local_server, provider, pii=PiiConfig(fields=["tool_input"]))
+    clients.append(client)
+    router_of(provider).default = client.delivery
+    tracer = provider.get_tracer("app")
+    llm = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+    }
+    with (
+        tracer.start_as_current_span(f"GET /users/{EMAIL}"),
+        tracer.start_as_current_span("chat", attributes=llm),
+    ):
+        pass
+    assert client.flush(timeout=5)
+    (session,) = local_server.sessions()
+    assert session["name"] == "GET /users/[EMAIL]"
