@@ -658,15 +658,19 @@ class SentrialClient:
         return delivered
 
     def _report(self, delivered: bool, what: str) -> None:
-        if delivered or not self._settings.can_send:
+        if delivered:
             return
         exporter = self._delivery.exporter
-        pending = exporter.stats.pending if exporter is not None else 0
-        dropped = (exporter.stats.dropped if exporter is not None else 0) + self._delivery.dropped
-        message = (
-            f"sentrial: {what} did not deliver everything to {self._settings.api_url}"
-            f" ({pending} pending, {dropped} dropped so far)"
-        )
+        short = []
+        if exporter is not None:
+            stats, dropped = exporter.stats, exporter.stats.dropped + self._delivery.dropped
+            short.append(f"to {self._settings.api_url} ({stats.pending} pending, {dropped} dropped so far)")
+        if self._delivery.others_short:
+            failed = ", ".join(self._delivery.others_short)
+            short.append(f"through {failed} (failed, or not done in time)")
+        if not short:
+            short.append(f"({self._delivery.dropped} span(s) dropped so far)")
+        message = f"sentrial: {what} did not deliver everything " + "; ".join(short)
         if not self._fail_silently:
             raise DeliveryError(message)
         logger.warning(message)

@@ -13,7 +13,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
@@ -102,6 +102,54 @@ class _RedactingFanOut(SpanExporter):
         return True
 
 
+class _Watched(SpanExporter):
+    """Another exporter, noting whether an export of it failed since the last look: OTel's
+    BatchSpanProcessor.force_flush says True even when the export behind it failed."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+        self._failed = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.exporter.export(spans)
+        except BaseException:
+            self._failed = True
+            raise
+        if result is not SpanExportResult.SUCCESS:
+            self._failed = True
+        return result
+
+    def took_failure(self) -> bool:
+        """Whether an export failed since the last call."""
+        failed, self._failed = self._failed, False
+        return failed
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+def _within(deadline: float | None, work: Callable[[], object], name: str) -> bool:
+    """Run ``work`` on a thread of its own and wait for it until ``deadline`` (monotonic seconds);
+    True when it ended in time. Another exporter's hung request must not hold a flush or the
+    process's exit past its timeout: left behind, it goes on in the background."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logger.exception("sentrial: %s failed", name)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+
 class Delivery:
     """One client's delivery: batching, redaction, the Sentrial exporter and any others.
 
@@ -132,7 +180,9 @@ class Delivery:
                 retry_timeout=settings.retry_timeout,
                 max_pending=settings.queue_size,
             )
-        self._others = [BatchSpanProcessor(exporter) for exporter in additional_exporters]
+        self._watched = [_Watched(exporter) for exporter in additional_exporters]
+        self._others = [BatchSpanProcessor(watched) for watched in self._watched]
+        self.others_short: list[str] = []  # the other exporters the last flush did not see through
         self.takes_every_span = bool(self._others)  # other exporters want every span, not only Sentrial's
         self._batcher: BatchSpanProcessor | None = None
         if self.exporter is not None or self._others:
@@ -258,7 +308,7 @@ class Delivery:
                 self._flushing -= 1
                 if not self._flushing and not self.closed:
                     self._hurry.clear()
-        delivered = all([other.force_flush() for other in self._others])
+        delivered = self._flush_others(deadline) if self._others else True
         with self._lock:
             dropped, self._dropped_at_flush = self._dropped - self._dropped_at_flush, self._dropped
         self._warn_drops(force=True)
@@ -267,16 +317,31 @@ class Delivery:
             delivered = self.exporter.flush(remaining) and delivered
         return delivered and not dropped
 
+    def _flush_others(self, deadline: float | None) -> bool:
+        """Flush the other exporters until ``deadline`` at most; True when all of them finished in
+        time and none failed an export since the last flush."""
+        finished = _within(
+            deadline, lambda: [other.force_flush() for other in self._others], "sentrial-flush"
+        )
+        failed = [type(w.exporter).__name__ for w in self._watched if w.took_failure()]
+        self.others_short = failed if finished else [type(w.exporter).__name__ for w in self._watched]
+        return finished and not failed
+
     def shutdown(self, timeout: float | None) -> bool:
         """Flush within ``timeout`` seconds, then stop at once: what is still undelivered is dropped
         (and counted), later spans are ignored."""
         if self.closed:
             return True
+        deadline = None if timeout is None else time.monotonic() + timeout
         delivered = self.flush(timeout)
         self.closed = True
         self._hurry.set()
         if self.exporter is not None:
             self.exporter.shutdown(timeout_millis=0)
         if self._batcher is not None:
-            self._batcher.shutdown()  # type: ignore[no-untyped-call]
+            batcher = self._batcher
+            if self._others:  # their shutdown exports what they hold: bounded like the flush
+                _within(deadline, batcher.shutdown, "sentrial-shutdown")
+            else:
+                batcher.shutdown()  # type: ignore[no-untyped-call]
         return delivered

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from helpers import wait_until
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -792,6 +793,44 @@ def test_a_full_queue_still_takes_a_sessions_opening(local_server: LocalServer) 
     finally:
         local_server.set_delay(0)
         transport.shutdown(timeout=1.0)
+
+
+def test_flush_and_shutdown_keep_their_timeout_when_another_exporter_hangs(
+    local_server: LocalServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    hung = socket.socket()  # accepts connections (the backlog) and never answers
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    otlp = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{hung.getsockname()[1]}/v1/traces", timeout=30)
+    client = make_client(local_server.url, additional_exporters=[otlp])
+    try:
+        session_id = open_session(client)
+        track_steps(client, session_id, range(3))
+        client.complete_session(session_id, success=True)
+        started = time.monotonic()
+        assert client.flush(timeout=1) is False
+        flushed_in = time.monotonic() - started
+        assert stored_steps(local_server, session_id) == [0, 1, 2]  # Sentrial's own part got through
+        assert any("through OTLPSpanExporter (failed, or not done in time)" in m for m in caplog.messages)
+        started = time.monotonic()
+        assert client.shutdown(timeout=1) is False
+        shut_down_in = time.monotonic() - started
+    finally:
+        hung.close()  # the export left behind in the background fails now
+    assert flushed_in < 3 and shut_down_in < 3, (flushed_in, shut_down_in)
+
+
+def test_flush_reports_another_exporter_that_failed(
+    local_server: LocalServer, make_client: MakeClient, dead_url: str
+) -> None:
+    # OTel's BatchSpanProcessor.force_flush says True whatever the export gave: the SDK looks itself.
+    client = make_client(
+        local_server.url, additional_exporters=[OTLPSpanExporter(f"{dead_url}/v1/traces", timeout=1)]
+    )
+    track_steps(client, open_session(client), range(1))
+    assert client.flush(timeout=10) is False
+    assert client.flush(timeout=10) is True  # nothing new to send, nothing failed since
 
 
 def test_exporter_shutdown_does_not_wait_for_a_hung_server(
