@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -22,6 +23,8 @@ logger = logging.getLogger("sentrial")
 
 DEFAULT_API_URL = "https://api.sentrial.com"
 _MAX_TRACKED_SESSIONS = 100_000
+# Completions remembered for events that end after them; such events come within seconds.
+_MAX_REMEMBERED_COMPLETIONS = 10_000
 
 
 @dataclass
@@ -30,6 +33,15 @@ class _SessionBook:
     totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
     per_trace: bool = False  # a trace's session, opened here by its first LLM span
     opened_here: bool = True  # False in a forked child for the sessions its parent opened
+
+
+@dataclass
+class _Completed:
+    """A session completed here, kept a while for the events that end after its completion."""
+
+    book: _SessionBook
+    outcome: dict[str, Any]  # the completion's status and success (not its texts: memory)
+    filled: tuple[str, ...]  # the totals it took from the events
 
 
 class SentrialSpanExporter(SpanExporter):
@@ -60,6 +72,7 @@ class SentrialSpanExporter(SpanExporter):
             max_pending=max_pending,
         )
         self._books: OrderedDict[str, _SessionBook] = OrderedDict()
+        self._completed: OrderedDict[str, _Completed] = OrderedDict()  # the latest completions
         self._lock = threading.Lock()
         self._shut_down = False
         after_fork_in_child(self._start_over_in_child)
@@ -117,11 +130,18 @@ class SentrialSpanExporter(SpanExporter):
                     return []
                 return [mapping.open_session_call(span, self._open_book(sid, span).lane)]
             book = self._close_book(sid)
-            return [
-                mapping.complete_session_call(span, book.lane if book else sid, book.totals if book else None)
-            ]
+            completion = mapping.complete_session_call(
+                span, book.lane if book else sid, book.totals if book else None
+            )
+            if book is not None and completion.body is not None:
+                outcome = {key: completion.body[key] for key in ("status", "success")}
+                self._remember_completed(sid, _Completed(book, outcome, mapping.totals_from_events(span)))
+            return [completion]
         with self._lock:
             book = self._books.get(sid)
+            completed = self._completed.get(sid) if book is None else None
+        if completed is not None:
+            return self._late_event_calls(span, completed)
         mapped = mapping.event_call(span, book.lane if book else sid)
         if mapped is None:
             return []
@@ -131,6 +151,28 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 book.totals.add(usage)
         return [call]
+
+    def _late_event_calls(self, span: ReadableSpan, completed: _Completed) -> list[ApiCall]:
+        """An event that ended after its session's completion (an LLM stream read after
+        ``finish()``): sent after it, then the completion's totals again, this event counted."""
+        mapped = mapping.event_call(span, completed.book.lane)
+        if mapped is None:
+            return []
+        call, usage = mapped
+        with self._lock:
+            completed.book.totals.add(usage)
+            totals = mapping.SessionTotals(**vars(completed.book.totals))
+        counts = usage.cost or usage.total_tokens or usage.prompt_tokens or usage.completion_tokens
+        if not (completed.filled and counts):
+            return [call]
+        late = mapping.late_totals_call(call.session, call.lane, completed.outcome, completed.filled, totals)
+        return [call, late]
+
+    def _remember_completed(self, sid: str, completed: _Completed) -> None:
+        with self._lock:
+            self._completed[sid] = completed
+            if len(self._completed) > _MAX_REMEMBERED_COMPLETIONS:
+                self._completed.popitem(last=False)
 
     def _trace_session_calls(self, span: ReadableSpan, kind: str | None) -> list[ApiCall]:
         """Used alone on an app's provider: an LLM span outside any session joins its trace's session,

@@ -195,6 +195,39 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=lane)
 
 
+# The totals of a completion and the attribute by which its caller may give each.
+_TOTALS = {
+    "estimatedCost": sc.COST_USD,
+    "promptTokens": sc.PROMPT_TOKENS,
+    "completionTokens": sc.COMPLETION_TOKENS,
+    "totalTokens": sc.TOTAL_TOKENS,
+}
+
+
+def totals_from_events(span: ReadableSpan) -> tuple[str, ...]:
+    """The totals a session's completion takes from its events: those its caller gave none of."""
+    attrs = span.attributes or {}
+    return tuple(key for key, attribute in _TOTALS.items() if attrs.get(attribute) is None)
+
+
+def late_totals_call(
+    sid: str, lane: str, outcome: dict[str, Any], filled: tuple[str, ...], totals: SessionTotals
+) -> ApiCall:
+    """PATCH a session again after an event that ended after its completion (a stream read after
+    ``finish()``): the completion's ``outcome`` (status and success) with the totals it took from the
+    events (``filled``) counted anew."""
+    counted: dict[str, Any] = {
+        "estimatedCost": round(totals.cost, 10) if totals.cost > 0 else None,
+        "promptTokens": totals.prompt_tokens or None,
+        "completionTokens": totals.completion_tokens or None,
+        "totalTokens": totals.total_tokens or None,
+    }
+    body = dict(outcome)
+    for key in filled:
+        _put(body, key, counted[key])
+    return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=lane)
+
+
 # --- sessions per trace, when the exporter is used without the SDK ----------------------------------
 def trace_session_id(span: ReadableSpan) -> str | None:
     """The session an LLM span outside any session belongs to: one per trace (as the SDK names it)."""

@@ -922,6 +922,42 @@ def test_session_gets_one_llm_tool_call_per_call_and_totals_add_them_up(
     assert session["estimatedCost"] == pytest.approx(chat_cost + responses_cost)
 
 
+def test_a_stream_read_after_finish_is_recorded_and_counted_in_the_session(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI, local_server: LocalServer
+) -> None:
+    # An agent that returns the stream for its caller (a web framework) to read after finish().
+    sentrial_client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=traced.provider)
+    fake.reply = Reply(text="Paris.", prompt_tokens=10, completion_tokens=3)
+    interaction = sentrial_client.begin(user_id="u1", event="qa", input="Capital?")
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    interaction.finish(output="streamed", estimated_cost=0.5)  # a cost given: only the tokens are summed
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "Paris."
+    assert sentrial_client.flush(timeout=5)
+    sentrial_client.shutdown(timeout=5)
+
+    sid = interaction.session_id
+    calls = [(r["method"], r["json"]) for r in local_server.requests if sid in json.dumps(r)]
+    # Sent after the completion it ended after, then the completion's totals again, with it counted.
+    assert [method for method, _ in calls] == ["POST", "PATCH", "POST", "PATCH"]
+    assert calls[3][1] == {
+        "status": "completed",
+        "success": True,
+        "promptTokens": 10,
+        "completionTokens": 3,
+        "totalTokens": 13,
+    }
+    session = local_server.session(sid)  # type: ignore[arg-type]
+    assert session is not None and [e["toolName"] for e in session["events"]] == ["llm:openai:gpt-4o"]
+    assert (session["status"], session["assistantOutput"], session["estimatedCost"]) == (
+        "completed",
+        "streamed",
+        0.5,
+    )
+    assert (session["promptTokens"], session["completionTokens"], session["totalTokens"]) == (10, 3, 13)
+
+
 def test_reference_wrap_openai_example(fake: FakeOpenAI, local_server: LocalServer) -> None:
     """The SDK reference's LLM auto-wrapper example, as written (pointed at the fakes)."""
     from openai import OpenAI
