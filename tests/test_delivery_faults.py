@@ -802,7 +802,7 @@ def test_flush_and_shutdown_keep_their_timeout_when_another_exporter_hangs(
     hung = socket.socket()  # accepts connections (the backlog) and never answers
     hung.bind(("127.0.0.1", 0))
     hung.listen(8)
-    otlp = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{hung.getsockname()[1]}/v1/traces", timeout=30)
+    otlp = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{hung.getsockname()[1]}/v1/traces", timeout=4)
     client = make_client(local_server.url, additional_exporters=[otlp])
     try:
         session_id = open_session(client)
