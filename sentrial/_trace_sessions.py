@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanContext, StatusCode
 from sentrial import semconv
 from sentrial.delivery import SentrialOnlySpan
 from sentrial_otel_exporter.agents import trace_session_agent
+from sentrial_otel_exporter.forks import after_fork_in_child
 
 
 def trace_session_id(trace_id: int) -> str:
@@ -42,6 +43,11 @@ class TraceSessions:
 
     def __init__(self) -> None:
         self.roots: dict[int, _Root] = {}  # trace id -> its local root, while that root runs (read freely)
+        self._lock = threading.Lock()
+        after_fork_in_child(self._start_over_in_child)
+
+    def _start_over_in_child(self) -> None:
+        # A parent thread may have held the lock at the fork; the child's roots are the parent's.
         self._lock = threading.Lock()
 
     def root_started(self, span: Span) -> None:

@@ -11,11 +11,13 @@ from sentrial.client import Interaction, SentrialClient
 from sentrial.instrumentation import instrument_when_imported
 from sentrial.instrumentation._llm import set_capture_content
 from sentrial.tracing import router_of
+from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")
 
 _default: SentrialClient | None = None
 _lock = threading.Lock()
+renew_in_child(globals(), "_lock")
 _REPLACED_CLIENT_TIMEOUT = 5.0
 
 

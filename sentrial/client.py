@@ -41,6 +41,7 @@ from sentrial.tracing import (
     router_of,
     with_route,
 )
+from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")
 
@@ -171,9 +172,11 @@ class SentrialClient:
         self._awaiting_pii_settings = False
 
     def _start_over_in_child(self) -> None:
-        """In a forked child: ask the server for the PII settings again if the parent's request had
-        not been answered at the fork (its thread is not in the child; pre-forking servers fork
-        right after the app configured Sentrial, while that request is in flight)."""
+        """In a forked child: a lock of its own (a parent thread may have held this one at the fork,
+        for good in the child), and ask the server for the PII settings again if the parent's
+        request had not been answered at the fork (its thread is not in the child; pre-forking
+        servers fork right after the app configured Sentrial, while that request is in flight)."""
+        self._lock = threading.Lock()
         if self._awaiting_pii_settings and not self._closed:
             self._fetch_pii_settings()
 
@@ -894,6 +897,7 @@ def current_interaction() -> Interaction | None:
 
 _live_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
 _exit_hook = threading.Lock()
+renew_in_child(globals(), "_exit_hook")
 _exit_hook_registered = False
 
 

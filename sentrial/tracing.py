@@ -21,6 +21,7 @@ from sentrial import semconv
 from sentrial._genai_peers import is_llm_span
 from sentrial._trace_sessions import TraceSessions
 from sentrial.delivery import Delivery
+from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")
 
@@ -153,6 +154,7 @@ class SessionRouter(SpanProcessor):
 
 _routers: weakref.WeakKeyDictionary[TracerProvider, SessionRouter] = weakref.WeakKeyDictionary()
 _setup_lock = threading.Lock()
+renew_in_child(globals(), "_setup_lock")
 
 
 def resolve_provider(explicit: Any = None) -> TracerProvider:

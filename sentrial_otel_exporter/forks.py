@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 # One fork hook for all objects (os.register_at_fork cannot take a hook back, so one per object
 # would pile up in a process that makes many clients); an object's entry goes when the object does.
 _resets: dict[int, weakref.WeakMethod[Callable[[], None]]] = {}
 _keys = itertools.count()
+_module_locks: list[tuple[dict[str, Any], str, Callable[[], Any]]] = []
+
+
+def renew_in_child(namespace: dict[str, Any], name: str, factory: Callable[[], Any] = threading.Lock) -> None:
+    """Make the module-level lock ``namespace[name]`` (pass the module's ``globals()``) anew in every
+    child forked from now on: a parent thread may hold it at the fork, and would for good in the
+    child. Code must look the lock up by its name when it takes it, as ``with _lock:`` does."""
+    _module_locks.append((namespace, name, factory))
 
 
 def after_fork_in_child(reset: Callable[[], None]) -> None:
@@ -31,6 +41,8 @@ def after_fork_in_child(reset: Callable[[], None]) -> None:
 
 
 def _reset_all_in_child() -> None:
+    for namespace, name, factory in _module_locks:
+        namespace[name] = factory()
     for weak_reset in list(_resets.values()):
         method = weak_reset()
         if method is not None:

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sentrial import SentrialClient
 from sentrial.server import LocalServer
+from sentrial.tracing import router_of
 from sentrial_otel_exporter import SentrialSpanExporter
 
 pytestmark = [
@@ -160,7 +161,17 @@ def _delivery_lock(client: SentrialClient) -> Any:
     return client.delivery._lock
 
 
-@pytest.mark.parametrize("lock_of", [_transport_lock, _exporter_lock, _delivery_lock])
+def _client_lock(client: SentrialClient) -> Any:
+    return client._lock
+
+
+def _trace_roots_lock(client: SentrialClient) -> Any:
+    return router_of(client._provider)._traces._lock  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "lock_of", [_transport_lock, _exporter_lock, _delivery_lock, _client_lock, _trace_roots_lock]
+)
 def test_a_lock_a_background_thread_held_at_the_fork_does_not_hang_the_child(
     client: SentrialClient, local_server: LocalServer, lock_of: Callable[[SentrialClient], Any]
 ) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import wrapt
 
+from sentrial_otel_exporter.forks import renew_in_child
+
 logger = logging.getLogger("sentrial")
 
 # The module whose import triggers an instrumentor, and where that instrumentor lives.
@@ -31,6 +33,7 @@ _hooked: set[str] = set()  # libraries with an import hook (wrapt cannot take on
 # in it do nothing (after uninstrument_all(), a library imported later stays untraced).
 _wanted: dict[str, Any] = {}
 _lock = threading.Lock()
+renew_in_child(globals(), "_lock")
 
 
 def load_instrumentor(library: str) -> Any:

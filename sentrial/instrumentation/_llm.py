@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sentrial import pricing
 from sentrial import semconv as sc
 from sentrial._values import fit_json, to_json
+from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")
 
@@ -36,10 +37,12 @@ _capture_from_env: bool | None = None
 _IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+renew_in_child(globals(), "_warned_lock")
 # Guards the claim to end a call's span (a stream may end in the caller's thread and in the
 # collector's at once); one lock for all calls, held for a flag's test and set only. Reentrant: a
 # garbage collection run inside it (a tracer or profiler may allocate there) can end another call.
 _END_LOCK = threading.RLock()
+renew_in_child(globals(), "_END_LOCK", threading.RLock)
 
 
 def set_capture_content(enabled: bool | None) -> None:

@@ -59,6 +59,7 @@ from sentrial.integrations._langchain_terms import (
 )
 from sentrial.semconv import ANONYMOUS_USER
 from sentrial.tracing import current_route
+from sentrial_otel_exporter.forks import renew_in_child
 
 __all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
 
@@ -507,6 +508,7 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 # caller's context keeps whatever the call makes current inside the call.
 _scoped: list[type] = []
 _scoped_lock = threading.Lock()
+renew_in_child(globals(), "_scoped_lock")
 
 
 def scope_model_calls() -> None:
