@@ -143,6 +143,7 @@ class SentrialClient:
         if self._awaiting_pii_settings:
             self._fetch_pii_settings()
         self._sessions: dict[str, _OpenSession] = {}
+        self._sampled_out_warned = False  # said once per client (see _warn_sampled_out)
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
@@ -270,6 +271,9 @@ class SentrialClient:
             context=with_route(route, parent_context),
             attributes=attributes,
         )
+        if not span.is_recording() and not self._sampled_out_warned:
+            self._sampled_out_warned = True
+            _warn_sampled_out(session_id)
         context = with_route(route, trace.set_span_in_context(span, parent_context))
         with self._lock:
             self._sessions[session_id] = _OpenSession(
@@ -885,6 +889,16 @@ def _warn_nothing_sent() -> None:
             "sentrial: no API key and no API URL (set SENTRIAL_API_KEY or SENTRIAL_API_URL); "
             "nothing will be sent"
         )
+
+
+def _warn_sampled_out(session_id: str) -> None:
+    """Say (once per client) that the provider's sampler drops sessions: none of them is recorded."""
+    logger.warning(
+        "sentrial: the tracer provider's sampler did not sample session %s, so it is not recorded "
+        "(nor is any other session it does not sample: an unsampled traceparent, a ratio sampler); "
+        "sample every trace Sentrial records, e.g. TracerProvider(sampler=ALWAYS_ON)",
+        session_id,
+    )
 
 
 def current_interaction() -> Interaction | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import sentrial
 from sentrial import SentrialClient, pricing, semconv
@@ -290,3 +291,19 @@ def test_an_unusable_url_in_the_environment_is_logged_and_the_app_carries_on(
     assert "no API key and no API URL" not in caplog.text  # the message says what is wrong
     with pytest.raises(ValueError, match="api_url must start with http"):
         SentrialClient(fail_silently=False, tracer_provider=TracerProvider())
+
+
+def test_a_session_the_sampler_drops_is_logged_not_lost_silently(
+    local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=provider)
+    try:
+        interaction = client.begin(user_id="u", event="unsampled")
+        interaction.finish(output="ok")
+        assert client.flush(timeout=5)
+    finally:
+        client.shutdown(timeout=5)
+    assert local_server.sessions() == []
+    assert f"did not sample session {interaction.session_id}, so it is not recorded" in caplog.text
