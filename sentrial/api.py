@@ -41,9 +41,17 @@ def configure(
     ``retry_timeout``, ``max_value_chars``) are passed to :class:`SentrialClient`.
     """
     global _default
+    with _lock:
+        inherited = _inherited_setup(_default, options)
     client = SentrialClient(
-        api_key=api_key, api_url=api_url, fail_silently=fail_silently, pii=pii, batching=batching, **options
+        api_key=api_key,
+        api_url=api_url,
+        fail_silently=fail_silently,
+        pii=pii,
+        batching=batching,
+        **{**inherited, **options},
     )
+    client._distro_setup = bool(inherited)
     if capture_content is not None:
         set_capture_content(bool(capture_content))
     if instrument and not disabled():
@@ -52,9 +60,23 @@ def configure(
         previous, _default = _default, client
         _make_default(client)
     if previous is not None:
+        previous.delivery.keep_open(client.delivery.other_exporters)  # the new client feeds them now
         previous.shutdown(timeout=_REPLACED_CLIENT_TIMEOUT)
         _make_default(client)
     return client
+
+
+def _inherited_setup(previous: SentrialClient | None, options: dict[str, Any]) -> dict[str, Any]:
+    """What configure() takes over, unless told otherwise, from a default client that
+    ``opentelemetry-instrument`` set up: its provider and the exporters OTEL_TRACES_EXPORTER named."""
+    if previous is None or not previous._distro_setup:
+        return {}
+    inherited: dict[str, Any] = {}
+    if "tracer_provider" not in options:
+        inherited["tracer_provider"] = previous._provider
+    if "additional_exporters" not in options:
+        inherited["additional_exporters"] = previous.delivery.other_exporters
+    return inherited
 
 
 def _make_default(client: SentrialClient) -> None:

@@ -144,6 +144,7 @@ class SentrialClient:
             self._fetch_pii_settings()
         self._sessions: dict[str, _OpenSession] = {}
         self._sampled_out_warned = False  # said once per client (see _warn_sampled_out)
+        self._distro_setup = False  # set up by opentelemetry-instrument (see api.configure)
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False

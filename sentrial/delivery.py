@@ -108,6 +108,7 @@ class _Watched(SpanExporter):
 
     def __init__(self, exporter: SpanExporter) -> None:
         self.exporter = exporter
+        self.kept_open = False  # the exporter went on to another client: not shut down with this one
         self._failed = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -126,7 +127,8 @@ class _Watched(SpanExporter):
         return failed
 
     def shutdown(self) -> None:
-        self.exporter.shutdown()
+        if not self.kept_open:
+            self.exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.exporter.force_flush(timeout_millis)
@@ -316,6 +318,17 @@ class Delivery:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             delivered = self.exporter.flush(remaining) and delivered
         return delivered and not dropped
+
+    @property
+    def other_exporters(self) -> list[SpanExporter]:
+        """The exporters besides Sentrial's that this delivery feeds."""
+        return [watched.exporter for watched in self._watched]
+
+    def keep_open(self, exporters: Sequence[SpanExporter]) -> None:
+        """Leave ``exporters`` running when this delivery shuts down: another client feeds them now."""
+        for watched in self._watched:
+            if any(watched.exporter is exporter for exporter in exporters):
+                watched.kept_open = True
 
     def _flush_others(self, deadline: float | None) -> bool:
         """Flush the other exporters until ``deadline`` at most; True when all of them finished in

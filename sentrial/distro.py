@@ -55,13 +55,14 @@ class SentrialConfigurator(_BaseConfigurator):
         trace.set_tracer_provider(provider)
         from sentrial.api import configure  # the SDK proper, only once configuration is wanted
 
-        configure(
+        client = configure(
             pii=True if _config.env_flag(ENV_PII) else None,
             tracer_provider=provider,
             additional_exporters=others,
             export_to_sentrial=SENTRIAL_EXPORTER in names,
             instrument=False,  # opentelemetry-instrument loads the instrumentors itself
         )
+        client._distro_setup = True  # the app's own configure() keeps this provider and these exporters
 
 
 def exporter_names() -> list[str]:

@@ -14,12 +14,16 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_anthropic import FakeAnthropic
 from helpers import wait_until
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otlp_receiver import OtlpReceiver
 
+import sentrial
 from sentrial.server import LocalServer
 
 LLM_APP = """
@@ -94,6 +98,53 @@ def test_opentelemetry_instrument_sends_to_sentrial_and_otlp(
     assert llm["attributes"]["gen_ai.provider.name"] == "anthropic"
     assert llm["attributes"]["gen_ai.request.model"] == "claude-haiku-4-5"
     assert int(llm["attributes"]["gen_ai.usage.output_tokens"]) == 7
+
+
+def test_under_opentelemetry_instrument_the_apps_own_configure_keeps_the_named_exporters(
+    fake: FakeAnthropic, local_server: LocalServer, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    # The quick start's first line, in an app run with OTEL_TRACES_EXPORTER=sentrial,otlp.
+    result = run(
+        "import sentrial\nsentrial.configure()\n" + textwrap.dedent(LLM_APP),
+        tmp_path,
+        {
+            "FAKE_URL": fake.url,
+            "SENTRIAL_API_KEY": "k",
+            "SENTRIAL_API_URL": local_server.url,
+            "OTEL_TRACES_EXPORTER": "sentrial,otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_receiver.url}/v1/traces",
+            "OTEL_PYTHON_DISTRO": "sentrial",
+            "OTEL_PYTHON_CONFIGURATOR": "sentrial",
+        },
+        instrument=True,
+    )
+    assert "Hello there, friend." in result.stdout
+    (session,) = local_server.sessions()
+    assert session["status"] == "completed"
+    spans = wait_until(
+        lambda: [s for s in otlp_receiver.spans() if s["attributes"].get("sentrial.span.kind") == "llm"],
+        what="the LLM span at the OTLP receiver",
+    )
+    assert len(spans) == 1
+
+
+def test_configure_twice_with_the_same_exporter_keeps_it_working(local_server: LocalServer) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    options: dict[str, Any] = {
+        "tracer_provider": provider,
+        "additional_exporters": [exporter],
+        "instrument": False,
+    }
+    try:
+        sentrial.configure(api_key="k", api_url=local_server.url, **options)
+        sentrial.configure(api_key="k", api_url=local_server.url, **options)
+        with sentrial.begin(user_id="u", event="twice") as interaction:
+            interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={})
+        assert sentrial.flush(timeout=5)
+    finally:
+        sentrial.shutdown(timeout=5)
+    assert sorted(s.name for s in exporter.get_finished_spans()) == ["execute_tool t", "invoke_agent twice"]
 
 
 APP_WITH_ITS_OWN_OTEL = """
