@@ -63,22 +63,35 @@ def run(
     return result
 
 
+def to_sentrial_and_otlp(fake: FakeAnthropic, server: LocalServer, receiver: OtlpReceiver) -> dict[str, str]:
+    """The environment of an app that opentelemetry-instrument runs with Sentrial and OTLP exporters."""
+    return {
+        "FAKE_URL": fake.url,
+        "SENTRIAL_API_KEY": "k",
+        "SENTRIAL_API_URL": server.url,
+        "OTEL_TRACES_EXPORTER": "sentrial,otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{receiver.url}/v1/traces",
+        "OTEL_PYTHON_DISTRO": "sentrial",
+        "OTEL_PYTHON_CONFIGURATOR": "sentrial",
+    }
+
+
+def llm_spans_received(receiver: OtlpReceiver) -> list[dict[str, Any]]:
+    """The LLM spans the OTLP receiver got, once there is one."""
+    spans: list[dict[str, Any]] = wait_until(
+        lambda: [s for s in receiver.spans() if s["attributes"].get("sentrial.span.kind") == "llm"],
+        what="the LLM span at the OTLP receiver",
+    )
+    return spans
+
+
 def test_opentelemetry_instrument_sends_to_sentrial_and_otlp(
     fake: FakeAnthropic, local_server: LocalServer, otlp_receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
     result = run(
         LLM_APP,
         tmp_path,
-        {
-            "FAKE_URL": fake.url,
-            "SENTRIAL_API_KEY": "k",
-            "SENTRIAL_API_URL": local_server.url,
-            "OTEL_SERVICE_NAME": "weather-bot",
-            "OTEL_TRACES_EXPORTER": "sentrial,otlp",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_receiver.url}/v1/traces",
-            "OTEL_PYTHON_DISTRO": "sentrial",
-            "OTEL_PYTHON_CONFIGURATOR": "sentrial",
-        },
+        {**to_sentrial_and_otlp(fake, local_server, otlp_receiver), "OTEL_SERVICE_NAME": "weather-bot"},
         instrument=True,
     )
     assert "Hello there, friend." in result.stdout
@@ -90,11 +103,7 @@ def test_opentelemetry_instrument_sends_to_sentrial_and_otlp(
     assert event["toolOutput"]["tokens"] == {"prompt": 12, "completion": 7, "total": 19}
     assert event["estimatedCost"] > 0
 
-    spans = wait_until(
-        lambda: [s for s in otlp_receiver.spans() if s["attributes"].get("sentrial.span.kind") == "llm"],
-        what="the LLM span at the OTLP receiver",
-    )
-    (llm,) = spans
+    (llm,) = llm_spans_received(otlp_receiver)
     assert llm["attributes"]["gen_ai.provider.name"] == "anthropic"
     assert llm["attributes"]["gen_ai.request.model"] == "claude-haiku-4-5"
     assert int(llm["attributes"]["gen_ai.usage.output_tokens"]) == 7
@@ -107,25 +116,13 @@ def test_under_opentelemetry_instrument_the_apps_own_configure_keeps_the_named_e
     result = run(
         "import sentrial\nsentrial.configure()\n" + textwrap.dedent(LLM_APP),
         tmp_path,
-        {
-            "FAKE_URL": fake.url,
-            "SENTRIAL_API_KEY": "k",
-            "SENTRIAL_API_URL": local_server.url,
-            "OTEL_TRACES_EXPORTER": "sentrial,otlp",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_receiver.url}/v1/traces",
-            "OTEL_PYTHON_DISTRO": "sentrial",
-            "OTEL_PYTHON_CONFIGURATOR": "sentrial",
-        },
+        to_sentrial_and_otlp(fake, local_server, otlp_receiver),
         instrument=True,
     )
     assert "Hello there, friend." in result.stdout
     (session,) = local_server.sessions()
     assert session["status"] == "completed"
-    spans = wait_until(
-        lambda: [s for s in otlp_receiver.spans() if s["attributes"].get("sentrial.span.kind") == "llm"],
-        what="the LLM span at the OTLP receiver",
-    )
-    assert len(spans) == 1
+    assert len(llm_spans_received(otlp_receiver)) == 1
 
 
 def test_configure_twice_with_the_same_exporter_keeps_it_working(local_server: LocalServer) -> None:
