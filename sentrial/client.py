@@ -37,6 +37,7 @@ from sentrial.tracing import (
     SessionRoute,
     current_route,
     for_events,
+    leave_context,
     resolve_provider,
     router_of,
     with_route,
@@ -858,7 +859,7 @@ class Interaction:
         token, self._token = self._token, None
         route = current_route()
         if token is not None and route is not None and route.session_id == self._session_id:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            leave_context(token)  # not where it was begun (another task): that context ends on its own
 
     def __enter__(self) -> Interaction:
         return self

@@ -7,6 +7,7 @@ session in the OTel context, else the default client) and whether it goes there 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import weakref
@@ -55,6 +56,21 @@ def current_route(ctx: otel_context.Context | None = None) -> SessionRoute | Non
 def with_route(route: SessionRoute, ctx: otel_context.Context | None = None) -> otel_context.Context:
     """A context in which ``route`` is the current Sentrial session."""
     return otel_context.set_value(_SESSION_KEY, route, ctx)
+
+
+def leave_context(token: object) -> bool:
+    """Leave the context entered with ``token`` (``otel_context.attach``); False, quietly, when this
+    is not the context it was entered in (a copy of it: another task's), where OTel logs an error."""
+    try:
+        if isinstance(token, contextvars.Token):
+            token.var.reset(token)
+        else:
+            otel_context.detach(token)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    except RuntimeError:
+        pass  # already left
+    return True
 
 
 def for_events(delivery: Delivery, ctx: otel_context.Context) -> otel_context.Context:

@@ -366,6 +366,23 @@ def test_async_generator_tool(configured: LocalServer) -> None:
     assert (event["toolInput"], event["toolOutput"]) == ({"n": 3}, {"result": [3, 2, 1]})
 
 
+def test_an_interaction_finished_in_another_task_logs_no_error(
+    configured: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+
+    async def main() -> str | None:
+        interaction = await sentrial.begin_async(user_id="u", event="elsewhere", input="x")
+        await asyncio.create_task(interaction.finish(output="done"))  # type: ignore[arg-type]
+        return interaction.session_id
+
+    sid = asyncio.run(main())
+    assert sentrial.flush(timeout=5)
+    session = configured.session(sid)  # type: ignore[arg-type]
+    assert session is not None and session["status"] == "completed"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_a_generator_tool_left_early_succeeds_with_what_was_taken(configured: LocalServer) -> None:
     @tool
     def rows(n: int) -> Iterator[int]:

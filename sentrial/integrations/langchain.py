@@ -58,7 +58,7 @@ from sentrial.integrations._langchain_terms import (
     user_metadata,
 )
 from sentrial.semconv import ANONYMOUS_USER
-from sentrial.tracing import current_route
+from sentrial.tracing import current_route, leave_context
 from sentrial_otel_exporter.forks import renew_in_child
 
 __all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
@@ -128,25 +128,10 @@ class _Scopes:
             current = otel_context.get_current()
             with self._lock:
                 entry = self._waiting.get(id(current))
-            if entry is None or entry[0] is not current or not _reset(entry[1]):
+            if entry is None or entry[0] is not current or not leave_context(entry[1]):
                 return
             with self._lock:
                 self._waiting.pop(id(current), None)
-
-
-def _reset(token: object) -> bool:
-    """Leave the context entered with ``token``; False when this is not the context it was entered
-    in (a copy of it)."""
-    try:
-        if isinstance(token, contextvars.Token):
-            token.var.reset(token)
-        else:
-            otel_context.detach(token)  # type: ignore[arg-type]
-    except ValueError:
-        return False
-    except RuntimeError:
-        pass  # already left
-    return True
 
 
 class SentrialCallbackHandler(BaseCallbackHandler):
