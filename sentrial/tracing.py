@@ -152,9 +152,6 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
-        root = self._traces.roots.get(ids.trace_id)  # tested here: most spans are not a trace's root
-        if root is None or root.span_id != span_id:
-            return
         trace_session = self._traces.root_ended(span, ids)
         if trace_session is not None:
             owner, completion = trace_session

@@ -40,6 +40,15 @@ class SessionTotals:
         self.completion_tokens += usage.completion_tokens
         self.total_tokens += usage.total_tokens
 
+    def fields(self) -> dict[str, Any]:
+        """The totals as a completion's fields; None for those nothing was counted in."""
+        return {
+            "estimatedCost": round(self.cost, 10) if self.cost > 0 else None,
+            "promptTokens": self.prompt_tokens or None,
+            "completionTokens": self.completion_tokens or None,
+            "totalTokens": self.total_tokens or None,
+        }
+
 
 @dataclass(frozen=True)
 class EventUsage:
@@ -158,6 +167,21 @@ def _session_metadata(attrs: Attributes) -> dict[str, Any] | None:
     return merged
 
 
+# A completion's totals, each with the attribute by which its caller may give it and how it is read.
+_TOTALS = {
+    "estimatedCost": (sc.COST_USD, _number),
+    "promptTokens": (sc.PROMPT_TOKENS, _integer),
+    "completionTokens": (sc.COMPLETION_TOKENS, _integer),
+    "totalTokens": (sc.TOTAL_TOKENS, _integer),
+}
+_TOKEN_TOTALS = ("promptTokens", "completionTokens", "totalTokens")
+
+
+def _given_totals(attrs: Attributes) -> dict[str, Any]:
+    """The totals the caller of a completion gave (None for each left to the events)."""
+    return {key: read(attrs.get(attribute)) for key, (attribute, read) in _TOTALS.items()}
+
+
 def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals | None) -> ApiCall:
     """PATCH /api/sdk/sessions/{id} for a session span that ended."""
     attrs = span.attributes or {}
@@ -167,10 +191,10 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
     body: dict[str, Any] = {"status": "completed" if success else "failed", "success": success}
     _put(body, "failureReason", _text(attrs.get(sc.FAILURE_REASON)))
 
-    cost = _number(attrs.get(sc.COST_USD))
-    if cost is None and totals is not None and totals.cost > 0:
-        cost = round(totals.cost, 10)
-    _put(body, "estimatedCost", cost)
+    given = _given_totals(attrs)
+    counted = totals.fields() if totals is not None else {}
+    total = {key: counted.get(key) if value is None else value for key, value in given.items()}
+    _put(body, "estimatedCost", total["estimatedCost"])
     metrics = load_json(attrs.get(sc.CUSTOM_METRICS))
     _put(body, "customMetrics", metrics if isinstance(metrics, dict) else None)
 
@@ -178,36 +202,17 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
     if duration is None and not is_external(span) and span.start_time and span.end_time:
         duration = max(0, (span.end_time - span.start_time) // 1_000_000)
     _put(body, "durationMs", duration)
-
-    tokens = {
-        "promptTokens": (sc.PROMPT_TOKENS, "prompt_tokens"),
-        "completionTokens": (sc.COMPLETION_TOKENS, "completion_tokens"),
-        "totalTokens": (sc.TOTAL_TOKENS, "total_tokens"),
-    }
-    for key, (attribute, total_name) in tokens.items():
-        count = _integer(attrs.get(attribute))
-        if count is None and totals is not None:
-            count = getattr(totals, total_name) or None
-        _put(body, key, count)
+    for key in _TOKEN_TOTALS:
+        _put(body, key, total[key])
 
     _put(body, "userInput", _text(attrs.get(sc.INPUT)))
     _put(body, "assistantOutput", _text(attrs.get(sc.OUTPUT)))
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=lane)
 
 
-# The totals of a completion and the attribute by which its caller may give each.
-_TOTALS = {
-    "estimatedCost": sc.COST_USD,
-    "promptTokens": sc.PROMPT_TOKENS,
-    "completionTokens": sc.COMPLETION_TOKENS,
-    "totalTokens": sc.TOTAL_TOKENS,
-}
-
-
 def totals_from_events(span: ReadableSpan) -> tuple[str, ...]:
     """The totals a session's completion takes from its events: those its caller gave none of."""
-    attrs = span.attributes or {}
-    return tuple(key for key, attribute in _TOTALS.items() if attrs.get(attribute) is None)
+    return tuple(key for key, value in _given_totals(span.attributes or {}).items() if value is None)
 
 
 def late_totals_call(
@@ -216,12 +221,7 @@ def late_totals_call(
     """PATCH a session again after an event that ended after its completion (a stream read after
     ``finish()``): the completion's ``outcome`` (status and success) with the totals it took from the
     events (``filled``) counted anew."""
-    counted: dict[str, Any] = {
-        "estimatedCost": round(totals.cost, 10) if totals.cost > 0 else None,
-        "promptTokens": totals.prompt_tokens or None,
-        "completionTokens": totals.completion_tokens or None,
-        "totalTokens": totals.total_tokens or None,
-    }
+    counted = totals.fields()
     body = dict(outcome)
     for key in filled:
         _put(body, key, counted[key])
@@ -258,17 +258,12 @@ def complete_trace_session_call(root: ReadableSpan, sid: str, totals: SessionTot
     body: dict[str, Any] = {"status": "completed" if success else "failed", "success": success}
     if not success and root.status.description:
         body["failureReason"] = root.status.description
-    if totals.cost > 0:
-        body["estimatedCost"] = round(totals.cost, 10)
+    counted = totals.fields()
+    _put(body, "estimatedCost", counted["estimatedCost"])
     if root.start_time and root.end_time:
         body["durationMs"] = max(0, (root.end_time - root.start_time) // 1_000_000)
-    for key, count in (
-        ("promptTokens", totals.prompt_tokens),
-        ("completionTokens", totals.completion_tokens),
-        ("totalTokens", totals.total_tokens),
-    ):
-        if count:
-            body[key] = count
+    for key in _TOKEN_TOTALS:
+        _put(body, key, counted[key])
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=sid)
 
 

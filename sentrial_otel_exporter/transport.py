@@ -43,6 +43,7 @@ _JOIN_GRACE_S = 1.0
 # later call of the session (the server would answer them 404).
 _OPENING_HEADROOM = 64
 _UNOPENED = "its session's opening was dropped (the delivery queue was full)"
+_MAX_UNOPENED = 10_000  # sessions whose opening was dropped, remembered (the latest)
 
 
 @dataclass
@@ -155,7 +156,7 @@ class Transport:
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
-        # Sessions whose opening was dropped (the latest 10,000): their later calls go nowhere.
+        # Sessions whose opening was dropped: their later calls go nowhere.
         self._unopened: OrderedDict[str, None] = OrderedDict()
         self._ready: deque[str] = deque()
         self._backing_off: list[tuple[float, int, str]] = []  # heap of (due, seq, lane)
@@ -195,7 +196,7 @@ class Transport:
                     self._drop_locked("delivery queue full")
                     if call.opens_session:
                         self._unopened[call.session] = None
-                        if len(self._unopened) > 10_000:
+                        if len(self._unopened) > _MAX_UNOPENED:
                             self._unopened.popitem(last=False)
                     continue
                 call.deadline = now + self._retry_timeout
