@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import httpx
 import openai
 import pytest
 import wrapt
@@ -760,7 +761,7 @@ def test_client_timeout_fails_the_span(fake: FakeOpenAI, traced: Traced) -> None
 def test_the_caller_gets_the_very_exception_object(
     traced: Traced, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    error = openai.APIConnectionError(request=None)
+    error = openai.APIConnectionError(request=httpx.Request("POST", str(client.base_url)))
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise error
