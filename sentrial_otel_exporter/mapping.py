@@ -20,6 +20,9 @@ from sentrial_otel_exporter.transport import ApiCall
 SESSIONS_PATH = "/api/sdk/sessions"
 SESSION_PATH = "/api/sdk/sessions/{session}"
 EVENTS_PATH = "/api/sdk/events"
+MAX_SESSION_ID_CHARS = 1024
+"""The longest session id sent: its GET/PATCH URL stays far below the 8 KB that servers and proxies
+commonly refuse with 414. The local server refuses longer ids on create; the client refuses to send them."""
 
 Attributes = Mapping[str, Any]
 
