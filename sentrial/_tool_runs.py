@@ -10,13 +10,15 @@ import time
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from sentrial import semconv
+from sentrial._ids import TracerSource
 from sentrial._values import DEFAULT_MAX_CHARS, cap_text, to_json
 from sentrial.client import SentrialClient, current_interaction
 from sentrial.tracing import current_route
+
+_DEFAULT_TRACER = TracerSource("sentrial")
 
 
 class ToolRun:
@@ -38,7 +40,7 @@ class ToolRun:
         if client is None:
             interaction = current_interaction()
             client = interaction.client if interaction is not None else None
-        tracer: Tracer = client.tracer if client is not None else trace.get_tracer("sentrial")
+        tracer: Tracer = client.tracer if client is not None else _DEFAULT_TRACER()
         self._max_chars = client.max_value_chars if client is not None else DEFAULT_MAX_CHARS
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,

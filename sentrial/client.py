@@ -30,6 +30,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import BatcherConfig, resolve_settings
+from sentrial._ids import with_private_ids
 from sentrial._values import cap_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.redact import Redactor, redactor_for
@@ -135,7 +136,11 @@ class SentrialClient:
         elif not settings.can_send and export_to_sentrial and not settings.url_refused:
             _warn_nothing_sent()
         self._provider = None if settings.disabled else resolve_provider(tracer_provider)
-        self._tracer = trace.NoOpTracer() if self._provider is None else self._provider.get_tracer("sentrial")
+        self._tracer = (
+            trace.NoOpTracer()
+            if self._provider is None
+            else with_private_ids(self._provider.get_tracer("sentrial"))
+        )
         self._delivery = Delivery(
             settings, self._redactor(pii), () if settings.disabled else additional_exporters
         )

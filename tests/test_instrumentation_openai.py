@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import random
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -756,6 +757,16 @@ def test_client_timeout_fails_the_span(fake: FakeOpenAI, traced: Traced) -> None
         StatusCode.ERROR,
         "APITimeoutError",
     )
+
+
+def test_llm_calls_after_reseeding_random_get_distinct_ids(traced: Traced, client: openai.OpenAI) -> None:
+    for _ in range(5):
+        random.seed(42)  # the provider's own generator would repeat its ids after this
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    spans = traced.spans()
+    assert len(spans) == 5
+    assert len({span.context.span_id for span in spans}) == 5
+    assert len({span.context.trace_id for span in spans}) == 5
 
 
 def test_the_caller_gets_the_very_exception_object(

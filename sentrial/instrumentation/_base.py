@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
+from sentrial._ids import TracerSource
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, log_once, sync_wrapper
 
 TRACER_NAME = "sentrial.instrumentation"
+INSTRUMENTATION_TRACER = TracerSource(TRACER_NAME)
+"""The tracer of LLM calls traced through no client of their own (on the global provider)."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,13 @@ class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return self.dependencies
 
     def _instrument(self, **kwargs: Any) -> None:
-        tracer = trace.get_tracer(TRACER_NAME, tracer_provider=kwargs.get("tracer_provider"))
+        tracer = TracerSource(TRACER_NAME, kwargs.get("tracer_provider"))
         self._applied: list[tuple[type, str]] = []
         for patch in self.patches:
             owner = patch.resolve_owner()
             if owner is None:
                 continue
-            wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(lambda: tracer))
+            wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(tracer))
             self._applied.append((owner, patch.method))
 
     def _uninstrument(self, **kwargs: Any) -> None:
@@ -84,7 +86,7 @@ def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None =
 
     Wrapping an object twice wraps nothing more.
     """
-    get_tracer = (lambda: tracer) if tracer is not None else (lambda: trace.get_tracer(TRACER_NAME))
+    get_tracer = (lambda: tracer) if tracer is not None else INSTRUMENTATION_TRACER
     wrapped = 0
     for patch in patches:
         owner_class = patch.resolve_owner()

@@ -37,7 +37,7 @@ from sentrial import semconv as sc
 from sentrial._tool_runs import ToolRun
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
-from sentrial.instrumentation._base import TRACER_NAME
+from sentrial.instrumentation._base import INSTRUMENTATION_TRACER
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, log_once
 from sentrial.instrumentation._parts import plain_text
 from sentrial.tracing import current_route
@@ -142,7 +142,7 @@ class _Turn:
 
     def _record_model_usage(self, model_usage: dict[str, dict[str, Any]]) -> None:
         """One LLM call per model the run used, spanning the run: Claude Code reports usage per model."""
-        tracer = self.client.tracer if self.client is not None else trace.get_tracer(TRACER_NAME)
+        tracer = self.client.tracer if self.client is not None else INSTRUMENTATION_TRACER()
         for model, usage in model_usage.items():
             cache_read = _count(usage, "cacheReadInputTokens")
             cache_creation = _count(usage, "cacheCreationInputTokens")

@@ -36,6 +36,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
+from sentrial._ids import TracerSource
 from sentrial._tool_runs import ToolRun
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
@@ -153,7 +154,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self._client = client
         self._user_id = user_id
-        self._tracer_provider = tracer_provider
+        self._tracers = TracerSource(TRACER_NAME, tracer_provider)
         self._runs: dict[UUID, _Run] = {}
         self._llm_contexts: dict[int, _Run] = {}  # id of the context an LLM run made current -> the run
         self._reasons: dict[UUID, list[str | None]] = {}  # agent run -> logs of actions not yet run
@@ -354,7 +355,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         client = self._recording_client()
         if client is not None:
             return client.tracer
-        return trace.get_tracer(TRACER_NAME, tracer_provider=self._tracer_provider)
+        return self._tracers()
 
     def _begin(self, run: _Run, name: str, inputs: Any, metadata: dict[str, Any] | None) -> None:
         """Give a run begun outside every session an interaction, and make it current."""
