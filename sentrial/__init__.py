@@ -7,6 +7,7 @@ interaction.finish(output="Hello!", success=True)
 """
 
 from sentrial._config import BatcherConfig
+from sentrial._exit_signals import shutdown_on_signal
 from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.client import DeliveryError, Interaction, SentrialClient
@@ -38,6 +39,7 @@ __all__ = [
     "get_current_session_id",
     "session",
     "shutdown",
+    "shutdown_on_signal",
     "tool",
     "wrap_anthropic",
     "wrap_google",

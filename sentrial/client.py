@@ -932,9 +932,9 @@ def _register_exit_hook() -> None:
             _exit_hook_registered = True
 
 
-def _shutdown_at_exit() -> None:
-    """Deliver what every live client still holds before the interpreter exits."""
-    deadline = time.monotonic() + _EXIT_FLUSH_SECONDS
+def _shutdown_at_exit(seconds: float = _EXIT_FLUSH_SECONDS) -> None:
+    """Deliver what every live client still holds before the interpreter exits (within ``seconds``)."""
+    deadline = time.monotonic() + seconds
     for client in list(_live_clients):
         try:
             client.shutdown(timeout=max(0.1, deadline - time.monotonic()))
