@@ -23,13 +23,15 @@ _handlers: dict[int, Any] = {}  # signal number -> the handler installed here
 
 
 def shutdown_on_signal(*signals: int, timeout: float = 5.0) -> bool:
-    """On each of ``signals`` (default: SIGTERM), complete open sessions and deliver what is queued,
-    waiting at most ``timeout`` seconds, then act as the handler this one replaced would have.
+    """On each of ``signals`` (default: SIGTERM), deliver what is queued, waiting at most ``timeout``
+    seconds, then act as the handler this one replaced would have.
 
-    A default action ends the process by the same signal (exit status 128 + the number); a handler
-    the app had set is called; an ignored signal stays ignored. Call it from the main thread (Python
-    sets signal handlers there only). Returns True when the handlers are installed; otherwise logs
-    why and returns False.
+    Where that was the default action, open sessions are completed first and the process then ends
+    by the same signal (exit status 128 + the number). Where the app had a handler of its own, what
+    is queued is flushed and that handler is called: it decides whether the process ends (its exit
+    then completes open sessions as any exit does). An ignored signal is flushed and stays ignored.
+    Call it from the main thread (Python sets signal handlers there only). Returns True when the
+    handlers are installed; otherwise logs why and returns False.
     """
     try:
         chosen = signals or (signal.SIGTERM,)
@@ -54,23 +56,29 @@ def shutdown_on_signal(*signals: int, timeout: float = 5.0) -> bool:
 
 def _handler(seconds: float) -> Any:
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        _deliver_within(seconds)
         previous = _previous.get(signum)
+        ends_process = not callable(previous) and previous != signal.SIG_IGN
+        _deliver_within(seconds, keep_running=not ends_process)
         if callable(previous):
             previous(signum, frame)
-        elif previous != signal.SIG_IGN:  # the default action (or one set outside Python): end as it would
+        elif ends_process:  # the default action (or one set outside Python): end as it would have
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
     return on_signal
 
 
-def _deliver_within(seconds: float) -> None:
-    """Shut every client down on a thread of its own, waited for at most ``seconds``: the signal may
-    have interrupted the main thread inside one of Sentrial's locks, which the handler, running on
-    that same thread, must never wait for."""
+def _deliver_within(seconds: float, keep_running: bool) -> None:
+    """Deliver on a thread of its own, waited for at most ``seconds``: the signal may have
+    interrupted the main thread inside one of Sentrial's locks, which the handler, running on that
+    same thread, must never wait for. Where the process goes on (the app's own handler decides, or
+    the signal is ignored), the clients are flushed, not shut down."""
     worker = threading.Thread(
-        target=_client._shutdown_at_exit, args=(seconds,), name="sentrial-signal-shutdown", daemon=True
+        target=_client._shutdown_at_exit,
+        args=(seconds,),
+        kwargs={"keep_running": keep_running},
+        name="sentrial-signal-delivery",
+        daemon=True,
     )
     worker.start()
     worker.join(seconds + 0.5)

@@ -932,14 +932,21 @@ def _register_exit_hook() -> None:
             _exit_hook_registered = True
 
 
-def _shutdown_at_exit(seconds: float = _EXIT_FLUSH_SECONDS) -> None:
-    """Deliver what every live client still holds before the interpreter exits (within ``seconds``)."""
+def _shutdown_at_exit(seconds: float = _EXIT_FLUSH_SECONDS, *, keep_running: bool = False) -> None:
+    """Deliver what every live client still holds before the interpreter exits (within ``seconds``).
+
+    With ``keep_running`` the clients are only flushed: the process may go on (a signal the app
+    handles itself), so they stay open and their sessions stay the app's to finish."""
     deadline = time.monotonic() + seconds
     for client in list(_live_clients):
+        remaining = max(0.1, deadline - time.monotonic())
         try:
-            client.shutdown(timeout=max(0.1, deadline - time.monotonic()))
+            if keep_running:
+                client.flush(timeout=remaining)
+            else:
+                client.shutdown(timeout=remaining)
         except Exception:  # at exit, a failed delivery must not turn into a traceback
-            logger.debug("sentrial: shutdown at exit failed", exc_info=True)
+            logger.debug("sentrial: delivery at exit failed", exc_info=True)
 
 
 def _in_forked_child() -> None:

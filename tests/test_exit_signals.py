@@ -21,10 +21,11 @@ _AGENT = textwrap.dedent(
     """
     import signal, sys, threading, sentrial
     setup = sys.argv[2]
-    if setup == "app-handler":
+    stop = threading.Event()
+    if setup == "app-handler":  # a graceful stop: the app finishes its work, then exits
         def app_handler(signum, frame):
             print("app handler ran", flush=True)
-            sys.exit(3)
+            stop.set()
         signal.signal(signal.SIGTERM, app_handler)
     sentrial.configure(
         api_key="k", api_url=sys.argv[1],
@@ -36,7 +37,10 @@ _AGENT = textwrap.dedent(
     for n in range(20):
         interaction.track_tool_call(tool_name="step", tool_input={"n": n}, tool_output={})
     print("ready", flush=True)
-    threading.Event().wait()  # an agent serving requests until the container is stopped
+    stop.wait()  # an agent serving requests until the container is stopped
+    interaction.track_tool_call(tool_name="last step", tool_input={}, tool_output={})
+    interaction.finish(output="stopped cleanly")
+    sys.exit(3)
     """
 )
 
@@ -66,12 +70,15 @@ def test_sigterm_with_the_helper_delivers_then_ends_by_the_signal(local_server: 
     assert len(local_server.session(session["id"])["events"]) == 20  # type: ignore[index]
 
 
-def test_sigterm_with_the_helper_then_calls_the_apps_own_handler(local_server: LocalServer) -> None:
+def test_sigterm_with_the_helper_flushes_then_leaves_the_stop_to_the_apps_handler(
+    local_server: LocalServer,
+) -> None:
     ended = _run_until_terminated(local_server, "app-handler")
     assert (ended.returncode, ended.stdout) == (3, "app handler ran\n"), ended.stderr
     (session,) = local_server.sessions()
-    assert session["status"] == "failed"
-    assert len(local_server.session(session["id"])["events"]) == 20  # type: ignore[index]
+    # The client was flushed, not shut down: the app's work after the signal is recorded too.
+    assert (session["status"], session["assistantOutput"]) == ("completed", "stopped cleanly")
+    assert len(local_server.session(session["id"])["events"]) == 21  # type: ignore[index]
 
 
 def test_sigterm_without_the_helper_loses_what_waits(local_server: LocalServer) -> None:
