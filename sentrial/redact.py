@@ -361,31 +361,119 @@ def redactor_for(pii: Any, *, strict: bool, max_chars: int = DEFAULT_MAX_SCAN_CH
     return Redactor(pii, strict=strict, max_chars=max_chars)
 
 
+_SERVER_BUILTINS = {
+    "emails": "emails",
+    "phones": "phones",
+    "ssns": "ssns",
+    "creditCards": "credit_cards",
+    "ipAddresses": "ip_addresses",
+}
+
+
 def config_from_server(payload: Any) -> PiiConfig | None:
-    """The PiiConfig in a ``GET /api/sdk/pii-config`` answer; None when it holds no config."""
+    """The PiiConfig in a ``GET /api/sdk/pii-config`` answer; None when it holds no config.
+
+    The settings apply as a whole or not at all: a config with any part the SDK cannot apply as
+    meant (a field name it does not know, a value of the wrong type, a pattern that does not
+    compile) gives the full default redaction, with one warning that names every such part. Taking
+    the rest would fail open: a misspelt field would leave its content unredacted.
+    """
     config = payload.get("config") if isinstance(payload, dict) else None
     if not isinstance(config, dict):
         return None
-    builtins = config.get("builtinPatterns")
-    builtins = builtins if isinstance(builtins, dict) else {}
-    customs = config.get("customPatterns")
-    custom = [
-        PiiCustomPattern(label=str(item.get("label", "CUSTOM")), pattern=str(item.get("pattern", "")))
-        for item in (customs if isinstance(customs, list) else [])
-        if isinstance(item, dict) and item.get("pattern")
-    ]
-    fields = config.get("fields")
+    problems: list[str] = []
+
+    def flag(name: str, default: bool) -> bool:
+        value = config.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            problems.append(f"{name} is not true or false: {value!r}")
+            return default
+        return value
+
+    mode: PiiMode = "label"
+    given_mode = config.get("mode")
+    if given_mode in ("label", "hash", "remove"):
+        mode = given_mode
+    elif given_mode is not None:
+        problems.append(f"mode {given_mode!r} is not 'label', 'hash' or 'remove'")
+    fields = _server_fields(config.get("fields"), problems)
+    builtins = _server_builtins(config.get("builtinPatterns"), problems)
+    custom = _server_custom_patterns(config.get("customPatterns"), problems)
+    enabled = flag("enabled", True)
+    enhanced = flag("enhancedDetection", False)
+    if problems:
+        logger.warning(
+            "sentrial: the server's PII settings cannot be applied as they are (%s); "
+            "using the full default redaction instead",
+            "; ".join(problems),
+        )
+        return PiiConfig()
     return PiiConfig(
-        enabled=bool(config.get("enabled", True)),
-        mode=config.get("mode", "label"),
-        fields=[str(f) for f in fields] if isinstance(fields, list) else None,
-        enhanced_detection=bool(config.get("enhancedDetection", False)),
-        builtin_patterns=PiiBuiltinPatterns(
-            emails=bool(builtins.get("emails", True)),
-            phones=bool(builtins.get("phones", True)),
-            ssns=bool(builtins.get("ssns", True)),
-            credit_cards=bool(builtins.get("creditCards", True)),
-            ip_addresses=bool(builtins.get("ipAddresses", True)),
-        ),
+        enabled=enabled,
+        mode=mode,
+        fields=fields,
+        enhanced_detection=enhanced,
+        builtin_patterns=builtins,
         custom_patterns=custom,
     )
+
+
+def _server_fields(fields: Any, problems: list[str]) -> list[str] | None:
+    if fields is None:
+        return None
+    if not isinstance(fields, list):
+        problems.append(f"fields is not a list: {fields!r}")
+        return None
+    for name in fields:
+        if not isinstance(name, str):
+            problems.append(f"fields holds {name!r}, not a field name")
+            continue
+        try:
+            normalise_field(name)
+        except ValueError:
+            problems.append(f"fields names {name!r}, which is not a known field")
+    return list(fields)
+
+
+def _server_builtins(builtins: Any, problems: list[str]) -> PiiBuiltinPatterns:
+    if builtins is None:
+        return PiiBuiltinPatterns()
+    if not isinstance(builtins, dict):
+        problems.append(f"builtinPatterns is not an object: {builtins!r}")
+        return PiiBuiltinPatterns()
+    chosen: dict[str, bool] = {}
+    for name, value in builtins.items():
+        if name not in _SERVER_BUILTINS:
+            problems.append(f"builtinPatterns names {name!r}, which is not a known pattern")
+        elif value is not None and not isinstance(value, bool):
+            problems.append(f"builtinPatterns.{name} is not true or false: {value!r}")
+        elif value is not None:
+            chosen[_SERVER_BUILTINS[name]] = value
+    return PiiBuiltinPatterns(**chosen)
+
+
+def _server_custom_patterns(customs: Any, problems: list[str]) -> list[PiiCustomPattern]:
+    if customs is None:
+        return []
+    if not isinstance(customs, list):
+        problems.append(f"customPatterns is not a list: {customs!r}")
+        return []
+    patterns_found: list[PiiCustomPattern] = []
+    for item in customs:
+        pattern = item.get("pattern") if isinstance(item, dict) else None
+        label = item.get("label", "CUSTOM") if isinstance(item, dict) else None
+        if not isinstance(pattern, str) or not pattern or not isinstance(label, str) or not label:
+            problems.append(f"customPatterns holds {item!r}, not a pattern with a label")
+            continue
+        try:
+            compiled = re.compile(pattern)
+        except re.error as error:
+            problems.append(f"custom pattern {pattern!r} does not compile: {error}")
+            continue
+        if compiled.search(""):
+            problems.append(f"custom pattern {pattern!r} matches empty text")
+            continue
+        patterns_found.append(PiiCustomPattern(label=label, pattern=pattern))
+    return patterns_found

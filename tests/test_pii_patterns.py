@@ -518,54 +518,42 @@ def test_config_from_server_fills_in_what_is_missing() -> None:
     assert config == PiiConfig(enabled=False)
 
 
-def test_config_from_server_skips_odd_parts() -> None:
-    config = config_from_server(
-        {
-            "config": {
-                "fields": "all",
-                "customPatterns": [
-                    "ACME-\\d{4}",
-                    {"label": "NO_PATTERN"},
-                    {"pattern": ""},
-                    {"pattern": r"TCK\d+"},
-                    {"pattern": r"EMP-\d{6}", "label": 7},
-                ],
-            }
-        }
-    )
-    assert config is not None
-    assert config.fields is None
-    assert config.custom_patterns == [
-        PiiCustomPattern("CUSTOM", r"TCK\d+"),
-        PiiCustomPattern("7", r"EMP-\d{6}"),
-    ]
-    assert Redactor(config, strict=True).redact_text("TCK1 EMP-123456") == "[CUSTOM] [7]"
-
-
-def test_a_server_config_with_bad_entries_still_gives_a_working_redactor(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"fields": ["userInputs", "toolInput"]}, "'userInputs'"),  # a typo
+        ({"fields": ["toolInput", "newerField"]}, "'newerField'"),  # a name this SDK does not know
+        ({"fields": [1, "toolInput"]}, "holds 1"),
+        ({"fields": "all"}, "fields is not a list"),
+        ({"mode": "scramble"}, "'scramble'"),
+        ({"enabled": "no"}, "enabled"),
+        ({"enhancedDetection": 1}, "enhancedDetection"),
+        ({"builtinPatterns": {"emails": "off"}}, "builtinPatterns.emails"),
+        ({"builtinPatterns": {"passports": True}}, "'passports'"),
+        ({"customPatterns": ["ACME-\\d{4}"]}, "customPatterns holds"),
+        ({"customPatterns": [{"label": "NO_PATTERN"}]}, "customPatterns holds"),
+        ({"customPatterns": [{"pattern": r"EMP-\d{6}", "label": 7}]}, "customPatterns holds"),
+        ({"customPatterns": [{"pattern": "(", "label": "BROKEN"}]}, "does not compile"),
+        ({"customPatterns": [{"pattern": "x*", "label": "EMPTY"}]}, "matches empty text"),
+    ],
+)
+def test_a_server_config_that_cannot_be_applied_whole_gives_the_full_default(
+    config: dict[str, Any], named: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    payload = {
-        "config": {
-            "mode": "scramble",
-            "fields": [1, "toolInput", "nonsense"],
-            "customPatterns": [
-                {"pattern": "(", "label": "BROKEN"},
-                {"pattern": r"TCK\d+", "label": "TICKET"},
-            ],
-        }
-    }
-    config = config_from_server(payload)
-    assert config is not None
-    with caplog.at_level(logging.ERROR, logger="sentrial"):
-        redactor = Redactor(config, strict=False)
-    messages = " ".join(r.getMessage() for r in caplog.records if r.name == "sentrial")
-    assert "'scramble'" in messages and "'1'" in messages and "'nonsense'" in messages and "'('" in messages
-    assert redactor.redact_text("TCK9 alice@example.com") == "[TICKET] [EMAIL]"
-    span = _span({sc.TOOL_INPUT: '{"t": "TCK9"}', sc.TOOL_OUTPUT: '{"t": "TCK9"}'})
-    attributes = redactor.redact_span(span).attributes or {}
-    assert json.loads(str(attributes[sc.TOOL_INPUT])) == {"t": "[TICKET]"}
-    assert attributes[sc.TOOL_OUTPUT] == '{"t": "TCK9"}'
+    payload = {"config": {"enabled": True, "mode": "remove", "fields": ["toolInput"], **config}}
+    with caplog.at_level(logging.WARNING, logger="sentrial"):
+        assert config_from_server(payload) == PiiConfig()
+    (record,) = [r for r in caplog.records if r.name == "sentrial"]
+    assert named in record.getMessage()
+    assert "full default redaction" in record.getMessage()
+
+
+def test_a_server_config_names_every_part_it_could_not_apply(caplog: pytest.LogCaptureFixture) -> None:
+    payload = {"config": {"mode": "scramble", "fields": ["nonsense"], "customPatterns": [{"pattern": "("}]}}
+    with caplog.at_level(logging.WARNING, logger="sentrial"):
+        assert config_from_server(payload) == PiiConfig()
+    message = " ".join(r.getMessage() for r in caplog.records if r.name == "sentrial")
+    assert "'scramble'" in message and "'nonsense'" in message and "'('" in message
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,26 @@ def test_pii_true_fetches_the_server_settings_and_applies_custom_patterns(
     assert any(r["path"] == "/api/sdk/pii-config" for r in local_server.requests)
 
 
+def test_pii_true_keeps_full_redaction_when_the_server_settings_cannot_be_applied_whole(
+    local_server: LocalServer,
+    provider: TracerProvider,
+    clients: list[SentrialClient],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A typo in the field names: taking the rest would leave every field unredacted.
+    local_server.set_pii_config({"enabled": True, "mode": "remove", "fields": ["userInputs"]})
+    client = make_client(local_server, provider, pii=True)
+    clients.append(client)
+    default_redactor = client.delivery.redactor
+    wait_until(lambda: client.delivery.redactor is not default_redactor, what="the server's PII settings")
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    client.track_tool_call(sid, "crm", {"mail": EMAIL, "phone": PHONE}, {})
+    client.complete_session(sid)
+    assert client.flush(timeout=5)
+    assert local_server.session(sid)["events"][0]["toolInput"] == {"mail": "[EMAIL]", "phone": "[PHONE]"}  # type: ignore[index]
+    assert "'userInputs'" in caplog.text
+
+
 def test_pii_true_fails_closed_when_the_settings_cannot_be_fetched(
     local_server: LocalServer, provider: TracerProvider, clients: list[SentrialClient]
 ) -> None:
