@@ -59,7 +59,8 @@ class PiiConfig:
     first 6 hex digits of its SHA-256 ``]``, ``"remove"`` by nothing. ``fields`` names what to scan
     (``user_input``, ``assistant_output``, ``tool_input``, ``tool_output``, ``tool_error``,
     ``metadata``, ``reasoning``, ``alternatives``, ``failure_reason``, ``error_message``,
-    ``stack_trace``, ``exceptions``; camelCase works too); None means all of them.
+    ``stack_trace``, ``exceptions``; camelCase works too); None means all of them, and so does a
+    list with a name that is not one of them (it raises instead with ``fail_silently=False``).
     ``enhanced_detection`` adds IBANs and well-known credential formats.
     """
 
@@ -194,6 +195,8 @@ class Redactor:
         return rules
 
     def _build_fields(self, names: Iterable[str] | None, strict: bool) -> list[str]:
+        """The fields to scan; every field when any name is unknown (a misspelt field must not
+        leave its content unredacted)."""
         if names is None:
             return list(ALL_FIELDS)
         fields: list[str] = []
@@ -201,7 +204,10 @@ class Redactor:
             try:
                 fields.append(normalise_field(str(name)))
             except ValueError as exc:
-                self._complain(strict, str(exc))
+                if strict:
+                    raise
+                logger.error("sentrial: %s; every field is redacted instead", exc)
+                return list(ALL_FIELDS)
         return fields
 
     # --- text -----------------------------------------------------------------------------------
