@@ -10,6 +10,7 @@ otherwise the live span is never touched and a redacted copy goes on.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from sentrial import _pii_patterns as patterns
 from sentrial import semconv as sc
+from sentrial._pii_secret import hash_secret
 from sentrial._spans import copy_span
 
 logger = logging.getLogger("sentrial")
@@ -56,7 +58,10 @@ class PiiConfig:
     """What to redact, where, and how.
 
     ``mode``: ``"label"`` replaces a match by ``[EMAIL]`` and the like, ``"hash"`` by ``[PII:`` and the
-    first 6 hex digits of its SHA-256 ``]``, ``"remove"`` by nothing. ``fields`` names what to scan
+    first 16 hex digits of its HMAC-SHA256 ``]``, ``"remove"`` by nothing. The HMAC's key is
+    ``hash_secret`` when given, else ``SENTRIAL_PII_HASH_SECRET``, else a secret made for this
+    installation (see ``sentrial._pii_secret``): the same value hashes the same way wherever the key is
+    the same, and a list of guesses cannot be hashed to find it. ``fields`` names what to scan
     (``user_input``, ``assistant_output``, ``tool_input``, ``tool_output``, ``tool_error``,
     ``metadata``, ``reasoning``, ``alternatives``, ``failure_reason``, ``error_message``,
     ``stack_trace``, ``exceptions``; camelCase works too); None means all of them, and so does a
@@ -70,6 +75,7 @@ class PiiConfig:
     enhanced_detection: bool = False
     builtin_patterns: PiiBuiltinPatterns = field(default_factory=PiiBuiltinPatterns)
     custom_patterns: list[PiiCustomPattern] = field(default_factory=list)
+    hash_secret: str | None = field(default=None, repr=False)
 
 
 # Each field and the attributes (exact names, then name prefixes) that carry it.
@@ -131,6 +137,7 @@ class Redactor:
             self._complain(strict, f"PII mode must be 'label', 'hash' or 'remove', got {config.mode!r}")
         self.enabled = bool(config.enabled)
         self._mode = config.mode if config.mode in ("label", "hash", "remove") else "label"
+        self._hmac = self._keyed_hash(config.hash_secret, strict) if self._mode == "hash" else None
         self._max_chars = max_chars
         self._rules = self._build_rules(config, strict)
         self._secrets = any(rule.detector is patterns.SECRET for rule in self._rules)
@@ -165,6 +172,12 @@ class Redactor:
         if strict:
             raise ValueError(message)
         logger.error("sentrial: %s; ignored", message)
+
+    def _keyed_hash(self, secret: Any, strict: bool) -> hmac.HMAC:
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            self._complain(strict, "PiiConfig.hash_secret must be a non-empty string")
+            secret = None
+        return hmac.new(hash_secret(secret), digestmod=hashlib.sha256)
 
     def _build_rules(self, config: PiiConfig, strict: bool) -> list[_Rule]:
         builtins = config.builtin_patterns or PiiBuiltinPatterns()
@@ -213,15 +226,17 @@ class Redactor:
     # --- text -----------------------------------------------------------------------------------
     def _replacement(self, detector: patterns.Detector) -> Callable[[re.Match[str]], str]:
         """The function ``re.sub`` calls for each match of ``detector``."""
-        mode, label = self._mode, detector.label
+        mode, label, keyed = self._mode, detector.label, self._hmac
 
         def replace(match: re.Match[str]) -> str:
             if not detector.accepts(match):
                 return match.group()
             if mode == "remove":
                 return ""
-            if mode == "hash":
-                return f"[PII:{hashlib.sha256(match.group().encode()).hexdigest()[:6]}]"
+            if keyed is not None:
+                digest = keyed.copy()
+                digest.update(match.group().encode("utf-8", "surrogatepass"))
+                return f"[PII:{digest.hexdigest()[:16]}]"
             return f"[{label}]"
 
         return replace
@@ -409,6 +424,9 @@ def config_from_server(payload: Any) -> PiiConfig | None:
     custom = _server_custom_patterns(config.get("customPatterns"), problems)
     enabled = flag("enabled", True)
     enhanced = flag("enhancedDetection", False)
+    secret = config.get("hashSecret")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        problems.append("hashSecret is not a non-empty string")  # never the value: it is a secret
     if problems:
         logger.warning(
             "sentrial: the server's PII settings cannot be applied as they are (%s); "
@@ -423,6 +441,7 @@ def config_from_server(payload: Any) -> PiiConfig | None:
         enhanced_detection=enhanced,
         builtin_patterns=builtins,
         custom_patterns=custom,
+        hash_secret=secret,
     )
 
 

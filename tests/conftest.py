@@ -11,6 +11,14 @@ from sentrial.instrumentation import uninstrument_all
 from sentrial.server import LocalServer
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Hash mode keeps its secret in the user's config directory: the tests' is a temporary one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        yield
+
+
 @pytest.fixture
 def local_server() -> Iterator[LocalServer]:
     """A started LocalServer on a free port with an in-memory database, stopped afterwards."""

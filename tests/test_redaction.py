@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otlp_receiver import OtlpReceiver
 
 from sentrial import SentrialClient
+from sentrial._pii_secret import hash_secret
 from sentrial.redact import PiiBuiltinPatterns, PiiConfig, PiiCustomPattern
 from sentrial.server import LocalServer
 from sentrial.tracing import router_of
@@ -153,6 +155,22 @@ def test_pii_true_keeps_full_redaction_when_the_server_settings_cannot_be_applie
     assert "'userInputs'" in caplog.text
 
 
+def test_pii_true_hashes_with_the_organisations_secret_from_the_server(
+    local_server: LocalServer, provider: TracerProvider, clients: list[SentrialClient]
+) -> None:
+    local_server.set_pii_config({"enabled": True, "mode": "hash", "hashSecret": "org secret"})
+    client = make_client(local_server, provider, pii=True)
+    clients.append(client)
+    default_redactor = client.delivery.redactor
+    wait_until(lambda: client.delivery.redactor is not default_redactor, what="the server's PII settings")
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    client.track_decision(sid, reasoning=f"mail {EMAIL} now")
+    client.complete_session(sid)
+    assert client.flush(timeout=5)
+    digest = hmac.new(b"org secret", EMAIL.encode(), hashlib.sha256).hexdigest()[:16]
+    assert local_server.session(sid)["events"][0]["reasoning"] == f"mail [PII:{digest}] now"  # type: ignore[index]
+
+
 def test_pii_true_fails_closed_when_the_settings_cannot_be_fetched(
     local_server: LocalServer, provider: TracerProvider, clients: list[SentrialClient]
 ) -> None:
@@ -183,7 +201,7 @@ def test_modes(
     client.track_decision(sid, reasoning=f"mail {EMAIL} now")
     client.complete_session(sid)
     assert client.flush(timeout=5)
-    digest = hashlib.sha256(EMAIL.encode()).hexdigest()[:6]
+    digest = hmac.new(hash_secret(), EMAIL.encode(), hashlib.sha256).hexdigest()[:16]
     assert local_server.session(sid)["events"][0]["reasoning"] == expected.format(digest=digest)  # type: ignore[index]
 
 
