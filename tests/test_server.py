@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from sentrial.server import LocalServer
+from sentrial_otel_exporter.mapping import MAX_SESSION_ID_CHARS
 
 # The reference payloads of sessions-api.md.
 BEGIN: dict[str, Any] = {
@@ -250,6 +251,18 @@ def test_invalid_fields_are_422_naming_the_field(
     assert resp.status_code == 422, resp.text
     assert field in resp.json()["error"]
     assert len(local_server.sessions()) == 1 and not local_server.session(session_id)["events"]  # type: ignore[index]
+
+
+def test_session_id_longer_than_the_client_sends_is_422(local_server: LocalServer) -> None:
+    # An id that the GET/PATCH URL could not carry is refused when the session is opened.
+    longest = "s" * MAX_SESSION_ID_CHARS
+    assert open_session(local_server, {**BEGIN, "id": longest}) == longest
+    assert requests.get(f"{local_server.url}/api/sdk/sessions/{longest}").status_code == 200
+    for too_long in ("s" * (MAX_SESSION_ID_CHARS + 1), "s" * 100_000):
+        resp = requests.post(f"{local_server.url}/api/sdk/sessions", json={**BEGIN, "id": too_long})
+        assert resp.status_code == 422, resp.text[:200]
+        assert "'id'" in resp.json()["error"] and str(MAX_SESSION_ID_CHARS) in resp.json()["error"]
+    assert [s["id"] for s in local_server.sessions()] == [longest]
 
 
 def test_unknown_session_or_path_is_404(local_server: LocalServer) -> None:

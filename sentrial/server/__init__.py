@@ -20,7 +20,8 @@ Beyond the hosted contract, for reading back what was recorded:
 Errors are JSON ``{"error": message}``: 400 malformed or non-object body, 401 missing or wrong
 ``Authorization: Bearer <key>`` on ``/api/sdk/*`` when the server has a key, 404 unknown session or
 path, 405 wrong method (with ``Allow``), 411 chunked body, 413 body over 32 MiB, 422 a field missing
-or of the wrong type (the message names it).
+or of the wrong type (the message names it), or a session ``id`` longer than the client ever sends
+(``MAX_SESSION_ID_CHARS``, 1024: a longer one would not fit in its GET/PATCH URL).
 
 Run it with ``sentrial serve`` or from Python::
 
