@@ -293,18 +293,82 @@ def test_body_over_32_mib_is_413(local_server: LocalServer) -> None:
     assert requests.get(f"{local_server.url}/api/sdk/sessions").status_code == 200
 
 
-def test_api_key_is_required_on_the_api_but_not_the_page() -> None:
+def test_api_key_is_required_on_the_api() -> None:
     with LocalServer(api_key="secret") as srv:
         url = f"{srv.url}/api/sdk/sessions"
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "secret"}):
             resp = requests.post(url, json=BEGIN, headers=headers)
             assert resp.status_code == 401 and resp.json()["error"]
+            assert resp.headers["WWW-Authenticate"] == "Bearer"
         assert requests.get(url).status_code == 401
         assert requests.get(f"{srv.url}/api/sdk/pii-config").status_code == 401
         good = {"Authorization": "Bearer secret"}
         assert requests.post(url, json=BEGIN, headers=good).status_code == 200
         assert len(requests.get(url, headers=good).json()["sessions"]) == 1
-        assert requests.get(f"{srv.url}/").status_code == 200
+
+
+# The key of the servers whose pages are protected; the characters need escaping in a form.
+PAGE_KEY = "s3cret key/with+odd&chars"
+
+
+def _session_with_a_secret(srv: LocalServer) -> str:
+    """Open a session whose page shows something confidential; returns its id."""
+    headers = {"Authorization": f"Bearer {PAGE_KEY}"}
+    body = {**BEGIN, "name": "confidential-ticket"}
+    resp = requests.post(f"{srv.url}/api/sdk/sessions", json=body, headers=headers, timeout=5)
+    session_id: str = resp.json()["id"]
+    event = {**decision(session_id), "reasoning": "the customer's card ends in 4242"}
+    assert requests.post(f"{srv.url}/api/sdk/events", json=event, headers=headers, timeout=5).ok
+    return session_id
+
+
+def test_pages_need_the_api_key_when_the_server_has_one() -> None:
+    with LocalServer(api_key=PAGE_KEY) as srv:
+        session_id = _session_with_a_secret(srv)
+        for path in ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico"):
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "sentrial-pages-1=x"}):
+                resp = requests.get(f"{srv.url}{path}", headers=headers, timeout=5)
+                assert resp.status_code == 401, (path, headers)
+                assert "confidential" not in resp.text and "4242" not in resp.text
+                assert '<form method="post">' in resp.text and 'type="password"' in resp.text
+        # Scripts send the API's header.
+        script = {"Authorization": f"Bearer {PAGE_KEY}"}
+        assert "confidential-ticket" in requests.get(f"{srv.url}/", headers=script, timeout=5).text
+        page = requests.get(f"{srv.url}/sessions/{session_id}", headers=script, timeout=5)
+        assert page.status_code == 200 and "4242" in page.text
+
+
+def test_the_sign_in_form_sets_a_cookie_that_opens_the_pages() -> None:
+    key = PAGE_KEY
+    with LocalServer(api_key=key) as srv, requests.Session() as browser:
+        session_id = _session_with_a_secret(srv)
+        page_url = f"{srv.url}/sessions/{session_id}"
+        wrong = browser.post(page_url, data={"key": "guess"}, allow_redirects=False, timeout=5)
+        assert wrong.status_code == 401 and "not the key" in wrong.text and "4242" not in wrong.text
+        assert "Set-Cookie" not in wrong.headers and not browser.cookies
+        right = browser.post(page_url, data={"key": key}, allow_redirects=False, timeout=5)
+        assert right.status_code == 303 and right.headers["Location"] == f"/sessions/{session_id}"
+        set_cookie = right.headers["Set-Cookie"]
+        assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "s3cret" not in set_cookie
+        shown = browser.get(page_url, timeout=5)
+        assert shown.status_code == 200 and "4242" in shown.text
+        assert "confidential-ticket" in browser.get(f"{srv.url}/", timeout=5).text
+        # The key went in a POST body, never in a URL (what logs and browser history keep).
+        assert all("s3cret" not in r["path"] for r in srv.requests)
+        # The cookie opens the pages only: the API still wants the header.
+        assert browser.get(f"{srv.url}/api/sdk/sessions", timeout=5).status_code == 401
+        # A crafted path cannot turn the redirect into one to another site.
+        crafted = browser.post(f"{srv.url}//elsewhere.example/", data={"key": key}, allow_redirects=False)
+        assert crafted.headers["Location"] == "/elsewhere.example/"
+
+
+def test_sign_in_cookies_of_servers_side_by_side_do_not_replace_each_other() -> None:
+    key = PAGE_KEY
+    with LocalServer(api_key=key) as first, LocalServer(api_key=key) as second, requests.Session() as browser:
+        for srv in (first, second):
+            assert browser.post(f"{srv.url}/", data={"key": key}, timeout=5).status_code == 200
+        for srv in (first, second):
+            assert browser.get(f"{srv.url}/", timeout=5).status_code == 200
 
 
 def test_html_pages(local_server: LocalServer) -> None:

@@ -15,7 +15,9 @@ Beyond the hosted contract, for reading back what was recorded:
 
 - ``GET /api/sdk/sessions`` answers ``{"sessions": [...]}`` in creation order.
 - ``GET /api/sdk/sessions/{id}`` answers one session with its ``events`` in arrival order.
-- ``GET /`` and ``GET /sessions/{id}``: HTML pages of the same (no API key needed).
+- ``GET /`` and ``GET /sessions/{id}``: HTML pages of the same. When the server has an API key they
+  need it too, as the same ``Authorization`` header or through a sign-in form that POSTs the key and
+  sets an HttpOnly cookie (see ``sentrial.server.auth``).
 
 Errors are JSON ``{"error": message}``: 400 malformed or non-object body, 401 missing or wrong
 ``Authorization: Bearer <key>`` on ``/api/sdk/*`` when the server has a key, 404 unknown session or
