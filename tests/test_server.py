@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import http.client
 import os
+import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from sentrial.server import LocalServer
+from sentrial.server import ListenError, LocalServer
 from sentrial_otel_exporter.mapping import MAX_SESSION_ID_CHARS
 
 # The reference payloads of sessions-api.md.
@@ -400,6 +406,43 @@ def test_database_file_survives_a_restart(tmp_path: Path) -> None:
         assert srv.session(session_id) == before
         newer = open_session(srv)
         assert [s["id"] for s in srv.sessions()] == [session_id, newer]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something else listens on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def test_a_server_that_cannot_listen_says_where_and_creates_no_database(
+    tmp_path: Path, taken_port: int
+) -> None:
+    db = tmp_path / "never.db"
+    with pytest.raises(ListenError, match=rf"^cannot listen on 127\.0\.0\.1:{taken_port}: ") as in_use:
+        LocalServer(port=taken_port, db=str(db))
+    assert in_use.value.errno == errno.EADDRINUSE
+    for port in (65536, -5):
+        with pytest.raises(ListenError, match=rf"^cannot listen on 127\.0\.0\.1:{port}: the port must be"):
+            LocalServer(port=port, db=str(db))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_database_errors_name_the_file(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("some notes, not SQLite\n" * 100)
+    with pytest.raises(sqlite3.DatabaseError, match=f"^database {re.escape(str(not_a_database))}: "):
+        LocalServer(db=str(not_a_database))
+    db = tmp_path / "local.db"
+    with LocalServer(db=str(db)) as srv:
+        session_id = open_session(srv)
+        # Another program breaks the database under the running server.
+        with contextlib.closing(sqlite3.connect(db)) as other:
+            other.execute("DROP TABLE events")
+        resp = post_event(srv, decision(session_id))
+        assert resp.status_code == 500 and f"database {db}: no such table: events" in resp.json()["error"]
 
 
 def test_fault_injection(local_server: LocalServer) -> None:

@@ -31,6 +31,6 @@ Run it with ``sentrial serve`` or from Python::
         ...  # point a client at srv.url, then inspect srv.sessions(), srv.session(id), srv.requests
 """
 
-from sentrial.server.local import LocalServer
+from sentrial.server.local import ListenError, LocalServer
 
-__all__ = ["LocalServer"]
+__all__ = ["ListenError", "LocalServer"]

@@ -275,9 +275,10 @@ class HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+    # Set by the owner before serving: the server listens before its database exists.
+    state: State
 
-    def __init__(self, address: tuple[str, int], state: State) -> None:
-        self.state = state
+    def __init__(self, address: tuple[str, int]) -> None:
         self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
         self._closing = False
