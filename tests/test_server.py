@@ -5,13 +5,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import http.client
-import os
 import re
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -525,25 +521,3 @@ def test_stop_closes_the_port_and_is_idempotent() -> None:
         srv.stop()
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{url}/api/sdk/sessions", timeout=2)
-
-
-def test_cli_serve_until_ctrl_c(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
-    cmd = [sys.executable, "-m", "sentrial.cli", "serve", "--port", "0", "--db", str(db)]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        url = line.split(" on ", 1)[1].split()[0]
-        assert requests.post(f"{url}/api/sdk/sessions", json=BEGIN, timeout=5).status_code == 200
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0 and "Traceback" not in err
-    with LocalServer(db=str(db)) as srv:
-        assert [s["name"] for s in srv.sessions()] == [BEGIN["name"]]
