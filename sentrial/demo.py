@@ -126,7 +126,7 @@ def _describe(event: dict[str, Any]) -> str:
 def _how_to_browse(serve: bool, db: str, url: str) -> str:
     if serve:
         return f"Browse it at {url}/ (serving; press Ctrl-C to stop)."
-    if db != ":memory:":
+    if db not in ("", ":memory:"):  # SQLite's names for a database that ends with its connection
         return f"It is kept in {db}; to browse it, run `sentrial serve --db {shlex.quote(db)}`."
     return (
         "The server has stopped. To browse what it received, run `sentrial demo --serve`,"
@@ -136,7 +136,8 @@ def _how_to_browse(serve: bool, db: str, url: str) -> str:
 
 def main(serve: bool = False, port: int = 0, db: str = ":memory:") -> int:
     """Run the demo with the server on ``port`` keeping its data in ``db``; with ``serve`` keep the
-    server (and its page) up until Ctrl-C. Raises ListenError when the port is not free."""
+    server (and its page) up until Ctrl-C. Raises ListenError when the server cannot listen on
+    ``port``, sqlite3.Error when it cannot use ``db``."""
     if disabled():
         print(
             "sentrial demo: the SDK is disabled (SENTRIAL_DISABLED or OTEL_SDK_DISABLED is true), so the"

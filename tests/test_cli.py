@@ -37,6 +37,22 @@ def test_serve_until_ctrl_c(tmp_path: Path) -> None:
         assert [s["name"] for s in srv.sessions()] == ["n"]
 
 
+def test_serve_with_a_key_shows_its_pages_only_to_who_has_it(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    with running_sentrial("serve", "--port", "0", "--db", str(db), "--api-key", "k-123") as serve:
+        url = serve.line_starting("Sentrial local server on ").split()[4]
+        headers = {"Authorization": "Bearer k-123"}
+        body = {"name": "private-run", "agentName": "a", "userId": "u"}
+        assert requests.post(f"{url}/api/sdk/sessions", json=body, headers=headers, timeout=5).ok
+        refused = requests.get(f"{url}/", timeout=5)
+        assert refused.status_code == 401 and "private-run" not in refused.text
+        assert "private-run" in requests.get(f"{url}/", headers=headers, timeout=5).text
+        with requests.Session() as browser:
+            assert "private-run" in browser.post(f"{url}/", data={"key": "k-123"}, timeout=5).text
+        status, err = serve.interrupt()
+    assert status == 0 and "Traceback" not in err
+
+
 @pytest.mark.parametrize("command", ["serve", "demo"])
 @pytest.mark.parametrize("port", ["99999", "-5"])
 def test_a_port_out_of_range_is_one_line_naming_host_and_port(
