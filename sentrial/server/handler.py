@@ -24,7 +24,7 @@ from sentrial.server.store import UnknownSession
 from sentrial.server.validate import ApiError
 
 MAX_BODY = 32 * 1024 * 1024
-# A 401 names a scheme; browsers show the page's sign-in form for this one.
+# A 401 must name a scheme; for Bearer, browsers show the answer's page (the sign-in form), no dialog.
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
