@@ -1,5 +1,9 @@
 """The ``sentrial`` command line. Each subcommand is a ``_add_<name>`` function that registers its
-parser and sets ``run`` to the function carrying it out."""
+parser and sets ``run`` to the function carrying it out (and ``command_parser`` to its parser).
+
+What goes wrong at run time (a port that cannot be listened on, a database that cannot be opened)
+is one line on stderr, ``sentrial COMMAND: message``, and exit code 1; a wrong command line shows the
+usage of the command at hand and exits with 2."""
 
 from __future__ import annotations
 
@@ -7,6 +11,13 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+
+from sentrial import __version__
+
+
+def _fail(command: str, error: BaseException) -> int:
+    print(f"sentrial {command}: {error}", file=sys.stderr)
+    return 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,8 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
             verbose=args.verbose,
         )
     except (OSError, sqlite3.Error) as exc:
-        print(f"sentrial serve: {exc}", file=sys.stderr)
-        return 1
+        return _fail("serve", exc)
     print(f"Sentrial local server on {server.url} (database: {args.db}); Ctrl-C to stop", flush=True)
     try:
         server.serve_forever()
@@ -40,19 +50,30 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)"
     )
-    parser.add_argument("--db", default="sentrial-local.db", help="SQLite file (default: %(default)s)")
-    parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /api/sdk/*")
+    parser.add_argument(
+        "--db", metavar="FILE", default="sentrial-local.db", help="SQLite file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require KEY: the API (/api/sdk/*) as 'Authorization: Bearer KEY'; the pages ask for it in"
+        " a sign-in form (a cookie then keeps the browser signed in) or take the same header",
+    )
     parser.add_argument(
         "--delay-ms", type=float, default=0, help="delay every answer, to imitate a remote service"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
-    parser.set_defaults(run=_serve)
+    parser.set_defaults(run=_serve, command_parser=parser)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from sentrial.demo import main as run_demo
+    from sentrial.server import ListenError
 
-    return run_demo(serve=args.serve, port=args.port)
+    try:
+        return run_demo(serve=args.serve, port=args.port, db=args.db)
+    except (ListenError, sqlite3.Error) as exc:
+        return _fail("demo", exc)
 
 
 def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,7 +82,14 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument("--serve", action="store_true", help="keep the server and its page up afterwards")
     parser.add_argument("--port", type=int, default=0, help="port of the server, 0 for any free one")
-    parser.set_defaults(run=_demo)
+    parser.add_argument(
+        "--db",
+        metavar="FILE",
+        default=":memory:",
+        help="keep what the server receives in this SQLite file, to browse it later with"
+        " 'sentrial serve --db FILE' (default: in memory only)",
+    )
+    parser.set_defaults(run=_demo, command_parser=parser)
 
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
@@ -73,6 +101,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sentrial", description="Sentrial SDK tools.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(subparsers)
@@ -82,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``sentrial`` command on ``argv`` (default: the process's arguments); returns its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # The command's own usage, which lists the options it does take.
+        command_parser: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not hasattr(args, "run"):
         parser.print_help()
         return 2

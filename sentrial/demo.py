@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 import time
 from typing import Any, TextIO
 
 import sentrial
 from sentrial import SentrialClient
+from sentrial._config import disabled
 from sentrial.server import LocalServer
 
 KNOWLEDGE_BASE = {
@@ -121,9 +123,29 @@ def _describe(event: dict[str, Any]) -> str:
     return text + (f"  ${cost:.4f}" if cost else "")
 
 
-def main(serve: bool = False, port: int = 0) -> int:
-    """Run the demo; with ``serve`` keep the server (and its page) up until Ctrl-C."""
-    server = LocalServer(port=port).start()
+def _how_to_browse(serve: bool, db: str, url: str) -> str:
+    if serve:
+        return f"Browse it at {url}/ (serving; press Ctrl-C to stop)."
+    if db not in ("", ":memory:"):  # SQLite's names for a database that ends with its connection
+        return f"It is kept in {db}; to browse it, run `sentrial serve --db {shlex.quote(db)}`."
+    return (
+        "The server has stopped. To browse what it received, run `sentrial demo --serve`,"
+        " or `sentrial demo --db FILE` and then `sentrial serve --db FILE`."
+    )
+
+
+def main(serve: bool = False, port: int = 0, db: str = ":memory:") -> int:
+    """Run the demo with the server on ``port`` keeping its data in ``db``; with ``serve`` keep the
+    server (and its page) up until Ctrl-C. Raises ListenError when the server cannot listen on
+    ``port``, sqlite3.Error when it cannot use ``db``."""
+    if disabled():
+        print(
+            "sentrial demo: the SDK is disabled (SENTRIAL_DISABLED or OTEL_SDK_DISABLED is true), so the"
+            " demo would record nothing; unset it to run the demo",
+            file=sys.stderr,
+        )
+        return 1
+    server = LocalServer(port=port, db=db).start()
     try:
         sentrial.configure(api_key="demo-key-local", api_url=server.url)
         run_support_agent("user_12345", "How do I reset my password?")
@@ -138,9 +160,8 @@ def main(serve: bool = False, port: int = 0) -> int:
         print(f"What the local Sessions API server at {server.url} received:\n")
         print_tree(server)
         print(f"\nAll delivered: {'yes' if delivered else 'NO'}")
-        print(f"Browse it at {server.url}/")
+        print(_how_to_browse(serve, db, server.url), flush=True)
         if serve:
-            print("Serving; press Ctrl-C to stop.")
             try:
                 while True:
                     time.sleep(3600)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
+
+import pytest
+import requests
+from cli_runner import running_sentrial, sentrial_command
+
+from sentrial.server import LocalServer
 
 
 def test_demo_prints_what_the_server_received() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "sentrial.cli", "demo"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = sentrial_command("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "What the local Sessions API server at http://127.0.0.1:" in out
@@ -22,3 +21,41 @@ def test_demo_prints_what_the_server_received() -> None:
     assert "* Nightly ticket triage  [ok]" in out
     assert "All delivered: yes" in out
     assert "Traceback" not in result.stderr
+    # The server is gone by now: no URL to browse, but how to get one.
+    assert "Browse it at" not in out
+    assert out.splitlines()[-1] == (
+        "The server has stopped. To browse what it received, run `sentrial demo --serve`,"
+        " or `sentrial demo --db FILE` and then `sentrial serve --db FILE`."
+    )
+
+
+def test_demo_with_a_database_file_says_how_to_serve_it(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    result = sentrial_command("demo", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.splitlines()[-1] == f"It is kept in {db}; to browse it, run `sentrial serve --db {db}`."
+    )
+    with LocalServer(db=str(db)) as server:
+        names = [s["name"] for s in server.sessions()]
+    assert len(names) == 3 and "Nightly ticket triage" in names
+
+
+def test_demo_serve_prints_the_url_while_it_answers() -> None:
+    with running_sentrial("demo", "--serve") as demo:
+        line = demo.line_starting("Browse it at ")
+        assert line.endswith("/ (serving; press Ctrl-C to stop).")
+        page = requests.get(line.split()[3], timeout=5)
+        assert page.status_code == 200 and "Nightly ticket triage" in page.text
+        status, err = demo.interrupt()
+    assert status == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("variable", ["SENTRIAL_DISABLED", "OTEL_SDK_DISABLED"])
+def test_demo_with_the_sdk_disabled_says_so(variable: str) -> None:
+    result = sentrial_command("demo", env={variable: "true"})
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "sentrial demo: the SDK is disabled (SENTRIAL_DISABLED or OTEL_SDK_DISABLED is true), so the demo"
+        " would record nothing; unset it to run the demo"
+    ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import http.client
-import os
-import signal
-import subprocess
-import sys
+import re
+import socket
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from sentrial.server import LocalServer
+from sentrial.server import ListenError, LocalServer
+from sentrial_otel_exporter.mapping import MAX_SESSION_ID_CHARS
 
 # The reference payloads of sessions-api.md.
 BEGIN: dict[str, Any] = {
@@ -252,6 +255,18 @@ def test_invalid_fields_are_422_naming_the_field(
     assert len(local_server.sessions()) == 1 and not local_server.session(session_id)["events"]  # type: ignore[index]
 
 
+def test_session_id_longer_than_the_client_sends_is_422(local_server: LocalServer) -> None:
+    # An id that the GET/PATCH URL could not carry is refused when the session is opened.
+    longest = "s" * MAX_SESSION_ID_CHARS
+    assert open_session(local_server, {**BEGIN, "id": longest}) == longest
+    assert requests.get(f"{local_server.url}/api/sdk/sessions/{longest}").status_code == 200
+    for too_long in ("s" * (MAX_SESSION_ID_CHARS + 1), "s" * 100_000):
+        resp = requests.post(f"{local_server.url}/api/sdk/sessions", json={**BEGIN, "id": too_long})
+        assert resp.status_code == 422, resp.text[:200]
+        assert "'id'" in resp.json()["error"] and str(MAX_SESSION_ID_CHARS) in resp.json()["error"]
+    assert [s["id"] for s in local_server.sessions()] == [longest]
+
+
 def test_unknown_session_or_path_is_404(local_server: LocalServer) -> None:
     assert post_event(local_server, decision("nope")).status_code == 404
     resp = requests.patch(f"{local_server.url}/api/sdk/sessions/nope", json=FINISH_OK)
@@ -280,18 +295,82 @@ def test_body_over_32_mib_is_413(local_server: LocalServer) -> None:
     assert requests.get(f"{local_server.url}/api/sdk/sessions").status_code == 200
 
 
-def test_api_key_is_required_on_the_api_but_not_the_page() -> None:
+def test_api_key_is_required_on_the_api() -> None:
     with LocalServer(api_key="secret") as srv:
         url = f"{srv.url}/api/sdk/sessions"
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "secret"}):
             resp = requests.post(url, json=BEGIN, headers=headers)
             assert resp.status_code == 401 and resp.json()["error"]
+            assert resp.headers["WWW-Authenticate"] == "Bearer"
         assert requests.get(url).status_code == 401
         assert requests.get(f"{srv.url}/api/sdk/pii-config").status_code == 401
         good = {"Authorization": "Bearer secret"}
         assert requests.post(url, json=BEGIN, headers=good).status_code == 200
         assert len(requests.get(url, headers=good).json()["sessions"]) == 1
-        assert requests.get(f"{srv.url}/").status_code == 200
+
+
+# The key of the servers whose pages are protected; the characters need escaping in a form.
+PAGE_KEY = "s3cret key/with+odd&chars"
+
+
+def _session_with_a_secret(srv: LocalServer) -> str:
+    """Open a session whose page shows something confidential; returns its id."""
+    headers = {"Authorization": f"Bearer {PAGE_KEY}"}
+    body = {**BEGIN, "name": "confidential-ticket"}
+    resp = requests.post(f"{srv.url}/api/sdk/sessions", json=body, headers=headers, timeout=5)
+    session_id: str = resp.json()["id"]
+    event = {**decision(session_id), "reasoning": "the customer's card ends in 4242"}
+    assert requests.post(f"{srv.url}/api/sdk/events", json=event, headers=headers, timeout=5).ok
+    return session_id
+
+
+def test_pages_need_the_api_key_when_the_server_has_one() -> None:
+    with LocalServer(api_key=PAGE_KEY) as srv:
+        session_id = _session_with_a_secret(srv)
+        for path in ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico"):
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "sentrial-pages-1=x"}):
+                resp = requests.get(f"{srv.url}{path}", headers=headers, timeout=5)
+                assert resp.status_code == 401, (path, headers)
+                assert "confidential" not in resp.text and "4242" not in resp.text
+                assert '<form method="post">' in resp.text and 'type="password"' in resp.text
+        # Scripts send the API's header.
+        script = {"Authorization": f"Bearer {PAGE_KEY}"}
+        assert "confidential-ticket" in requests.get(f"{srv.url}/", headers=script, timeout=5).text
+        page = requests.get(f"{srv.url}/sessions/{session_id}", headers=script, timeout=5)
+        assert page.status_code == 200 and "4242" in page.text
+
+
+def test_the_sign_in_form_sets_a_cookie_that_opens_the_pages() -> None:
+    key = PAGE_KEY
+    with LocalServer(api_key=key) as srv, requests.Session() as browser:
+        session_id = _session_with_a_secret(srv)
+        page_url = f"{srv.url}/sessions/{session_id}"
+        wrong = browser.post(page_url, data={"key": "guess"}, allow_redirects=False, timeout=5)
+        assert wrong.status_code == 401 and "not the key" in wrong.text and "4242" not in wrong.text
+        assert "Set-Cookie" not in wrong.headers and not browser.cookies
+        right = browser.post(page_url, data={"key": key}, allow_redirects=False, timeout=5)
+        assert right.status_code == 303 and right.headers["Location"] == f"/sessions/{session_id}"
+        set_cookie = right.headers["Set-Cookie"]
+        assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "s3cret" not in set_cookie
+        shown = browser.get(page_url, timeout=5)
+        assert shown.status_code == 200 and "4242" in shown.text
+        assert "confidential-ticket" in browser.get(f"{srv.url}/", timeout=5).text
+        # The key went in a POST body, never in a URL (what logs and browser history keep).
+        assert all("s3cret" not in r["path"] for r in srv.requests)
+        # The cookie opens the pages only: the API still wants the header.
+        assert browser.get(f"{srv.url}/api/sdk/sessions", timeout=5).status_code == 401
+        # A crafted path cannot turn the redirect into one to another site.
+        crafted = browser.post(f"{srv.url}//elsewhere.example/", data={"key": key}, allow_redirects=False)
+        assert crafted.headers["Location"] == "/elsewhere.example/"
+
+
+def test_sign_in_cookies_of_servers_side_by_side_do_not_replace_each_other() -> None:
+    key = PAGE_KEY
+    with LocalServer(api_key=key) as first, LocalServer(api_key=key) as second, requests.Session() as browser:
+        for srv in (first, second):
+            assert browser.post(f"{srv.url}/", data={"key": key}, timeout=5).status_code == 200
+        for srv in (first, second):
+            assert browser.get(f"{srv.url}/", timeout=5).status_code == 200
 
 
 def test_html_pages(local_server: LocalServer) -> None:
@@ -323,6 +402,43 @@ def test_database_file_survives_a_restart(tmp_path: Path) -> None:
         assert srv.session(session_id) == before
         newer = open_session(srv)
         assert [s["id"] for s in srv.sessions()] == [session_id, newer]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something else listens on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def test_a_server_that_cannot_listen_says_where_and_creates_no_database(
+    tmp_path: Path, taken_port: int
+) -> None:
+    db = tmp_path / "never.db"
+    with pytest.raises(ListenError, match=rf"^cannot listen on 127\.0\.0\.1:{taken_port}: ") as in_use:
+        LocalServer(port=taken_port, db=str(db))
+    assert in_use.value.errno == errno.EADDRINUSE
+    for port in (65536, -5):
+        with pytest.raises(ListenError, match=rf"^cannot listen on 127\.0\.0\.1:{port}: the port must be"):
+            LocalServer(port=port, db=str(db))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_database_errors_name_the_file(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("some notes, not SQLite\n" * 100)
+    with pytest.raises(sqlite3.DatabaseError, match=f"^database {re.escape(str(not_a_database))}: "):
+        LocalServer(db=str(not_a_database))
+    db = tmp_path / "local.db"
+    with LocalServer(db=str(db)) as srv:
+        session_id = open_session(srv)
+        # Another program breaks the database under the running server.
+        with contextlib.closing(sqlite3.connect(db)) as other:
+            other.execute("DROP TABLE events")
+        resp = post_event(srv, decision(session_id))
+        assert resp.status_code == 500 and f"database {db}: no such table: events" in resp.json()["error"]
 
 
 def test_fault_injection(local_server: LocalServer) -> None:
@@ -405,25 +521,3 @@ def test_stop_closes_the_port_and_is_idempotent() -> None:
         srv.stop()
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{url}/api/sdk/sessions", timeout=2)
-
-
-def test_cli_serve_until_ctrl_c(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
-    cmd = [sys.executable, "-m", "sentrial.cli", "serve", "--port", "0", "--db", str(db)]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        url = line.split(" on ", 1)[1].split()[0]
-        assert requests.post(f"{url}/api/sdk/sessions", json=BEGIN, timeout=5).status_code == 200
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0 and "Traceback" not in err
-    with LocalServer(db=str(db)) as srv:
-        assert [s["name"] for s in srv.sessions()] == [BEGIN["name"]]

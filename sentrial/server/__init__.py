@@ -15,12 +15,15 @@ Beyond the hosted contract, for reading back what was recorded:
 
 - ``GET /api/sdk/sessions`` answers ``{"sessions": [...]}`` in creation order.
 - ``GET /api/sdk/sessions/{id}`` answers one session with its ``events`` in arrival order.
-- ``GET /`` and ``GET /sessions/{id}``: HTML pages of the same (no API key needed).
+- ``GET /`` and ``GET /sessions/{id}``: HTML pages of the same. When the server has an API key they
+  need it too, as the same ``Authorization`` header or through a sign-in form that POSTs the key and
+  sets an HttpOnly cookie (see ``sentrial.server.auth``).
 
 Errors are JSON ``{"error": message}``: 400 malformed or non-object body, 401 missing or wrong
 ``Authorization: Bearer <key>`` on ``/api/sdk/*`` when the server has a key, 404 unknown session or
 path, 405 wrong method (with ``Allow``), 411 chunked body, 413 body over 32 MiB, 422 a field missing
-or of the wrong type (the message names it).
+or of the wrong type (the message names it), or a session ``id`` longer than the client ever sends
+(``MAX_SESSION_ID_CHARS``, 1024: a longer one would not fit in its GET/PATCH URL).
 
 Run it with ``sentrial serve`` or from Python::
 
@@ -28,6 +31,6 @@ Run it with ``sentrial serve`` or from Python::
         ...  # point a client at srv.url, then inspect srv.sessions(), srv.session(id), srv.requests
 """
 
-from sentrial.server.local import LocalServer
+from sentrial.server.local import ListenError, LocalServer
 
-__all__ = ["LocalServer"]
+__all__ = ["ListenError", "LocalServer"]

@@ -4,7 +4,6 @@ routing to the endpoints, and answers with a Content-Length (HTTP/1.1 keep-alive
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import re
 import socket
@@ -19,12 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sentrial.server import page, validate
+from sentrial.server import auth, page, validate
 from sentrial.server.state import State
 from sentrial.server.store import UnknownSession
 from sentrial.server.validate import ApiError
 
 MAX_BODY = 32 * 1024 * 1024
+# A 401 must name a scheme; for Bearer, browsers show the answer's page (the sign-in form), no dialog.
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass
@@ -48,9 +49,11 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return json_response(status, {"error": message}, headers)
 
 
-def html_response(status: int, text: str) -> Response:
+def html_response(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
     """An HTML page."""
-    return Response(status, text.encode(), content_type="text/html; charset=utf-8")
+    return Response(
+        status, text.encode(), content_type="text/html; charset=utf-8", headers=dict(headers or {})
+    )
 
 
 @dataclass
@@ -209,20 +212,35 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             return Response(fault.status, fault.body, headers=dict(fault.headers))
         try:
-            if (path == "/api/sdk" or path.startswith("/api/sdk/")) and not self._authorized(state):
-                raise ApiError(401, "missing or wrong API key (send 'Authorization: Bearer <key>')")
+            if path == "/api/sdk" or path.startswith("/api/sdk/"):
+                if state.api_key is not None and not auth.bearer_matches(
+                    self.headers.get("Authorization"), state.api_key
+                ):
+                    raise ApiError(401, "missing or wrong API key (send 'Authorization: Bearer <key>')")
+            elif state.api_key is not None:
+                refused = self._page_gate(state.api_key, state.page_token, path, raw)
+                if refused is not None:
+                    return refused
             return self._route(state, path.rstrip("/") or "/", parsed, json_error)
         except ApiError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            headers = _CHALLENGE if exc.status == 401 else None
             return error_response(exc.status, exc.message, headers)
 
-    def _authorized(self, state: State) -> bool:
-        if state.api_key is None:
-            return True
-        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), state.api_key.encode()
-        )
+    def _page_gate(self, api_key: str, token: str, path: str, raw: bytes) -> Response | None:
+        """None when this request may read the pages; else the sign-in form, or after a POST of it
+        the redirect back to the page that sets the cookie. The pages take no other POST."""
+        cookie = auth.cookie_name(self.server.server_port)
+        if self.command == "POST":
+            if not auth.same_key(auth.form_key(raw), api_key):
+                return html_response(401, page.sign_in(auth.FORM_FIELD, wrong_key=True), _CHALLENGE)
+            # One leading slash: "//host" would send the browser to another site.
+            headers = {"Location": "/" + path.lstrip("/"), "Set-Cookie": auth.sign_in_cookie(cookie, token)}
+            return Response(303, b"", content_type="text/plain", headers=headers)
+        if auth.bearer_matches(self.headers.get("Authorization"), api_key) or auth.cookie_matches(
+            self.headers.get("Cookie"), cookie, token
+        ):
+            return None
+        return html_response(401, page.sign_in(auth.FORM_FIELD, wrong_key=False), _CHALLENGE)
 
     def _route(self, state: State, path: str, parsed: Any, json_error: str | None) -> Response:
         for pattern, methods in _ROUTES:
@@ -257,9 +275,10 @@ class HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+    # Set by the owner before serving: the server listens before its database exists.
+    state: State
 
-    def __init__(self, address: tuple[str, int], state: State) -> None:
-        self.state = state
+    def __init__(self, address: tuple[str, int]) -> None:
         self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
         self._closing = False

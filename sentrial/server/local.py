@@ -15,10 +15,33 @@ _STOP_TIMEOUT = 5.0
 _POLL_INTERVAL = 0.05
 
 
+class ListenError(OSError):
+    """The server cannot listen on its host and port; the message names both and says why."""
+
+    def __init__(self, address: str, reason: str, errno: int | None = None) -> None:
+        super().__init__(f"cannot listen on {address}: {reason}")
+        self.errno = errno
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(host: str, port: int) -> HTTPServer:
+    if not 0 <= port <= 65535:
+        # bind() would raise OverflowError, which names neither.
+        raise ListenError(_address(host, port), "the port must be between 0 and 65535")
+    try:
+        return HTTPServer((host, port))
+    except OSError as exc:
+        raise ListenError(_address(host, port), exc.strerror or str(exc), exc.errno) from exc
+
+
 class LocalServer:
     """A Sessions API server on ``host:port`` (port 0: any free port) that keeps its data in SQLite.
 
-    The socket is bound and the database opened on construction, so ``url`` is known at once.
+    The socket is bound and then the database opened on construction, so ``url`` is known at once and
+    a server that cannot listen (ListenError) creates no database file.
     ``start()`` serves from a background daemon thread, ``serve_forever()`` from the calling one;
     ``stop()`` (or leaving a ``with`` block) ends serving and closes the database.
     """
@@ -32,13 +55,14 @@ class LocalServer:
         delay_ms: float = 0,
         verbose: bool = False,
     ) -> None:
-        self._store = Store(db)
-        self._state = State(self._store, api_key=api_key, delay_ms=delay_ms, verbose=verbose)
+        self._httpd = _listen(host, port)
         try:
-            self._httpd = HTTPServer((host, port), self._state)
+            self._store = Store(db)
         except BaseException:
-            self._store.close()
+            self._httpd.server_close()
             raise
+        self._state = State(self._store, api_key=api_key, delay_ms=delay_ms, verbose=verbose)
+        self._httpd.state = self._state
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._serving = False
@@ -48,8 +72,7 @@ class LocalServer:
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:8765``."""
         host, port = self._httpd.server_address[:2]
-        host = str(host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return f"http://{_address(str(host), int(port))}"
 
     def start(self) -> LocalServer:
         """Serve from a background daemon thread; returns self."""

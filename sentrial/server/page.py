@@ -16,6 +16,7 @@ pre { background: #f5f5f5; padding: .5rem; overflow-x: auto; margin: .2rem 0; }
 .completed { color: #1b6e20; }
 section { border-left: 3px solid #ccc; padding-left: 1rem; margin: 1.2rem 0; }
 section.error { border-color: #b00020; }
+input { font: inherit; padding: .2rem .4rem; }
 """
 _NONE = "—"
 # Event fields shown as pretty-printed JSON blocks, in this order; other fields go in the table.
@@ -117,3 +118,17 @@ def not_found(session_id: str) -> str:
     """The page for a session id that does not exist."""
     body = f'<p><a href="/">&larr; all sessions</a></p><h1>No session {escape(session_id)}</h1>'
     return _document("Session not found", body)
+
+
+def sign_in(field: str, wrong_key: bool) -> str:
+    """The form that asks for the server's API key; it posts back to the page it stands in for."""
+    warning = '<p class="error">That is not the key this server was started with.</p>' if wrong_key else ""
+    body = (
+        "<h1>Sentrial local server</h1>"
+        "<p>This server was started with an API key (<code>--api-key</code>): enter it to see the"
+        " sessions. The browser keeps you signed in until it closes.</p>"
+        f'{warning}<form method="post"><label>API key '
+        f'<input type="password" name="{escape(field)}" autocomplete="current-password" required autofocus>'
+        "</label> <button>Sign in</button></form>"
+    )
+    return _document("Sign in", body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class State:
     def __init__(self, store: Store, api_key: str | None, delay_ms: float, verbose: bool) -> None:
         self.store = store
         self.api_key = api_key
+        # What the pages' sign-in cookie holds: a secret of this process, so never the key itself.
+        self.page_token = secrets.token_urlsafe(32)
         self.delay_ms = delay_ms
         self.verbose = verbose
         self.pii_config: dict[str, Any] | None = None

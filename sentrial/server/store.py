@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -87,6 +88,24 @@ COMPLETION_FIELDS = (
 )
 
 
+def _naming(error: sqlite3.Error, path: str) -> sqlite3.Error:
+    """The same kind of error, with a message that says which database file it is about."""
+    return type(error)(f"database {path}: {error}")
+
+
+def _open(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        if path not in ("", ":memory:"):
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class UnknownSession(LookupError):
     """Raised when an event names a session that does not exist."""
 
@@ -124,16 +143,21 @@ class Store:
 
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._path = path
         try:
-            if path not in ("", ":memory:"):
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
+            self._conn: sqlite3.Connection | None = _open(path)
+        except sqlite3.Error as exc:
+            raise _naming(exc, path) from exc
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; an SQLite error comes out naming the database file."""
+        with self._lock:
+            db = self._db()
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                raise _naming(exc, self._path) from exc
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -152,8 +176,7 @@ class Store:
 
         Returns the session and whether it was created now.
         """
-        with self._lock:
-            db = self._db()
+        with self._locked() as db:
             session_id = fields.get("id") or str(uuid.uuid4())
             existing = self._session(db, session_id)
             if existing is not None:
@@ -172,8 +195,7 @@ class Store:
         """Set the completion ``fields`` (validated) of a session; None when it does not exist."""
         names = [name for name in COMPLETION_FIELDS if name in fields]
         assignments = ", ".join(f"{name} = ?" for name in [*names, "completedAt"])
-        with self._lock:
-            db = self._db()
+        with self._locked() as db:
             cursor = db.execute(
                 f"UPDATE sessions SET {assignments} WHERE id = ?",
                 [*(_to_db(name, fields[name]) for name in names), now(), session_id],
@@ -192,8 +214,7 @@ class Store:
         session_id = event["sessionId"]
         span_id = event.get("spanId")
         body = json.dumps(event)
-        with self._lock:
-            db = self._db()
+        with self._locked() as db:
             if db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
                 raise UnknownSession(session_id)
             if span_id is not None:
@@ -212,14 +233,13 @@ class Store:
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session, in creation order."""
-        with self._lock:
-            rows = self._db().execute(f"SELECT {_COLUMNS} FROM sessions ORDER BY seq").fetchall()
+        with self._locked() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM sessions ORDER BY seq").fetchall()
         return [_session_from_row(row) for row in rows]
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         """One session with its ``events`` in arrival order, or None."""
-        with self._lock:
-            db = self._db()
+        with self._locked() as db:
             session = self._session(db, session_id)
             if session is None:
                 return None
@@ -231,8 +251,8 @@ class Store:
 
     def event_counts(self) -> dict[str, int]:
         """The number of events of every session that has any, by session id."""
-        with self._lock:
-            rows = self._db().execute("SELECT sessionId, COUNT(*) FROM events GROUP BY sessionId").fetchall()
+        with self._locked() as db:
+            rows = db.execute("SELECT sessionId, COUNT(*) FROM events GROUP BY sessionId").fetchall()
         return {session_id: count for session_id, count in rows}
 
     @staticmethod

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from sentrial.server.store import COMPLETION_FIELDS
+from sentrial_otel_exporter.mapping import MAX_SESSION_ID_CHARS
 
 EVENT_TYPES = ("tool_call", "llm_decision", "error")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -77,6 +78,9 @@ def _hex(body: dict[str, Any], field: str, pattern: re.Pattern[str], length: int
 def session_create(body: dict[str, Any]) -> dict[str, Any]:
     """Check a POST /api/sdk/sessions body; returns the fields to store."""
     _string(body, "id", nonempty=True)
+    if len(body.get("id") or "") > MAX_SESSION_ID_CHARS:
+        # Its GET/PATCH URL would be refused (414) by servers and proxies.
+        raise _invalid("id", f"at most {MAX_SESSION_ID_CHARS} characters long")
     for field in ("name", "agentName", "userId"):
         _string(body, field, required=True)
     _object(body, "metadata")
