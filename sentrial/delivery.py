@@ -7,9 +7,11 @@ runs once per span, off the app thread, and nothing unredacted leaves through Se
 LLM spans of other instrumentations are put in Sentrial's terms (and priced) for its exporter only.
 
 What waits is bounded in spans and in bytes (``max_queue_bytes``). The exporter counts the bytes
-of its requests exactly. The spans waiting in the batch queue are not measured on the app thread
-(that would cost every tracked event): the worker measures the spans it takes, and from their size
-and the room the exporter's requests leave in the byte budget sets how many spans may wait.
+of its requests exactly. The spans waiting in the batch queue are not all measured on the app
+thread (that would cost every tracked event): the worker measures the spans it takes, the app
+thread one span in ``_SAMPLE_EVERY`` (so that a jump in size is seen before the worker takes a
+batch), and from their size and the room the exporter's requests leave in the byte budget the
+delivery sets how many spans may wait.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ _MAX_HOLD_S = 0.25
 _LONGEST_LOOK_S = 0.016  # the longest the worker waits between two looks at a running burst
 # What a span holds besides the text of its attributes (the span object, ids, numbers), roughly.
 _SPAN_OVERHEAD_BYTES = 1024
+_SAMPLE_EVERY = 64  # a power of two: the app thread tests it with a mask
 _QUEUE_FULL = "queue full"
 _OVER_BYTE_BUDGET = "byte budget"
 
@@ -256,7 +259,17 @@ class Delivery:
         ):
             self._drop()
             return
+        if not number & (_SAMPLE_EVERY - 1):
+            self._sample(span)
         self._batcher.on_end(span)
+
+    def _sample(self, span: ReadableSpan) -> None:
+        """A span measured on the app thread: larger than the spans the worker took, it lowers
+        at once how many may wait."""
+        size = _span_bytes(span)
+        if size > (self._bytes_per_span or 0.0):
+            self._bytes_per_span = float(size)
+            self.bound_by_bytes()
 
     def _drop(self) -> None:
         with self._lock:
