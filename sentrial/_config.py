@@ -18,6 +18,8 @@ ENV_OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 
 # Without batching spans still leave the app thread at once; the queue is sized like OTel's default.
 UNBATCHED_QUEUE_SIZE = 2048
+# The most that what waits to be sent (spans and requests together) may hold, in bytes.
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 
 
 def _positive(name: str, value: Any, kind: type) -> None:
@@ -69,6 +71,8 @@ class Settings:
     disabled: bool = False
     # True when SENTRIAL_API_URL was unusable (and logged as such): nothing is sent.
     url_refused: bool = False
+    # Past this many bytes waiting to be sent, new spans and requests are dropped (and counted).
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
 
     @property
     def schedule_delay_ms(self) -> float:
@@ -102,6 +106,7 @@ def resolve_settings(
     retry_timeout: float = 30.0,
     max_value_chars: int = 64 * 1024,
     export_to_sentrial: bool = True,
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
 ) -> Settings:
     """Validate the arguments and fill the gaps from the environment; raises TypeError/ValueError."""
     if not isinstance(fail_silently, bool):
@@ -112,6 +117,7 @@ def resolve_settings(
     _positive("timeout", timeout, float)
     _positive("retry_timeout", retry_timeout, float)
     _positive("max_value_chars", max_value_chars, int)
+    _positive("max_queue_bytes", max_queue_bytes, int)
 
     key = api_key or os.environ.get(ENV_API_KEY) or None
     url = api_url or os.environ.get(ENV_API_URL) or None
@@ -146,6 +152,7 @@ def resolve_settings(
         can_send=export_to_sentrial and bool(key or url) and not url_refused and not disabled(),
         disabled=disabled(),
         url_refused=url_refused,
+        max_queue_bytes=max_queue_bytes,
     )
 
 

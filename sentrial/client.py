@@ -29,7 +29,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
-from sentrial._config import BatcherConfig, resolve_settings
+from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, resolve_settings
 from sentrial._ids import with_private_ids
 from sentrial._values import cap_text, to_json
 from sentrial.delivery import Delivery
@@ -114,6 +114,7 @@ class SentrialClient:
         timeout: float = 10.0,
         retry_timeout: float = 30.0,
         max_value_chars: int = 64 * 1024,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
     ) -> None:
         self._fail_silently = fail_silently is not False
         self._checkers: dict[str, ArgumentChecker] = {}
@@ -128,6 +129,7 @@ class SentrialClient:
             retry_timeout=retry_timeout,
             max_value_chars=max_value_chars,
             export_to_sentrial=export_to_sentrial,
+            max_queue_bytes=max_queue_bytes,
         )
         self._settings = settings
         self._max_chars = settings.max_value_chars

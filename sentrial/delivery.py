@@ -5,6 +5,13 @@ exporter makes one redacted copy of each span and gives that same copy to the Se
 to every other exporter Sentrial set up (each behind a BatchSpanProcessor of its own). So redaction
 runs once per span, off the app thread, and nothing unredacted leaves through Sentrial's pipeline.
 LLM spans of other instrumentations are put in Sentrial's terms (and priced) for its exporter only.
+
+What waits is bounded in spans and in bytes (``max_queue_bytes``). The exporter counts the bytes
+of its requests exactly. The spans waiting in the batch queue are not all measured on the app
+thread (that would cost every tracked event): the worker measures the spans it takes, the app
+thread one span in ``_SAMPLE_EVERY`` (so that a jump in size is seen before the worker takes a
+batch), and from their size and the room the exporter's requests leave in the byte budget the
+delivery sets how many spans may wait.
 """
 
 from __future__ import annotations
@@ -37,6 +44,11 @@ _OPENING_HEADROOM = 64
 _QUIET_S = 0.002
 _MAX_HOLD_S = 0.25
 _LONGEST_LOOK_S = 0.016  # the longest the worker waits between two looks at a running burst
+# What a span holds besides the text of its attributes (the span object, ids, numbers), roughly.
+_SPAN_OVERHEAD_BYTES = 1024
+_SAMPLE_EVERY = 64  # a power of two: the app thread tests it with a mask
+_QUEUE_FULL = "queue full"
+_OVER_BYTE_BUDGET = "byte budget"
 
 
 class SentrialOnlySpan(ReadableSpan):
@@ -73,7 +85,7 @@ class _RedactingFanOut(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._delivery.wait_for_pause()
-        self._delivery.left_queue(len(spans))
+        self._delivery.left_queue(spans)
         redactor = self._delivery.redactor
         for_sentrial: list[ReadableSpan] = []
         for span in spans:
@@ -88,9 +100,11 @@ class _RedactingFanOut(SpanExporter):
                 for other in self._others:
                     other.on_end(redacted)
         exporter = self._delivery.exporter
+        result = SpanExportResult.SUCCESS
         if exporter is not None and for_sentrial:
-            return exporter.export(for_sentrial)
-        return SpanExportResult.SUCCESS
+            result = exporter.export(for_sentrial)
+        self._delivery.bound_by_bytes()
+        return result
 
     def shutdown(self) -> None:
         for other in self._others:
@@ -181,6 +195,7 @@ class Delivery:
                 timeout=settings.timeout,
                 retry_timeout=settings.retry_timeout,
                 max_pending=settings.queue_size,
+                max_pending_bytes=settings.max_queue_bytes,
             )
         self._watched = [_Watched(exporter) for exporter in additional_exporters]
         self._others = [BatchSpanProcessor(watched) for watched in self._watched]
@@ -196,6 +211,8 @@ class Delivery:
                 max_export_batch_size=settings.batch_size,
             )
         self._queue_size = settings.queue_size
+        self._byte_budget = settings.max_queue_bytes
+        self._fewest_spans = settings.batch_size  # the span bound never goes below one batch
         self._last_handed_on = 0.0  # time.monotonic() of the latest hand_on
         self._set_up_queue()
         self.closed = False  # read for every span routed here: a plain attribute, not a property
@@ -209,6 +226,9 @@ class Delivery:
         self._dropped = 0
         self._dropped_at_flush = 0
         self._drop_log = DropLog()
+        # How many spans may wait: the queue size, less when the byte budget has no room for them.
+        self._span_limit = self._queue_size
+        self._bytes_per_span: float | None = None  # learnt from the spans the worker took
         self._lock = threading.Lock()
         self._flushing = 0  # flush() calls running: the batch worker stops holding its work
         self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
@@ -234,17 +254,27 @@ class Delivery:
         self._last_handed_on = time.monotonic()
         # The app threads number their spans with next(), which the GIL makes atomic: no lock here.
         number = self._last_number = next(self._numbers)
-        if number - self._taken - self._dropped >= self._queue_size and not isinstance(
+        if number - self._taken - self._dropped >= self._span_limit and not isinstance(
             span, SentrialOnlySpan
         ):
             self._drop()
             return
+        if not number & (_SAMPLE_EVERY - 1):
+            self._sample(span)
         self._batcher.on_end(span)
+
+    def _sample(self, span: ReadableSpan) -> None:
+        """A span measured on the app thread: larger than the spans the worker took, it lowers
+        at once how many may wait."""
+        size = _span_bytes(span)
+        if size > (self._bytes_per_span or 0.0):
+            self._bytes_per_span = float(size)
+            self.bound_by_bytes()
 
     def _drop(self) -> None:
         with self._lock:
             self._dropped += 1
-        self._drop_log.add("queue full")
+        self._drop_log.add(_OVER_BYTE_BUDGET if self._span_limit < self._queue_size else _QUEUE_FULL)
         self._warn_drops()
 
     def _waiting(self) -> int:
@@ -268,7 +298,15 @@ class Delivery:
             now = time.monotonic()
             paused = now - self._last_handed_on >= _QUIET_S
             # A queue half full ends the hold too: holding must never be what makes it overflow.
-            if self._flushing or self.closed or paused or self._waiting() * 2 >= self._queue_size:
+            # Nor does it hold before it measured a span: the byte budget may allow only a few.
+            unmeasured = self._bytes_per_span is None
+            if (
+                self._flushing
+                or self.closed
+                or paused
+                or unmeasured
+                or self._waiting() * 2 >= self._span_limit
+            ):
                 self._hold_began = None
                 return
             if self._hold_began is None:
@@ -279,20 +317,41 @@ class Delivery:
             self._hurry.wait(min(wait, give_up - now))
             wait = min(wait * 2, _LONGEST_LOOK_S)
 
-    def left_queue(self, count: int) -> None:
-        """Note that the fan-out took ``count`` spans off the queue."""
+    def left_queue(self, spans: Sequence[ReadableSpan]) -> None:
+        """Note that the fan-out took ``spans`` off the queue, and learn how large spans are."""
         with self._lock:
-            self._taken += count
+            self._taken += len(spans)
+        if not spans:
+            return
+        size = sum(_span_bytes(span) for span in spans) / len(spans)
+        known = self._bytes_per_span
+        # Up at once with larger spans, down slowly: a few small spans must not let in a flood of large.
+        self._bytes_per_span = size if known is None or size > known else 0.9 * known + 0.1 * size
+
+    def bound_by_bytes(self) -> None:
+        """Set how many spans may wait: as many as fit in the room the byte budget has left
+        besides the exporter's waiting requests, within the queue size (worker side)."""
+        per_span = self._bytes_per_span
+        if per_span is None:
+            return
+        room = self._byte_budget - (self.exporter.pending_bytes if self.exporter is not None else 0)
+        self._span_limit = min(self._queue_size, max(self._fewest_spans, int(room // per_span)))
 
     def _warn_drops(self, force: bool = False) -> None:
         drops = self._drop_log.take(force)
-        if not drops:
-            return
-        logger.warning(
-            "sentrial: dropped %d span(s): more than %d were waiting to be sent (raise max_queue_size?)",
-            sum(drops.values()),
-            self.settings.queue_size,
-        )
+        if drops.get(_QUEUE_FULL):
+            logger.warning(
+                "sentrial: dropped %d span(s): more than %d were waiting to be sent (raise max_queue_size?)",
+                drops[_QUEUE_FULL],
+                self.settings.queue_size,
+            )
+        if drops.get(_OVER_BYTE_BUDGET):
+            logger.warning(
+                "sentrial: dropped %d span(s): what waited to be sent filled the byte budget "
+                "(max_queue_bytes=%d)",
+                drops[_OVER_BYTE_BUDGET],
+                self._byte_budget,
+            )
 
     def flush(self, timeout: float | None) -> bool:
         """Send everything handed on so far; True when all of it was delivered in time and nothing
@@ -358,3 +417,17 @@ class Delivery:
             else:
                 batcher.shutdown()  # type: ignore[no-untyped-call]
         return delivered
+
+
+def _span_bytes(span: ReadableSpan) -> int:
+    """About what a span holds: the text of its attributes and its events' attributes, plus the
+    span itself. Texts are counted in characters, which is their size for ASCII."""
+    size = _SPAN_OVERHEAD_BYTES
+    for value in (span.attributes or {}).values():
+        if isinstance(value, str):
+            size += len(value)
+    for event in span.events:
+        for value in (event.attributes or {}).values():
+            if isinstance(value, str):
+                size += len(value)
+    return size

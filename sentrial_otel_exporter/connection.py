@@ -62,6 +62,9 @@ class Connection:
         self._base_path = parts.path.rstrip("/")
         self._timeout = timeout
         self._proxy = _proxy_for(parts.scheme, self._host)
+        # Where a connection goes, for failures: "127.0.0.1:9", or "the proxy 10.0.0.2:3128".
+        host, port = self._proxy or (self._host, self._port)
+        self._address = ("the proxy " if self._proxy else "") + _authority(host, port, default_port=0)
         authority = _authority(self._host, self._port, 443 if self._https else 80)
         # A plain-HTTP proxy takes the absolute URL; everything else the path.
         self._url_prefix = f"http://{authority}" if self._proxy and not self._https else ""
@@ -92,6 +95,25 @@ class Connection:
         except BaseException:
             self.close()
             raise
+
+    def describe_failure(self, exc: BaseException) -> str:
+        """A network failure of this connection in words that name where it went:
+        "connection refused by 127.0.0.1:9", "no answer from api.example.com:443 within 10 s"."""
+        where = self._address
+        if isinstance(exc, ConnectionRefusedError):
+            return f"connection refused by {where}"
+        if isinstance(exc, TimeoutError):  # socket.timeout too
+            return f"no answer from {where} within {self._timeout:g} s"
+        if isinstance(exc, socket.gaierror):
+            return f"cannot resolve the address of {where} ({exc.strerror or exc})"
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+            return f"connection closed by {where} before it answered"
+        if isinstance(exc, ssl.SSLError):
+            return f"TLS failure with {where} ({exc.reason or exc})"
+        if isinstance(exc, http.client.HTTPException):
+            return f"an answer from {where} that is not HTTP ({type(exc).__name__})"
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return f"{detail} talking to {where}"
 
     def close(self) -> None:
         """Close the connection; the next request opens a new one.

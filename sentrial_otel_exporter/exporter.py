@@ -17,7 +17,7 @@ from sentrial import semconv as sc
 from sentrial_otel_exporter import mapping
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.forks import after_fork_in_child
-from sentrial_otel_exporter.transport import ApiCall, DeliveryStats, Transport
+from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, ApiCall, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
 
@@ -49,7 +49,9 @@ class SentrialSpanExporter(SpanExporter):
 
     Settings not given as arguments come from ``SENTRIAL_API_KEY`` and ``SENTRIAL_API_URL``, so
     OpenTelemetry can build it with no arguments. Per session the calls go out in order (open,
-    events in the order they ended, complete); sessions go out in parallel.
+    events in the order they ended, complete); sessions go out in parallel. At most
+    ``max_pending`` requests holding at most ``max_pending_bytes`` wait; past that new ones are
+    dropped and counted.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class SentrialSpanExporter(SpanExporter):
         retry_timeout: float = 30.0,
         workers: int = 16,
         max_pending: int = 10_000,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         url = api_url or os.environ.get("SENTRIAL_API_URL") or DEFAULT_API_URL
         self._transport = Transport(
@@ -70,6 +73,7 @@ class SentrialSpanExporter(SpanExporter):
             retry_timeout=retry_timeout,
             workers=workers,
             max_pending=max_pending,
+            max_pending_bytes=max_pending_bytes,
         )
         self._books: OrderedDict[str, _SessionBook] = OrderedDict()
         self._completed: OrderedDict[str, _Completed] = OrderedDict()  # the latest completions
@@ -81,6 +85,11 @@ class SentrialSpanExporter(SpanExporter):
     def stats(self) -> DeliveryStats:
         """Counters of sent, retried, dropped and pending requests."""
         return self._transport.stats()
+
+    @property
+    def pending_bytes(self) -> int:
+        """What the requests waiting to be sent hold, in bytes."""
+        return self._transport.pending_bytes
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Map the spans to API calls and queue them for delivery."""

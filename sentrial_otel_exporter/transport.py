@@ -4,6 +4,8 @@ The transport knows the REST API (paths, which body fields hold session ids) but
 spans. Calls of one lane (one root session and its sub-sessions) go out one at a time in the order
 they were submitted, so a session is always opened before its events and completed last; different
 lanes are sent in parallel by a small pool of worker threads, each over its own kept-alive connection.
+What waits is bounded twice: in calls (``max_pending``) and in bytes (``max_pending_bytes``, each
+call's body counted as the JSON it is sent as, encoded once when it is queued).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ _JOIN_GRACE_S = 1.0
 _OPENING_HEADROOM = 64
 _UNOPENED = "its session's opening was dropped (the delivery queue was full)"
 _MAX_UNOPENED = 10_000  # sessions whose opening was dropped, remembered (the latest)
+# The longest wait a server's Retry-After is honoured for; a longer one is cut to this. A call the
+# server asked to retry later is kept for it past its retry time, by at most this much.
+MAX_RETRY_AFTER_S = 300.0
+DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
+# What a queued call holds besides its encoded body (the call object, its path and ids), roughly.
+_CALL_OVERHEAD_BYTES = 512
 
 
 @dataclass
@@ -62,7 +70,12 @@ class ApiCall:
     # The session is opened by another process or service, whose open may reach the server later
     # than this call: a 404 then means "not there yet" and is retried within the retry time.
     session_opened_elsewhere: bool = False
+    # Set by the transport when it queues the call: ``body`` then keeps only its session id fields,
+    # and the rest of it waits encoded in ``encoded`` (None for a call without a body).
+    encoded: bytes | None = None
+    size: int = 0  # bytes the queued call holds, as counted against the byte budget
     attempts: int = 0
+    queued_at: float = 0.0
     deadline: float = 0.0
 
 
@@ -74,6 +87,7 @@ class DeliveryStats:
     retried: int = 0
     dropped: int = 0
     pending: int = 0
+    pending_bytes: int = 0  # what the pending calls hold, counted against the byte budget
     drop_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -134,6 +148,8 @@ class Transport:
         retry_timeout: float = 30.0,
         workers: int = 8,
         max_pending: int = 10_000,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        max_retry_after: float = MAX_RETRY_AFTER_S,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", "User-Agent": "sentrial-python"}
@@ -143,9 +159,12 @@ class Transport:
         self._retry_timeout = retry_timeout
         self._max_workers = max(1, workers)
         self._max_pending = max(1, max_pending)
+        self._max_pending_bytes = max(1, max_pending_bytes)
+        self._max_retry_after = max(0.0, max_retry_after)
         self._ids = _IdTable(capacity=100_000)
         self._seq = itertools.count()
         self._closed = False
+        self._delivered_at_shutdown = False
         self._set_up_queue()
         after_fork_in_child(self._start_over_in_child)
 
@@ -156,12 +175,16 @@ class Transport:
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
+        self._in_flight: set[str] = set()  # lanes whose first call a worker is sending
         # Sessions whose opening was dropped: their later calls go nowhere.
         self._unopened: OrderedDict[str, None] = OrderedDict()
         self._ready: deque[str] = deque()
+        # Why each lane's first call is being retried (its last failure), for the drops at shutdown.
+        self._troubles: dict[str, str] = {}
         self._backing_off: list[tuple[float, int, str]] = []  # heap of (due, seq, lane)
         self._stats = DeliveryStats()
         self._failures_since_flush = 0
+        self._lost_at_shutdown = 0  # calls dropped by shutdown() and after: every later flush says so
         self._drop_log = DropLog()
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
@@ -173,6 +196,11 @@ class Transport:
         """The server's base URL, without a trailing slash."""
         return self._base_url
 
+    @property
+    def pending_bytes(self) -> int:
+        """What the calls waiting to be sent hold, in bytes (as counted against the byte budget)."""
+        return self._stats.pending_bytes
+
     def stats(self) -> DeliveryStats:
         """A snapshot of the delivery counters."""
         with self._lock:
@@ -180,25 +208,30 @@ class Transport:
         return snap
 
     def submit(self, calls: list[ApiCall]) -> None:
-        """Queue calls for delivery; never blocks on the network. Overflow is dropped and counted."""
+        """Queue calls for delivery; never blocks on the network. Overflow is dropped and counted.
+
+        Each body is encoded here, on the caller's (background) thread, once: the bytes are what
+        the byte budget counts and what is sent, so no dict of the body is kept while it waits.
+        """
         now = time.monotonic()
+        encoded: list[tuple[ApiCall, str | None]] = [(call, _encode(call)) for call in calls]
         with self._lock:
-            for call in calls:
+            for call, failure in encoded:
                 if self._closed:
                     self._drop_locked("transport shut down")
                     continue
                 if call.session in self._unopened:
                     self._drop_locked(_UNOPENED)
                     continue
-                if self._stats.pending >= self._max_pending + (
-                    _OPENING_HEADROOM if call.opens_session else 0
-                ):
-                    self._drop_locked("delivery queue full")
-                    if call.opens_session:
+                refused = failure or self._full_locked(call)
+                if refused:
+                    self._drop_locked(refused)
+                    if call.opens_session:  # its session's later calls would be refused: drop them
                         self._unopened[call.session] = None
                         if len(self._unopened) > _MAX_UNOPENED:
                             self._unopened.popitem(last=False)
                     continue
+                call.queued_at = now
                 call.deadline = now + self._retry_timeout
                 lane = self._lanes.get(call.lane)
                 if lane is None:
@@ -207,14 +240,31 @@ class Transport:
                     self._work.notify()
                 lane.append(call)
                 self._stats.pending += 1
+                self._stats.pending_bytes += call.size
             if len(self._threads) < self._max_workers and self._stats.pending:
                 self._start_workers_locked()
         self._warn_drops()
 
+    def _full_locked(self, call: ApiCall) -> str | None:
+        """Why ``call`` does not fit in the queue, or None when it does.
+
+        A session's opening gets in past both bounds, up to ``_OPENING_HEADROOM`` calls: it is
+        small, and dropping it would lose every later call of its session.
+        """
+        if call.opens_session:
+            over = self._stats.pending >= self._max_pending + _OPENING_HEADROOM
+            return "delivery queue full" if over else None
+        if self._stats.pending >= self._max_pending:
+            return "delivery queue full"
+        if self._stats.pending_bytes + call.size > self._max_pending_bytes:
+            return f"delivery queue over its byte budget ({_megabytes(self._max_pending_bytes)})"
+        return None
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued call was sent or dropped, at most ``timeout`` seconds.
 
-        True when nothing is pending and nothing failed since the previous flush.
+        True when nothing is pending and nothing failed since the previous flush; after a
+        shutdown that dropped calls, never True again (what it dropped stays undelivered).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
@@ -223,7 +273,7 @@ class Transport:
                 if remaining is not None and remaining <= 0:
                     break
                 self._idle.wait(remaining)
-            ok = self._stats.pending == 0 and self._failures_since_flush == 0
+            ok = self._stats.pending == 0 and self._failures_since_flush == 0 and not self._lost_at_shutdown
             self._failures_since_flush = 0
         self._warn_drops(force=True)
         return ok
@@ -232,19 +282,29 @@ class Transport:
         """Deliver what is queued within ``timeout`` seconds, then drop the rest and stop.
 
         Workers still waiting on a slow server are not waited for past the timeout (they are
-        daemon threads and send nothing more).
+        daemon threads and send nothing more). The drops say why each call was still waiting (the
+        last failure of its session's calls, e.g. "connection refused by 127.0.0.1:9"). Returns
+        True when everything was delivered; a second call only says what the first one did.
         """
+        with self._lock:
+            if self._closed:
+                return self._delivered_at_shutdown
         deadline = None if timeout is None else time.monotonic() + timeout
         delivered = self.flush(timeout)
         with self._lock:
             self._closed = True
-            for lane in self._lanes.values():
-                self._drop_locked("not delivered before shutdown", len(lane))
+            dropped_before = self._stats.dropped
+            for key, lane in self._lanes.items():
+                self._drop_unsent_locked(key, len(lane))
+            self._lost_at_shutdown = self._stats.dropped - dropped_before
             self._lanes.clear()
+            self._troubles.clear()
             self._failing.clear()
+            self._in_flight.clear()
             self._ready.clear()
             self._backing_off.clear()
             self._stats.pending = 0
+            self._stats.pending_bytes = 0
             self._work.notify_all()
             self._idle.notify_all()
             threads = list(self._threads)
@@ -256,7 +316,22 @@ class Transport:
         for connection in self._connections:
             connection.close()
         self._warn_drops(force=True)
-        return delivered
+        self._delivered_at_shutdown = delivered and not self._lost_at_shutdown
+        return self._delivered_at_shutdown
+
+    def _drop_unsent_locked(self, key: str, count: int) -> None:
+        """Drop the ``count`` calls of lane ``key`` that shutdown's timeout left undelivered, and
+        say why each was still waiting."""
+        prefix = "not delivered before the shutdown's timeout"
+        trouble = self._troubles.get(key)
+        if trouble:
+            self._drop_locked(f"{prefix} (last attempt: {trouble})", count)
+            return
+        if key in self._in_flight:
+            self._drop_locked(f"{prefix} (in flight: the server may have it, unconfirmed)")
+            count -= 1
+        if count:
+            self._drop_locked(f"{prefix} (waiting their turn, no failure)", count)
 
     def _start_over_in_child(self) -> None:
         """In a forked child: no workers, nothing queued, fresh locks and connections.
@@ -289,6 +364,7 @@ class Transport:
                     key = self._ready.popleft()
                     lane = self._lanes.get(key)
                     if lane:
+                        self._in_flight.add(key)
                         return key, lane[0]
                 wait = self._backing_off[0][0] - now if self._backing_off else None
                 self._work.wait(wait)
@@ -313,23 +389,29 @@ class Transport:
                 # would take a timeout each to drain.
                 with self._lock:
                     if not self._closed:
+                        self._in_flight.discard(key)
                         self._finish_locked(key, _GAVE_UP_WAITING, gave_up=True)
                 self._warn_drops()
                 continue
             call.attempts += 1
             try:
-                retry_in, failure = self._attempt(call)
-            except Exception as exc:  # e.g. a body JSON cannot encode: drop it, keep the lane going
+                retry_in, failure, server_wait = self._attempt(call)
+            except Exception as exc:  # a failure of the SDK's own: drop the call, keep the lane going
                 logger.debug("sentrial: could not send %s %s", call.method, call.path, exc_info=True)
                 retry_in, failure = None, f"{type(exc).__name__} while sending {call.method} {call.path}"
+                server_wait = None
             with self._lock:
                 if self._closed:
                     return
+                self._in_flight.discard(key)
                 if retry_in is not None:
-                    due = time.monotonic() + retry_in
-                    if due <= call.deadline:
+                    now = time.monotonic()
+                    if server_wait is not None:
+                        self._honour_server_wait(call, now + retry_in)
+                    if now + retry_in <= call.deadline:
                         self._stats.retried += 1
-                        heapq.heappush(self._backing_off, (due, next(self._seq), key))
+                        self._troubles[key] = failure or "retrying"
+                        heapq.heappush(self._backing_off, (now + retry_in, next(self._seq), key))
                         self._work.notify()
                         continue
                     failure = f"gave up retrying: {failure}"
@@ -337,12 +419,20 @@ class Transport:
             if failure:
                 self._warn_drops()
 
+    def _honour_server_wait(self, call: ApiCall, due: float) -> None:
+        """The server asked (Retry-After) for a retry at ``due``: keep the call until then even
+        past its retry time, by at most the longest honoured wait."""
+        keep_until = call.queued_at + self._retry_timeout + self._max_retry_after
+        call.deadline = max(call.deadline, min(due, keep_until))
+
     def _finish_locked(self, key: str, failure: str | None, gave_up: bool = False) -> None:
         """Take the lane's first call off: sent (``failure`` None) or dropped; ``gave_up`` when
         it was dropped because its retry time ran out (the lane is then marked failing)."""
         lane = self._lanes[key]
-        lane.popleft()
+        call = lane.popleft()
         self._stats.pending -= 1
+        self._stats.pending_bytes -= call.size
+        self._troubles.pop(key, None)
         if failure is None:
             self._stats.sent += 1
             self._failing.discard(key)
@@ -385,31 +475,38 @@ class Transport:
                 self._connections.append(connection)
         return connection
 
-    def _attempt(self, call: ApiCall) -> tuple[float | None, str | None]:
-        """Send once. Returns (seconds to wait before retrying or None, failure reason or None)."""
+    def _attempt(self, call: ApiCall) -> tuple[float | None, str | None, float | None]:
+        """Send once. Returns (seconds to wait before retrying or None, failure reason or None,
+        the wait the server asked for with Retry-After or None)."""
         path = call.path.format(session=quote(self._ids.resolve(call.session), safe=""))
-        body = call.body
-        if body is not None:
-            body = {k: self._ids.resolve(v) if k in _SESSION_ID_FIELDS and v else v for k, v in body.items()}
-        data = None if body is None else json.dumps(body, allow_nan=False).encode()
+        data = call.encoded
+        if call.body:  # the session id fields, swapped for the server's ids
+            ids = {k: self._ids.resolve(v) if v else v for k, v in call.body.items()}
+            data = _with_fields(data, ids)
+        connection = self._connection()
         try:
-            response = self._connection().request(call.method, path, data)
+            response = connection.request(call.method, path, data)
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, garbled
-            return backoff_seconds(call.attempts), f"{type(exc).__name__} on {call.method} {call.path}"
+            failure = f"{connection.describe_failure(exc)} on {call.method} {call.path}"
+            return backoff_seconds(call.attempts), failure, None
         status = response.status
         if 200 <= status < 300:
             if call.opens_session:
                 self._learn_session_id(call, response)
-            return None, None
+            return None, None, None
         reason = f"HTTP {status} on {call.method} {call.path}"
         if status in RETRYABLE_STATUSES or (status == 404 and call.session_opened_elsewhere):
-            wait = retry_after_seconds(response.headers.get("retry-after"))
-            return max(wait or 0.0, backoff_seconds(call.attempts)), reason
+            asked = retry_after_seconds(response.headers.get("retry-after"))
+            if asked is None:
+                return backoff_seconds(call.attempts), reason, None
+            wait = min(asked, self._max_retry_after)
+            reason += f" (the server asked to wait {asked:g} s)"
+            return max(wait, backoff_seconds(call.attempts)), reason, wait
         if status in (401, 403):
             reason += " (check the API key)"
         else:
             reason += _error_detail(response)
-        return None, reason
+        return None, reason, None
 
     def _learn_session_id(self, call: ApiCall, response: Response) -> None:
         try:
@@ -433,3 +530,35 @@ def _error_detail(response: Response) -> str:
     except (ValueError, AttributeError):
         return ""
     return f": {str(message)[:200]}" if message else ""
+
+
+def _encode(call: ApiCall) -> str | None:
+    """Encode the call's body for the wire, once, as it is queued: the session id fields stay in
+    ``body`` (the server's ids are only known at send time), the rest goes to ``encoded``; sets
+    ``size``. Returns why the body cannot be sent, or None."""
+    body, call.body = call.body, None
+    call.encoded = None
+    if body is not None:
+        ids = {k: body[k] for k in _SESSION_ID_FIELDS if k in body}
+        rest = {k: v for k, v in body.items() if k not in ids} if ids else body
+        try:
+            call.encoded = json.dumps(rest, allow_nan=False).encode()
+        except Exception as exc:  # NaN, an object JSON cannot encode: this call only is dropped
+            logger.debug("sentrial: could not encode %s %s", call.method, call.path, exc_info=True)
+            return f"{type(exc).__name__} while encoding {call.method} {call.path}"
+        call.body = ids or None
+    call.size = _CALL_OVERHEAD_BYTES + (len(call.encoded) if call.encoded is not None else 0)
+    return None
+
+
+def _with_fields(encoded: bytes | None, fields: dict[str, Any]) -> bytes:
+    """An encoded JSON object with ``fields`` added in front of its own."""
+    head = json.dumps(fields).encode()
+    if encoded is None or encoded == b"{}":
+        return head
+    return head[:-1] + b", " + encoded[1:]
+
+
+def _megabytes(size: int) -> str:
+    """A byte count as the byte budget is told: '64 MB', '0.5 MB'."""
+    return f"{size / 1_048_576:.3g} MB"

@@ -308,6 +308,32 @@ def test_a_refused_connection_raises_os_error() -> None:
         connect(f"http://127.0.0.1:{port}").request("POST", "/x", b"{}")
 
 
+def test_failures_are_described_with_the_address_tried(serve: Callable[..., ScriptedServer]) -> None:
+    """A refused connection, a server that does not answer in time and one that hangs up: each
+    failure is told in words naming the host and port, as the drop warnings show them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        refused = connect(f"http://127.0.0.1:{port}")
+        with pytest.raises(OSError) as raised:
+            refused.request("POST", "/x", b"{}")
+        assert refused.describe_failure(raised.value) == f"connection refused by 127.0.0.1:{port}"
+
+    silent = serve()  # reads the request, never answers
+    slow = connect(silent.url, timeout=0.2)
+    with pytest.raises(OSError) as raised:
+        slow.request("POST", "/x", b"{}")
+    assert slow.describe_failure(raised.value) == f"no answer from {silent.url[7:]} within 0.2 s"
+
+    hanging_up = serve((b"", True))
+    rude = connect(hanging_up.url)
+    with pytest.raises(http.client.HTTPException) as failed:
+        rude.request("POST", "/x", b"{}")
+    assert (
+        rude.describe_failure(failed.value) == f"connection closed by {hanging_up.url[7:]} before it answered"
+    )
+
+
 def test_close_from_another_thread_ends_a_waiting_request(serve: Callable[..., ScriptedServer]) -> None:
     server = serve()  # reads the request, never answers
     connection = connect(server.url, timeout=30)

@@ -11,6 +11,8 @@ import contextlib
 import email.utils
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -753,7 +755,7 @@ def test_a_call_that_cannot_be_sent_is_dropped_and_its_lane_goes_on(
             ]
         )
         assert transport.flush(timeout=5) is False
-        assert transport.stats().drop_reasons == {"ValueError while sending POST /api/sdk/events": 1}
+        assert transport.stats().drop_reasons == {"ValueError while encoding POST /api/sdk/events": 1}
         assert stored_steps(local_server, session_id) == [1]
         assert drop_warnings(caplog)
 
@@ -912,3 +914,198 @@ def test_holding_for_a_pause_never_overflows_the_queue() -> None:
     finally:
         client.shutdown(timeout=5)
         provider.shutdown()
+
+
+# --- a server that asks to wait, memory in bytes, and what is reported of a loss ----------------------
+def test_a_retry_after_longer_than_the_retry_time_is_waited_out(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
+    """A rate-limiting server asks for a wait (Retry-After: 1 s) longer than the client's whole
+    retry time (0.3 s): the requests are kept and retried when asked, and every event arrives."""
+    local_server.inject_faults(status=429, count=5, headers={"Retry-After": "1"}, paths=[EVENTS])
+    client = make_client(local_server.url, retry_timeout=0.3)
+    session_ids = [open_session(client, f"limited-{n}") for n in range(5)]
+    for session_id in session_ids:
+        track_steps(client, session_id, range(7))
+        client.complete_session(session_id, success=True)
+
+    assert client.flush(timeout=15), stats(client)
+    for session_id in session_ids:
+        assert_delivered_in_order(local_server, session_id, 7)
+    assert len(event_posts(local_server)) == 35 + 5  # each refused event asked once more, no more
+    assert (stats(client).dropped, stats(client).retried) == (0, 5)
+
+
+def _one_event_transport(server: LocalServer, **options: Any) -> tuple[Transport, str]:
+    """A transport to ``server`` whose session is stored; returns it and the session's id."""
+    transport = Transport(server.url, timeout=2.0, **options)
+    session_id = "session-of-a-long-wait"
+    opening = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
+    transport.submit(
+        [ApiCall("POST", SESSIONS, opening, session=session_id, lane=session_id, opens_session=True)]
+    )
+    assert transport.flush(timeout=5)
+    return transport, session_id
+
+
+def test_a_retry_after_is_honoured_up_to_the_longest_wait_then_retried(local_server: LocalServer) -> None:
+    """Retry-After: 3600 is cut to the longest honoured wait (here 0.5 s; 300 s by default): the
+    retry comes then, and not before."""
+    transport, session_id = _one_event_transport(local_server, retry_timeout=0.2, max_retry_after=0.5)
+    local_server.inject_faults(status=429, count=1, headers={"Retry-After": "3600"}, paths=[EVENTS])
+    try:
+        started = time.monotonic()
+        transport.submit(
+            [ApiCall("POST", EVENTS, _event_body(session_id, 0), session=session_id, lane=session_id)]
+        )
+        wait_until(lambda: stored_steps(local_server, session_id), timeout=10, what="the retried event")
+        waited = time.monotonic() - started
+        assert transport.flush(timeout=5)
+    finally:
+        transport.shutdown(timeout=1.0)
+    assert waited >= 0.5, f"the retry came {waited:.2f} s after the event, before the wait asked for"
+    assert len(event_posts(local_server)) == 2
+    assert (transport.stats().retried, transport.stats().dropped) == (1, 0)
+
+
+def test_a_server_that_keeps_asking_to_wait_is_given_up_on_after_the_longest_wait(
+    local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The wait is honoured, not forever: a call is kept at most the longest honoured wait past
+    its retry time, then dropped with the server's answer."""
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    transport, session_id = _one_event_transport(local_server, retry_timeout=0.2, max_retry_after=0.5)
+    local_server.inject_faults(status=429, count=None, headers={"Retry-After": "3600"}, paths=[EVENTS])
+    try:
+        transport.submit(
+            [ApiCall("POST", EVENTS, _event_body(session_id, 0), session=session_id, lane=session_id)]
+        )
+        assert transport.flush(timeout=10) is False
+    finally:
+        local_server.clear_faults()
+        transport.shutdown(timeout=1.0)
+    why = "gave up retrying: HTTP 429 on POST /api/sdk/events (the server asked to wait 3600 s)"
+    assert transport.stats().drop_reasons == {why: 1}
+    assert any(why in message for message in drop_warnings(caplog))
+
+
+def _rss_kib(field: str = "VmRSS") -> int:
+    """This process's resident memory (or another /proc/self/status field), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def test_memory_stays_within_the_byte_budget_while_the_server_is_down(
+    dead_url: str, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1500 events with two 60 KB values each, after a few small ones, against a server that is
+    down, with a queue of 1000 spans and a byte budget of 4 MB: what waits stays within the budget
+    (the process's peak RSS grows by far less than the 1000 events the item bound alone would
+    keep; a jump in span size may overshoot by 64 spans), and what did not fit is dropped,
+    counted and reported naming the byte budget."""
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux's /proc to measure the peak RSS")
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    budget = 4 * 1024 * 1024
+    batching = BatcherConfig(max_queue_size=1000, flush_threshold=10, flush_interval=0.05)
+    client = make_client(dead_url, batching=batching, timeout=0.2, retry_timeout=30.0, max_queue_bytes=budget)
+    session_id = open_session(client)
+
+    def track(steps: range) -> None:
+        for step in steps:
+            big = f"{step:06d}" + "x" * 60_000  # a new text each time, as an app's would be
+            client.track_tool_call(session_id, "step", big, big + "y")
+
+    # Warm up with small events: the delivery has learnt their size when the large ones come.
+    track_steps(client, session_id, range(3))
+    wait_until(lambda: stats(client).pending >= 4, what="the warm-up requests to wait")
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the current RSS
+    before = _rss_kib("VmHWM")
+    track(range(1500))
+    exporter = client.delivery.exporter
+    assert exporter is not None
+    assert client.flush(timeout=0.5) is False  # the loss is reported
+    grown_mib = (_rss_kib("VmHWM") - before) / 1024
+
+    final = stats(client)
+    assert final.pending_bytes <= budget
+    assert exporter.pending_bytes == final.pending_bytes
+    assert final.dropped + client.delivery.dropped > 1000, (final, client.delivery.dropped)
+    # The item bound alone keeps 1000 x 120 KB, over 110 MB; the budget 4 MB, and up to 64 spans
+    # (8 MB) past it when the size jumps, plus what is being built and sent.
+    assert grown_mib < 40, f"peak RSS grew by {grown_mib:.0f} MiB with a 4 MiB byte budget"
+    assert any("byte budget" in message for message in caplog.messages)
+
+
+def test_flush_after_a_shutdown_that_lost_requests_reports_the_loss(
+    make_client: MakeClient, dead_url: str
+) -> None:
+    client = make_client(dead_url, timeout=0.2, retry_timeout=30.0)
+    track_steps(client, open_session(client), range(3))
+    assert client.shutdown(timeout=0.3) is False
+    assert client.flush(timeout=0.1) is False
+    assert client.flush(timeout=0.1) is False  # and so does every later one: the loss stays
+    assert stats(client).dropped == 5  # open, 3 events, the completion of the open session
+
+
+def test_shutdown_says_the_server_was_unreachable(
+    make_client: MakeClient, dead_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    client = make_client(dead_url, timeout=0.2, retry_timeout=30.0)
+    track_steps(client, open_session(client), range(3))
+    assert client.shutdown(timeout=0.5) is False
+    address = urlsplit(dead_url).netloc
+    why = (
+        "not delivered before the shutdown's timeout (last attempt: "
+        f"connection refused by {address} on POST /api/sdk/sessions)"
+    )
+    assert drop_warnings(caplog) == [f"Sentrial dropped 5 request(s) to {dead_url}: 5 x {why}"]
+
+
+def test_shutdown_counts_what_a_slow_server_did_not_receive_in_time(
+    local_server: LocalServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A root session of 30 events against a server answering in 100 ms, shut down after 0.5 s:
+    one warning counts every request not delivered, and says why (none failed: they waited)."""
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    client = make_client(local_server.url, timeout=5.0)
+    local_server.set_delay(100)
+    session_id = open_session(client)
+    track_steps(client, session_id, range(30))
+    client.complete_session(session_id, success=True)
+    assert client.shutdown(timeout=0.5) is False
+    local_server.set_delay(0)
+
+    final = stats(client)
+    (warning,) = drop_warnings(caplog)
+    assert warning.startswith(f"Sentrial dropped {final.dropped} request(s) to {local_server.url}: ")
+    assert final.sent + final.dropped == 32
+    assert f"{final.dropped - 1} x not delivered before the shutdown's timeout (waiting their turn" in warning
+    assert "1 x not delivered before the shutdown's timeout (in flight: the server may have it" in warning
+    wait_until(lambda: stored_count(local_server, session_id) >= final.sent - 1, what="the in-flight event")
+    assert stored_count(local_server, session_id) in (
+        final.sent - 1,
+        final.sent,
+    )  # the opening is not an event
+
+
+def test_the_exit_warning_counts_the_loss_and_names_an_unreachable_server(dead_url: str) -> None:
+    """A process that exits with its server down: the exit hook's warning counts every request
+    lost and says why, naming the address that refused the connection."""
+    script = (
+        "import sys, sentrial\n"
+        "client = sentrial.configure(api_key='k', api_url=sys.argv[1], instrument=False,\n"
+        "                            timeout=0.2, retry_timeout=0.5)\n"
+        "sid = client.create_session(name='run', agent_name='agent', user_id='u')\n"
+        "for i in range(4):\n"
+        "    client.track_tool_call(sid, 'step', {'i': i}, {})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, dead_url], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("Sentrial dropped")]
+    assert sum(int(line.split()[2]) for line in lines) == 6, done.stderr  # open, 4 events, complete
+    assert f"connection refused by {urlsplit(dead_url).netloc}" in done.stderr
