@@ -52,10 +52,13 @@ def configure(
         **{**inherited, **options},
     )
     client._distro_setup = bool(inherited)
+    check = client._check("configure")
     if capture_content is not None:
-        set_capture_content(bool(capture_content))
-    if instrument and not disabled():
-        instrument_when_imported(options.get("tracer_provider"))
+        set_capture_content(check.flag("capture_content", capture_content))
+    if check.flag("instrument", instrument) and not disabled():
+        # the provider the client took (a refused tracer_provider= is not handed on)
+        provider = options.get("tracer_provider")
+        instrument_when_imported(provider if provider is client._provider else None)
     with _lock:
         previous, _default = _default, client
         _make_default(client)
