@@ -870,6 +870,7 @@ class Interaction:
         """Remember the output, sent when the interaction finishes."""
         self._output = self._client._content(self._client._check("set_output"), "output", output)
 
+    @_guarded()
     def track_tool_call(
         self,
         tool_name: str,
@@ -886,23 +887,19 @@ class Interaction:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
             return None
-        try:  # the hot path: guarded here rather than by @_guarded's generic wrapper
-            return self._client._tool_call(
-                self._session_id,
-                tool_name,
-                tool_input,
-                tool_output,
-                reasoning,
-                estimated_cost,
-                tool_error,
-                token_count,
-                trace_id,
-                span_id,
-                metadata,
-            )
-        except Exception:
-            _carry_on(self, "track_tool_call")
-            return None
+        return self._client._tool_call(
+            self._session_id,
+            tool_name,
+            tool_input,
+            tool_output,
+            reasoning,
+            estimated_cost,
+            tool_error,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
+        )
 
     @_guarded()
     def track_decision(

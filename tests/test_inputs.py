@@ -131,6 +131,22 @@ def test_missing_arguments_never_crash_by_default(
     assert "track_tool_call() failed" in caplog.text
 
 
+def test_interaction_calls_with_arguments_missing_never_crash_by_default(
+    client: SentrialClient, local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="sentrial")
+    interaction = client.begin(user_id="u", event="chat")
+    assert interaction.track_tool_call() is None  # type: ignore[call-arg]
+    assert interaction.track_decision() is None  # type: ignore[call-arg]
+    interaction.set_output()  # type: ignore[call-arg]
+    assert interaction.finish(outcome="ok") is None  # type: ignore[call-arg]
+    assert "track_tool_call() failed" in caplog.text and "finish() failed" in caplog.text
+    interaction.finish(output="ok")  # the call refused above left it to finish
+    assert client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and (session["status"], session["assistantOutput"]) == ("completed", "ok")
+
+
 @pytest.mark.parametrize(
     ("call", "error"),
     [
