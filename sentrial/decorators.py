@@ -185,13 +185,20 @@ def tool(name_or_function: Any = None, *, name: str | None = None) -> Any:
     ``"result"``), errors are recorded and re-raised unchanged.
     """
     if callable(name_or_function):
-        return _decorate_tool(name_or_function, name or name_or_function.__name__)
-    chosen = name or name_or_function
+        return _decorate_tool(name_or_function, _name_or(name, name_or_function))
+    chosen = name if name is not None else name_or_function
 
     def decorate(function: _F) -> _F:
-        return _decorate_tool(function, chosen or function.__name__)
+        return _decorate_tool(function, _name_or(chosen, function))
 
     return decorate
+
+
+def _name_or(chosen: Any, function: Callable[..., Any]) -> str:
+    """The name given to a decorator, as text; the function's own when none (or "") was given."""
+    if chosen is None or (isinstance(chosen, str) and not chosen):
+        return function.__name__
+    return safe_text(chosen)
 
 
 # --- @session and SessionContext -----------------------------------------------------------------
@@ -282,7 +289,7 @@ def session(
         return session()(agent_name)
 
     def decorate(function: _F) -> _F:
-        name = agent_name or function.__name__
+        name = _name_or(agent_name, function)
 
         def begin(args: Any, kwargs: Any) -> Interaction:
             try:

@@ -516,12 +516,32 @@ def test_a_tool_raising_an_exception_whose_str_raises_still_raises_its_own(confi
     assert event["toolName"] == "fragile" and event["toolError"]["type"] == "StrRaisesError"
 
 
+class Ambiguous:
+    """Like a DataFrame: its truth value raises."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("ambiguous")
+
+    def __str__(self) -> str:
+        return "ambiguous-name"
+
+
 def test_session_and_tool_given_unusable_names_still_run_the_function(configured: LocalServer) -> None:
+    @tool(name=Ambiguous())  # type: ignore[arg-type]
+    def lookup() -> str:
+        return "found"
+
     @session("agent", user_id_param=["not", "a", "name"])  # type: ignore[arg-type]
     def agent(user_id: str) -> str:
+        return lookup()
+
+    @session(Ambiguous())  # type: ignore[arg-type]
+    def other(user_id: str) -> str:
         return "ran"
 
-    assert agent("u") == "ran"
+    assert (agent("u"), other("u")) == ("found", "ran")
     assert sentrial.flush(timeout=5)
     (recorded,) = by_agent(configured, "agent")
     assert (recorded["userId"], recorded["status"]) == ("anonymous", "completed")
+    assert [e["toolName"] for e in recorded["events"]] == ["ambiguous-name"]
+    assert [s["status"] for s in by_agent(configured, "ambiguous-name")] == ["completed"]
