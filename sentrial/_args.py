@@ -133,9 +133,10 @@ class ArgumentChecker:
             else:
                 bounds = f"within [{low}, {high}]"
             self._complain(ValueError(f"{self.call}() {name} must be {bounds}, got {describe(value)}"))
-            number = min(
-                max(number, low if low is not None else number), high if high is not None else number
-            )
+            if low is not None and number < low:
+                number = float(low)
+            elif high is not None:
+                number = float(high)
         return number
 
     def integer(self, name: str, value: Any) -> int | None:

@@ -441,6 +441,19 @@ def test_a_bad_field_is_left_out_or_cut_and_the_good_ones_arrive(
     assert session["assistantOutput"] == "done" and session["estimatedCost"] is None
 
 
+def test_a_negative_cost_is_sent_as_zero_rather_than_losing_its_event_or_completion(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    interaction = client.begin(user_id="u", event="chat")
+    interaction.track_decision(reasoning="r", estimated_cost=-5)
+    interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={}, estimated_cost=-0.5)
+    interaction.finish(output="ok", estimated_cost=-1)
+    assert client.flush(timeout=5)  # nothing refused by the server
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and (session["status"], session["estimatedCost"]) == ("completed", 0)
+    assert [e["estimatedCost"] for e in session["events"]] == [0, 0]
+
+
 def test_event_costs_that_add_up_past_float_still_complete_the_session(
     client: SentrialClient, local_server: LocalServer
 ) -> None:
