@@ -50,6 +50,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 _RECENTLY_COMPLETED = 10_000
 _EXIT_FLUSH_SECONDS = 5.0
+_LONGEST_WAIT = threading.TIMEOUT_MAX / 2  # room for the deadlines computed from it
 
 
 def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
@@ -724,11 +725,12 @@ class SentrialClient:
         return to_json(value, self._max_chars)
 
     def _timeout(self, call: str, timeout: Any) -> float | None:
-        """A ``timeout=`` in seconds (None: no limit); a wrong one is refused or becomes 10 s."""
+        """A ``timeout=`` in seconds (None: no limit); a wrong one is refused or becomes 10 s, and
+        one longer than the longest wait threads support is that (a longer one overflows there)."""
         if timeout is None:
             return None
         seconds = self._check(call).number("timeout", timeout, low=0)
-        return 10.0 if seconds is None else seconds
+        return 10.0 if seconds is None else min(seconds, _LONGEST_WAIT)
 
     # --- delivery -------------------------------------------------------------------------------
     @_guarded(fallback=lambda self: False)

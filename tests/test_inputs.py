@@ -598,3 +598,13 @@ def test_a_session_id_the_api_cannot_take_is_logged_and_dropped(
     assert [s["id"] for s in local_server.sessions()] == [sid]
     assert "session_id must be" in caplog.text
     assert max(len(r.getMessage()) for r in caplog.records) < 2000  # a 10 MB id is not logged whole
+
+
+def test_flush_and_shutdown_take_any_timeout(strict_client: SentrialClient, client: SentrialClient) -> None:
+    # Longer than threads can wait (it overflowed there): waits the longest they can instead.
+    assert strict_client.flush(timeout=9223372037.0) and client.flush(timeout=1e308)
+    with pytest.raises(TypeError, match=r"flush\(\) timeout must be a number"):
+        strict_client.flush(timeout="soon")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"shutdown\(\) timeout must be finite"):
+        strict_client.shutdown(timeout=math.nan)
+    assert client.flush(timeout=math.inf)  # logged; the default wait instead
