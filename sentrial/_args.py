@@ -68,23 +68,24 @@ class ArgumentChecker:
         self.wrong_type(name, value, "a str")
         return safe_text(value)
 
-    def session_id(self, name: str, value: Any) -> bool:
-        """True when ``value`` is a session id the API can take in a URL: a non-empty str of at most
-        MAX_SESSION_ID_CHARS characters, without control characters or lone surrogates. Any other
-        id is refused whole (complained about): a changed id would name another session."""
+    def session_id(self, name: str, value: Any) -> str | None:
+        """``value`` as a plain str when it is a session id the API can take in a URL: a non-empty
+        str of at most MAX_SESSION_ID_CHARS characters, without control characters or lone
+        surrogates. Any other id is refused whole (complained about; None): a changed id would
+        name another session."""
         if not isinstance(value, str):
             self.wrong_type(name, value, "a str")
-            return False
-        value = str.__str__(value)
-        if not value or len(value) > MAX_SESSION_ID_CHARS or _NOT_IN_IDS.search(value):
+            return None
+        text = str.__str__(value)  # a subclass's own __hash__/__eq__ may raise
+        if not text or len(text) > MAX_SESSION_ID_CHARS or _NOT_IN_IDS.search(text):
             problem = (
                 f"{self.call}() {name} must be 1 to {MAX_SESSION_ID_CHARS} characters without control "
-                f"characters or lone surrogates, got {describe(value)} ({len(value)} characters); "
+                f"characters or lone surrogates, got {describe(text)} ({len(text)} characters); "
                 "its call is dropped"
             )
             self._complain(ValueError(problem))
-            return False
-        return True
+            return None
+        return text
 
     def hex_id(self, name: str, value: Any, digits: int) -> str | None:
         """An optional id of ``digits`` hex digits (a trace or span id, as the API takes them). An id

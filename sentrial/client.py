@@ -297,8 +297,8 @@ class SentrialClient:
     ) -> str:
         """Open a tracking session and return its id at once; the server learns of it in the background."""
         check = self._check("create_session")
-        if parent_session_id is not None and not check.session_id("parent_session_id", parent_session_id):
-            parent_session_id = None  # the session is still opened, without its parent
+        if parent_session_id is not None:  # a refused one is left out: the session is still opened
+            parent_session_id = check.session_id("parent_session_id", parent_session_id)
         return self._open_session(
             name=check.text("name", name, required=True) or "",
             agent_name=check.text("agent_name", agent_name, required=True) or "",
@@ -380,9 +380,10 @@ class SentrialClient:
         """
         check = self._check("complete_session")
         if not (type(session_id) is str and session_id in self._sessions):
-            if not check.session_id("session_id", session_id):
+            valid_id = check.session_id("session_id", session_id)
+            if valid_id is None:
                 return None
-            session_id = str.__str__(session_id)
+            session_id = valid_id
         try:
             attributes = self._completion(
                 check,
@@ -524,9 +525,9 @@ class SentrialClient:
         if open_session is not None:
             context = open_session.events_context
         else:  # a session opened elsewhere: its id passes through unchanged, if the API can take it
-            if not check.session_id("session_id", session_id):
+            session_id = check.session_id("session_id", session_id)
+            if session_id is None:
                 return None
-            session_id = str.__str__(session_id)
             context = with_route(SessionRoute(session_id, self._delivery))
         attributes[semconv.SESSION_ID] = session_id
         span = self._tracer.start_span(name, context=context, attributes=attributes)

@@ -608,3 +608,27 @@ def test_flush_and_shutdown_take_any_timeout(strict_client: SentrialClient, clie
     with pytest.raises(ValueError, match=r"shutdown\(\) timeout must be finite"):
         strict_client.shutdown(timeout=math.nan)
     assert client.flush(timeout=math.inf)  # logged; the default wait instead
+
+
+class HashRaises(str):
+    """A str subclass that cannot be hashed or compared: it cannot be looked up in a dict."""
+
+    def __hash__(self) -> int:
+        raise RuntimeError("no hash")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+
+def test_session_ids_given_as_str_subclasses_are_read_as_their_text(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    parent = client.create_session(name="p", agent_name="a", user_id="u")
+    child = client.create_session(name="c", agent_name="a", user_id="u", parent_session_id=HashRaises(parent))
+    assert client.track_tool_call(HashRaises(child), "t", {}, {}) is not None
+    assert client.complete_session(HashRaises(child)) is not None
+    client.complete_session(parent)
+    assert client.flush(timeout=5)
+    recorded = local_server.session(child)
+    assert recorded is not None and (recorded["status"], recorded["parentSessionId"]) == ("completed", parent)
+    assert [e["toolName"] for e in recorded["events"]] == ["t"]
