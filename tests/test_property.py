@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -298,6 +299,11 @@ def test_no_call_raises_and_the_valid_events_around_the_bad_ones_arrive(server: 
     @BOUNDED
     @given(bad_calls(replace_at_most=3), st.booleans())
     def run(call: tuple[str, str, dict[str, Any], list[str]], use_async: bool) -> None:
+        # In a context of its own: what an example leaves current (a session a bad finish() did not
+        # leave, or one finished in another event loop) must not be the next example's, or a later test's.
+        contextvars.copy_context().run(example, call, use_async)
+
+    def example(call: tuple[str, str, dict[str, Any], list[str]], use_async: bool) -> None:
         target, name, kwargs, replaced = call
         interaction = client.begin(user_id="u", event="valid")
         sid = interaction.session_id
@@ -334,6 +340,11 @@ def test_a_strict_client_raises_only_type_and_value_errors_naming_the_argument(s
     @BOUNDED
     @given(bad_calls(replace_at_most=1), st.booleans())
     def run(call: tuple[str, str, dict[str, Any], list[str]], use_async: bool) -> None:
+        # In a context of its own: what an example leaves current (a session a bad finish() did not
+        # leave, or one finished in another event loop) must not be the next example's, or a later test's.
+        contextvars.copy_context().run(example, call, use_async)
+
+    def example(call: tuple[str, str, dict[str, Any], list[str]], use_async: bool) -> None:
         target, name, kwargs, (replaced,) = call
         interaction = client.begin(user_id="u", event="valid")
         sid = interaction.session_id
