@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger("sentrial")
@@ -55,9 +55,9 @@ class BatcherConfig:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one client's delivery needs, resolved and validated."""
+    """Everything one client's delivery needs, resolved and validated. Its repr leaves the key out."""
 
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     api_url: str
     fail_silently: bool
     batching: BatcherConfig | None

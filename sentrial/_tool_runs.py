@@ -6,6 +6,7 @@ inside nest under it; it belongs to the session current where the tool started.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,10 +15,11 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from sentrial import semconv
 from sentrial._ids import TracerSource
-from sentrial._values import DEFAULT_MAX_CHARS, cap_text, to_json
+from sentrial._values import DEFAULT_MAX_CHARS, cap_text, safe_text, to_json
 from sentrial.client import SentrialClient, current_interaction
 from sentrial.tracing import current_route
 
+logger = logging.getLogger("sentrial")
 _DEFAULT_TRACER = TracerSource("sentrial")
 
 
@@ -40,6 +42,7 @@ class ToolRun:
         if client is None:
             interaction = current_interaction()
             client = interaction.client if interaction is not None else None
+        name = safe_text(name)
         tracer: Tracer = client.tracer if client is not None else _DEFAULT_TRACER()
         self._max_chars = client.max_value_chars if client is not None else DEFAULT_MAX_CHARS
         attributes: dict[str, Any] = {
@@ -50,7 +53,7 @@ class ToolRun:
             semconv.COST_USD: 0.0,
         }
         if reasoning is not None:
-            attributes[semconv.REASONING] = cap_text(reasoning, self._max_chars)
+            attributes[semconv.REASONING] = cap_text(safe_text(reasoning), self._max_chars)
         route = current_route(context)
         if route is not None:
             attributes[semconv.SESSION_ID] = route.session_id
@@ -67,16 +70,26 @@ class ToolRun:
 
     def fail(self, error: BaseException | str) -> None:
         """End the span as failed with the tool's exception, or with the error text a framework
-        reported for it."""
-        if isinstance(error, BaseException):
-            text, kind = str(error), type(error).__name__
+        reported for it. Never raises: the tool's own exception is the one its caller must see."""
+        try:
+            if isinstance(error, BaseException):
+                text, kind = safe_text(error), type(error).__name__
+                self._record_exception(error)
+            else:
+                text, kind = safe_text(error), "ToolError"
+            self.span.set_attribute(
+                semconv.TOOL_ERROR, to_json({"message": text, "type": kind}, self._max_chars)
+            )
+            self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
+            self.span.set_status(Status(StatusCode.ERROR, f"{kind}: {text}"))
+        finally:
+            self._end()
+
+    def _record_exception(self, error: BaseException) -> None:
+        try:
             self.span.record_exception(error)
-        else:
-            text, kind = error, "ToolError"
-        self.span.set_attribute(semconv.TOOL_ERROR, to_json({"message": text, "type": kind}, self._max_chars))
-        self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
-        self.span.set_status(Status(StatusCode.ERROR, f"{kind}: {text}"))
-        self._end()
+        except Exception:  # e.g. its __str__ raises: the message above still says what failed
+            logger.warning("sentrial: could not record the %s exception", type(error).__name__, exc_info=True)
 
     def _end(self) -> None:
         duration_ms = round((time.perf_counter() - self._started) * 1000, 3)

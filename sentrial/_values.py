@@ -1,7 +1,10 @@
 """Turning whatever a user hands us into bounded JSON text for span attributes.
 
 Values JSON cannot encode (objects, bytes, sets, datetimes, NaN) become a readable form rather
-than an error, and anything longer than the configured cap is cut with a visible marker.
+than an error, and anything longer than the configured cap is cut with a visible marker. Nothing
+here raises on a user's value: an object whose ``__str__``, ``__repr__``, ``__iter__`` or
+``__len__`` raises, an int too long to print, a cycle or a structure nested too deep each get a
+readable stand-in. Lone surrogates (text no UTF-8 request can carry) become U+FFFD.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import datetime
 import enum
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -18,6 +22,8 @@ from typing import Any
 
 DEFAULT_MAX_CHARS = 64 * 1024
 _MAX_DEPTH = 20
+_MAX_INT_DIGITS = 4000  # below Python's limit on printing an int (4300 digits by default)
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -50,6 +56,35 @@ def truncation_marker(total: int) -> str:
     return f"...[truncated by sentrial: {total} chars in all]"
 
 
+def clean_text(text: str) -> str:
+    """``text`` as a plain str that UTF-8 can encode: a str subclass's characters are copied out
+    (its own methods may raise) and lone surrogates become U+FFFD."""
+    if type(text) is not str:
+        text = str.__str__(text)  # the characters alone, whatever the subclass overrides
+    if text.isascii():  # O(1): the common case pays nothing more
+        return text
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def safe_text(value: Any) -> str:
+    """``str(value)``, cleaned (see :func:`clean_text`); a readable stand-in when that raises."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and _too_long(value):
+        return _long_int_text(value)
+    try:
+        return clean_text(str(value))
+    except Exception:
+        return clean_text(_safe_repr(value))
+
+
+def describe(value: Any, max_chars: int = 200) -> str:
+    """A short repr of ``value`` for a message; never raises, never long."""
+    if isinstance(value, int) and not isinstance(value, bool) and _too_long(value):
+        return _long_int_text(value)
+    return clean_text(_safe_repr(value, max_chars))
+
+
 def cap_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """``text`` itself when short enough, else its head plus a truncation marker."""
     if len(text) <= max_chars:
@@ -74,8 +109,10 @@ def to_json(value: Any, max_chars: int = DEFAULT_MAX_CHARS) -> str:
         return "{}"
     try:
         text = "".join(_ITERENCODE(value, 0))
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # also what a user's object raised while being encoded
         text = _encode(jsonable(value))
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
     if len(text) <= max_chars:  # fit_json's own test, here to spare the common case a call
         return text
     return fit_json(text, max_chars)
@@ -85,7 +122,7 @@ def json_text(value: Any) -> str:
     """Encode ``value`` as JSON text of any length, unencodable parts in a readable form."""
     try:
         return "".join(_ITERENCODE(value, 0))
-    except (TypeError, ValueError, RecursionError):
+    except Exception:
         return _encode(jsonable(value))
 
 
@@ -98,15 +135,23 @@ def fit_json(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 def jsonable(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> Any:
     """A copy of ``value`` made only of JSON types, with a readable form for everything else."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        return _long_int_text(value) if _too_long(value) else value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)  # 'nan', 'inf', '-inf'
     if _depth >= _MAX_DEPTH:
         return f"<{type(value).__name__}: nested too deep>"
     if id(value) in _seen:
         return f"<{type(value).__name__}: circular reference>"
-    seen = _seen | {id(value)}
+    try:
+        return _jsonable_container(value, _depth, _seen | {id(value)})
+    except Exception:  # its __iter__, items(), asdict() or model_dump() raised: its repr instead
+        return _safe_repr(value)
+
+
+def _jsonable_container(value: Any, _depth: int, seen: frozenset[int]) -> Any:
     if isinstance(value, Mapping):
         return {_key(k): jsonable(v, _depth + 1, seen) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -128,15 +173,22 @@ def jsonable(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -
         return jsonable(dataclasses.asdict(value), _depth + 1, seen)
     dump = getattr(value, "model_dump", None)  # pydantic v2 models (the LLM SDKs' responses)
     if callable(dump):
-        try:
-            return jsonable(dump(), _depth + 1, seen)
-        except Exception:  # a broken model_dump must not stop us from recording the call
-            pass
+        return jsonable(dump(), _depth + 1, seen)
     return _safe_repr(value)
 
 
 def _key(key: Any) -> str:
-    return key if isinstance(key, str) else str(jsonable(key))
+    return key if isinstance(key, str) else safe_text(jsonable(key))
+
+
+def _too_long(number: int) -> bool:
+    """True for an int too long to print (Python refuses past 4300 digits)."""
+    return int.bit_length(number) > _MAX_INT_DIGITS * 3.32  # bits per decimal digit, rounded down
+
+
+def _long_int_text(number: int) -> str:
+    digits = int(int.bit_length(number) * 0.30103) + 1  # log10(2): the count, to within one
+    return f"<int of about {digits} digits>"
 
 
 def _bytes_text(data: bytes) -> str:
@@ -147,8 +199,8 @@ def _bytes_text(data: bytes) -> str:
         return f"<{len(data)} bytes: {head}{'...' if len(data) > 64 else ''}>"
 
 
-def _safe_repr(value: Any) -> str:
+def _safe_repr(value: Any, max_chars: int = 1000) -> str:
     try:
-        return cap_text(repr(value), 1000)
+        return cap_text(clean_text(repr(value)), max_chars)
     except Exception:
         return f"<{type(value).__name__}: unrepresentable>"

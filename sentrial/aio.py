@@ -145,19 +145,19 @@ class AsyncSentrialClient:
         """Open a session; the arguments of :meth:`SentrialClient.create_session`."""
         return self._client.create_session(*args, **kwargs)
 
-    async def track_tool_call(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def track_tool_call(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Record a tool call; the arguments of :meth:`SentrialClient.track_tool_call`."""
         return self._client.track_tool_call(*args, **kwargs)
 
-    async def track_decision(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def track_decision(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Record a decision; the arguments of :meth:`SentrialClient.track_decision`."""
         return self._client.track_decision(*args, **kwargs)
 
-    async def track_error(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def track_error(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Record an error; the arguments of :meth:`SentrialClient.track_error`."""
         return self._client.track_error(*args, **kwargs)
 
-    async def complete_session(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def complete_session(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Complete a session; the arguments of :meth:`SentrialClient.complete_session`."""
         return self._client.complete_session(*args, **kwargs)
 

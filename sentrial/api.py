@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any
 
+from sentrial._args import ArgumentChecker
 from sentrial._config import BatcherConfig, disabled
 from sentrial.client import Interaction, SentrialClient
 from sentrial.instrumentation import instrument_when_imported
@@ -41,6 +42,10 @@ def configure(
     ``retry_timeout``, ``max_value_chars``) are passed to :class:`SentrialClient`.
     """
     global _default
+    check = ArgumentChecker("configure", strict=fail_silently is False)  # before a client exists
+    instrument = check.flag("instrument", instrument)
+    if capture_content is not None:
+        capture_content = check.flag("capture_content", capture_content)
     with _lock:
         inherited = _inherited_setup(_default, options)
     client = SentrialClient(
@@ -53,9 +58,11 @@ def configure(
     )
     client._distro_setup = bool(inherited)
     if capture_content is not None:
-        set_capture_content(bool(capture_content))
+        set_capture_content(capture_content)
     if instrument and not disabled():
-        instrument_when_imported(options.get("tracer_provider"))
+        # the provider the client took (a refused tracer_provider= is not handed on)
+        provider = options.get("tracer_provider")
+        instrument_when_imported(provider if provider is client._provider else None)
     with _lock:
         previous, _default = _default, client
         _make_default(client)

@@ -29,9 +29,9 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
-from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, resolve_settings
+from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, Settings, resolve_settings
 from sentrial._ids import with_private_ids
-from sentrial._values import cap_text, to_json
+from sentrial._values import cap_text, clean_text, safe_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.redact import Redactor, redactor_for
 from sentrial.tracing import (
@@ -51,10 +51,14 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 _RECENTLY_COMPLETED = 10_000
 _EXIT_FLUSH_SECONDS = 5.0
+_LONGEST_WAIT = threading.TIMEOUT_MAX / 2  # room for the deadlines computed from it
 
 
 def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
-    """Run a public method so that, with ``fail_silently``, no SDK error reaches the caller."""
+    """Run a public method so that, with ``fail_silently``, no SDK error reaches the caller: every
+    public method of the clients and interactions goes through here (or, on the hottest path,
+    through the same ``_carry_on``). Wrong arguments are found by ``ArgumentChecker`` first, which
+    names them; this is the net for the rest (a call with arguments missing, an SDK bug)."""
 
     def decorate(method: _F) -> _F:
         @functools.wraps(method)
@@ -75,6 +79,46 @@ def _carry_on(owner: Any, name: str) -> None:
     if not owner._fail_silently:
         raise  # the exception the caller is handling
     logger.exception("sentrial: %s() failed; the app carries on", name)
+
+
+# Settings that fall back to their default when refused (fail_silently=True); api_key and api_url
+# instead turn sending off, so that a key never goes to a server the caller did not name.
+_SETTING_DEFAULTS: dict[str, Any] = {
+    "fail_silently": True,
+    "pii": None,
+    "batching": None,
+    "timeout": 10.0,
+    "retry_timeout": 30.0,
+    "max_value_chars": 64 * 1024,
+    "export_to_sentrial": True,
+    "max_queue_bytes": DEFAULT_MAX_QUEUE_BYTES,
+}
+
+
+def _settings_or_nearest(strict: bool, given: dict[str, Any]) -> tuple[Settings, bool]:
+    """The settings for ``given``, and whether sending was turned off for a refused ``api_key`` or
+    ``api_url``. With ``strict`` a refused setting raises, else it is logged and replaced."""
+    try:
+        return resolve_settings(**given), False
+    except (TypeError, ValueError):
+        if strict:
+            raise
+    kept: dict[str, Any] = {}
+    sending_refused = False
+    for name, value in given.items():
+        try:
+            resolve_settings(**{**kept, name: value})
+        except (TypeError, ValueError) as error:
+            if name in _SETTING_DEFAULTS:
+                logger.error("sentrial: %s; the default (%r) is used instead", error, _SETTING_DEFAULTS[name])
+            else:
+                logger.error("sentrial: %s; nothing will be sent", error)
+                sending_refused = True
+            continue
+        kept[name] = value
+    if sending_refused:
+        kept["export_to_sentrial"] = False
+    return resolve_settings(**kept), sending_refused
 
 
 @dataclass
@@ -119,33 +163,37 @@ class SentrialClient:
         self._fail_silently = fail_silently is not False
         self._checkers: dict[str, ArgumentChecker] = {}
         self._tool_call_check = self._check("track_tool_call")  # the hottest call's, at hand
-        settings = resolve_settings(
-            api_key=api_key,
-            api_url=api_url,
-            fail_silently=fail_silently,
-            pii=pii,
-            batching=batching,
-            timeout=timeout,
-            retry_timeout=retry_timeout,
-            max_value_chars=max_value_chars,
-            export_to_sentrial=export_to_sentrial,
-            max_queue_bytes=max_queue_bytes,
+        check = self._check("SentrialClient")
+        export_to_sentrial = check.flag("export_to_sentrial", export_to_sentrial)
+        settings, sending_refused = _settings_or_nearest(
+            not self._fail_silently,
+            {
+                "api_key": api_key,
+                "api_url": api_url,
+                "fail_silently": fail_silently,
+                "pii": pii,
+                "batching": batching,
+                "timeout": timeout,
+                "retry_timeout": retry_timeout,
+                "max_value_chars": max_value_chars,
+                "export_to_sentrial": export_to_sentrial,
+                "max_queue_bytes": max_queue_bytes,
+            },
         )
         self._settings = settings
         self._max_chars = settings.max_value_chars
         if settings.disabled:
             logger.info("sentrial: disabled by SENTRIAL_DISABLED / OTEL_SDK_DISABLED; nothing is recorded")
-        elif not settings.can_send and export_to_sentrial and not settings.url_refused:
+        elif not settings.can_send and export_to_sentrial and not (settings.url_refused or sending_refused):
             _warn_nothing_sent()
-        self._provider = None if settings.disabled else resolve_provider(tracer_provider)
+        self._provider = None if settings.disabled else self._provider_for(tracer_provider)
         self._tracer = (
             trace.NoOpTracer()
             if self._provider is None
             else with_private_ids(self._provider.get_tracer("sentrial"))
         )
-        self._delivery = Delivery(
-            settings, self._redactor(pii), () if settings.disabled else additional_exporters
-        )
+        exporters = () if settings.disabled else self._exporters(check, additional_exporters)
+        self._delivery = Delivery(settings, self._redactor(pii), exporters)
         # pii=True: the server's settings are fetched in the background (full redaction until then).
         self._awaiting_pii_settings = pii is True and settings.can_send
         if self._awaiting_pii_settings:
@@ -160,6 +208,28 @@ class SentrialClient:
         self._delivered_at_shutdown = False
         _live_clients.add(self)
         _register_exit_hook()
+
+    def _provider_for(self, tracer_provider: Any) -> Any:
+        """The provider for ``tracer_provider=``; a wrong one is refused (strict) or replaced."""
+        try:
+            return resolve_provider(tracer_provider)
+        except TypeError:
+            if not self._fail_silently:
+                raise
+            logger.exception("sentrial: invalid tracer_provider; the default provider is used instead")
+            return resolve_provider(None)
+
+    @staticmethod
+    def _exporters(check: ArgumentChecker, given: Any) -> list[SpanExporter]:
+        """The SpanExporters of ``additional_exporters=``; anything else is refused or left out."""
+        if isinstance(given, SpanExporter):
+            check.wrong_type("additional_exporters", given, "a sequence of SpanExporter")
+            return [given]
+        items: list[Any] = check.converted("additional_exporters", list, given, [])
+        exporters = [item for item in items if isinstance(item, SpanExporter)]
+        if len(exporters) < len(items):
+            check.wrong_type("additional_exporters", given, "a sequence of SpanExporter (others left out)")
+        return exporters
 
     def _redactor(self, pii: Any) -> Redactor | None:
         """The redaction for ``pii=``; a wrong value fails closed (full redaction) unless strict."""
@@ -235,11 +305,13 @@ class SentrialClient:
     ) -> str:
         """Open a tracking session and return its id at once; the server learns of it in the background."""
         check = self._check("create_session")
+        if parent_session_id is not None:  # a refused one is left out: the session is still opened
+            parent_session_id = check.session_id("parent_session_id", parent_session_id)
         return self._open_session(
             name=check.text("name", name, required=True) or "",
             agent_name=check.text("agent_name", agent_name, required=True) or "",
             user_id=check.text("user_id", user_id, required=True) or "",
-            parent_session_id=check.text("parent_session_id", parent_session_id),
+            parent_session_id=parent_session_id,
             convo_id=check.text("convo_id", convo_id),
             metadata=check.mapping("metadata", metadata, optional=True),
         )
@@ -308,31 +380,39 @@ class SentrialClient:
         total_tokens: int | None = None,
         user_input: str | None = None,
         assistant_output: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Complete a session with its outcome and totals; returns what was recorded.
 
-        Totals left out are filled in from the session's events when it is sent.
+        Totals left out are filled in from the session's events when it is sent. A bad field is
+        left out or replaced by its nearest valid form (and logged): the completion always goes out.
         """
         check = self._check("complete_session")
-        session_id = check.text("session_id", session_id, required=True) or ""
-        success = check.flag("success", success)
-        attributes: dict[str, Any] = {semconv.SUCCESS: success}
-        reason = check.text("failure_reason", failure_reason)
-        reason = cap_text(reason, self._max_chars) if reason is not None else None
-        values: dict[str, Any] = {
-            semconv.FAILURE_REASON: reason,
-            semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0),
-            semconv.DURATION_MS: check.integer("duration_ms", duration_ms),
-            semconv.PROMPT_TOKENS: check.integer("prompt_tokens", prompt_tokens),
-            semconv.COMPLETION_TOKENS: check.integer("completion_tokens", completion_tokens),
-            semconv.TOTAL_TOKENS: check.integer("total_tokens", total_tokens),
-            semconv.INPUT: self._content(check, "user_input", user_input),
-            semconv.OUTPUT: self._content(check, "assistant_output", assistant_output),
-        }
-        metrics = check.metrics("custom_metrics", custom_metrics)
-        if metrics is not None:
-            values[semconv.CUSTOM_METRICS] = to_json(metrics, self._max_chars)
-        attributes.update({k: v for k, v in values.items() if v is not None})
+        if not (type(session_id) is str and session_id in self._sessions):
+            valid_id = check.session_id("session_id", session_id)
+            if valid_id is None:
+                return None
+            session_id = valid_id
+        try:
+            attributes = self._completion(
+                check,
+                success,
+                {
+                    "failure_reason": failure_reason,
+                    "estimated_cost": estimated_cost,
+                    "custom_metrics": custom_metrics,
+                    "duration_ms": duration_ms,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": total_tokens,
+                    "user_input": user_input,
+                    "assistant_output": assistant_output,
+                },
+            )
+        except Exception:  # a strict client's refusal raises here; else an SDK bug: the bare outcome
+            _carry_on(self, "complete_session")
+            attributes = {semconv.SUCCESS: success is not False}
+        success = attributes[semconv.SUCCESS]
+        reason = attributes.get(semconv.FAILURE_REASON)
 
         with self._lock:
             open_session = self._sessions.pop(session_id, None)
@@ -354,6 +434,25 @@ class SentrialClient:
             span.set_status(Status(StatusCode.ERROR, reason))
         span.end()
         return {"sessionId": session_id, "status": "completed" if success else "failed"}
+
+    def _completion(self, check: ArgumentChecker, success: Any, given: dict[str, Any]) -> dict[str, Any]:
+        """A completion's span attributes, each argument of ``given`` checked on its own."""
+        attributes: dict[str, Any] = {semconv.SUCCESS: check.flag("success", success)}
+        reason = check.text("failure_reason", given["failure_reason"])
+        metrics = check.metrics("custom_metrics", given["custom_metrics"])
+        values: dict[str, Any] = {
+            semconv.FAILURE_REASON: cap_text(reason, self._max_chars) if reason is not None else None,
+            semconv.COST_USD: check.number("estimated_cost", given["estimated_cost"], low=0),
+            semconv.DURATION_MS: check.integer("duration_ms", given["duration_ms"]),
+            semconv.PROMPT_TOKENS: check.integer("prompt_tokens", given["prompt_tokens"]),
+            semconv.COMPLETION_TOKENS: check.integer("completion_tokens", given["completion_tokens"]),
+            semconv.TOTAL_TOKENS: check.integer("total_tokens", given["total_tokens"]),
+            semconv.INPUT: self._content(check, "user_input", given["user_input"]),
+            semconv.OUTPUT: self._content(check, "assistant_output", given["assistant_output"]),
+            semconv.CUSTOM_METRICS: to_json(metrics, self._max_chars) if metrics is not None else None,
+        }
+        attributes.update({k: v for k, v in values.items() if v is not None})
+        return attributes
 
     def _external_session_span(self, session_id: str) -> trace.Span:
         """A span that completes a session this client did not open (its id passes through)."""
@@ -421,17 +520,22 @@ class SentrialClient:
     # --- events ---------------------------------------------------------------------------------
     def _record(
         self,
-        session_id: str,
+        check: ArgumentChecker,
+        session_id: Any,
         name: str,
         attributes: dict[str, Any],
         error: str | None = None,
         exception: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Start and end one event span inside the session; returns what was recorded."""
-        open_session = self._sessions.get(session_id)
+    ) -> dict[str, Any] | None:
+        """Start and end one event span inside the session; returns what was recorded (None when
+        the session id is refused: the event is dropped, and that is logged)."""
+        open_session = self._sessions.get(session_id) if type(session_id) is str else None
         if open_session is not None:
             context = open_session.events_context
-        else:  # a session opened elsewhere: its id passes through unchanged
+        else:  # a session opened elsewhere: its id passes through unchanged, if the API can take it
+            session_id = check.session_id("session_id", session_id)
+            if session_id is None:
+                return None
             context = with_route(SessionRoute(session_id, self._delivery))
         attributes[semconv.SESSION_ID] = session_id
         span = self._tracer.start_span(name, context=context, attributes=attributes)
@@ -465,7 +569,7 @@ class SentrialClient:
         trace_id: str | None = None,
         span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Record a tool call of the session; returns at once with the event's ids."""
         return self._tool_call(
             session_id,
@@ -494,11 +598,12 @@ class SentrialClient:
         trace_id: Any,
         span_id: Any,
         metadata: Any,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         # The hot path: arguments of the documented types skip the per-argument checks.
         well_typed = (
             type(session_id) is str
             and type(tool_name) is str
+            and tool_name.isascii()  # O(1); other text is cleaned by the check
             and type(tool_input) is dict
             and type(tool_output) is dict
             and type(estimated_cost) is float
@@ -507,8 +612,7 @@ class SentrialClient:
             and 0.0 <= estimated_cost < math.inf
         )
         check = self._tool_call_check
-        if not well_typed:
-            session_id = check.text("session_id", session_id, required=True) or ""
+        if not well_typed:  # the session id is checked by _record
             tool_name = check.text("tool_name", tool_name, required=True) or ""
             tool_input = check.mapping("tool_input", tool_input)
             tool_output = check.mapping("tool_output", tool_output)
@@ -539,11 +643,12 @@ class SentrialClient:
         if tool_error is not None:
             error = check.mapping("tool_error", tool_error) or {}
             attributes[semconv.TOOL_ERROR] = to_json(error, max_chars)
-            message = str(error.get("message", "tool failed"))
+            message = safe_text(error.get("message", "tool failed"))
         if metadata is not None:
             attributes[semconv.METADATA] = to_json(check.mapping("metadata", metadata), max_chars)
-        recorded = self._record(session_id, semconv.tool_call_span_name(tool_name), attributes, message)
-        if linked:  # the event goes out with the caller's ids: say so
+        span_name = semconv.tool_call_span_name(tool_name)
+        recorded = self._record(check, session_id, span_name, attributes, message)
+        if linked and recorded is not None:  # the event goes out with the caller's ids: say so
             recorded["traceId"] = attributes.get(semconv.LINKED_TRACE_ID, recorded["traceId"])
             recorded["spanId"] = attributes.get(semconv.LINKED_SPAN_ID, recorded["spanId"])
         return recorded
@@ -557,10 +662,9 @@ class SentrialClient:
         confidence: float | None = None,
         estimated_cost: float = 0.0,
         token_count: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Record an agent decision of the session; returns at once with the event's ids."""
         check = self._check("track_decision")
-        session_id = check.text("session_id", session_id, required=True) or ""
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_DECISION,
             semconv.DECISION_REASONING: self._content(check, "reasoning", reasoning) or "",
@@ -573,7 +677,7 @@ class SentrialClient:
             semconv.TOKEN_COUNT: check.integer("token_count", token_count),
         }
         attributes.update({k: v for k, v in optional.items() if v is not None})
-        return self._record(session_id, semconv.SPAN_NAME_DECISION, attributes)
+        return self._record(check, session_id, semconv.SPAN_NAME_DECISION, attributes)
 
     @_guarded()
     def track_error(
@@ -584,10 +688,9 @@ class SentrialClient:
         tool_name: str | None = None,
         stack_trace: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Record an error of the session; returns at once with the event's ids."""
         check = self._check("track_error")
-        session_id = check.text("session_id", session_id, required=True) or ""
         message = self._content(check, "error_message", error_message) or ""
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_ERROR,
@@ -607,38 +710,56 @@ class SentrialClient:
         if semconv.ERROR_STACK_TRACE in attributes:
             exception[semconv.EXCEPTION_STACKTRACE] = attributes[semconv.ERROR_STACK_TRACE]
         return self._record(
-            session_id, semconv.SPAN_NAME_ERROR, attributes, error=message, exception=exception
+            check, session_id, semconv.SPAN_NAME_ERROR, attributes, error=message, exception=exception
         )
 
     def _record_exception(self, session_id: str | None, exc: BaseException) -> None:
-        """Add the standard exception event to an open session span."""
+        """Add the standard exception event to an open session span. Never raises: it runs while
+        the app's own exception propagates, which must stay the one the app sees."""
         open_session = self._sessions.get(session_id) if session_id else None
         if open_session is not None:
-            open_session.span.record_exception(exc)
+            try:
+                open_session.span.record_exception(exc)
+            except Exception:  # e.g. the exception's __str__ raises
+                kind = type(exc).__name__
+                logger.warning("sentrial: could not record the %s exception", kind, exc_info=True)
 
     def _content(self, check: ArgumentChecker, name: str, value: Any) -> str | None:
         """A free-text argument, capped; a non-string is recorded as its JSON text."""
-        if value is None or isinstance(value, str):
-            return None if value is None else cap_text(value, self._max_chars)
-        check.text(name, value)  # raises in strict mode, warns otherwise
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return cap_text(clean_text(value), self._max_chars)
+        check.wrong_type(name, value, "a str")  # raises in strict mode, warns otherwise
         return to_json(value, self._max_chars)
 
+    def _timeout(self, call: str, timeout: Any) -> float | None:
+        """A ``timeout=`` in seconds (None: no limit); a wrong one is refused or becomes 10 s, and
+        one longer than the longest wait threads support is that (a longer one overflows there)."""
+        if timeout is None:
+            return None
+        seconds = self._check(call).number("timeout", timeout, low=0)
+        return 10.0 if seconds is None else min(seconds, _LONGEST_WAIT)
+
     # --- delivery -------------------------------------------------------------------------------
+    @_guarded(fallback=lambda self: False)
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Send everything recorded so far; blocks at most ``timeout`` seconds.
 
         Returns True when all of it was delivered. With ``fail_silently=False`` an undelivered
         remainder raises :class:`DeliveryError`.
         """
-        delivered = self._delivery.flush(timeout)
+        delivered = self._delivery.flush(self._timeout("flush", timeout))
         self._report(delivered, "flush")
         return delivered
 
+    @_guarded(fallback=lambda self: False)
     def shutdown(self, timeout: float | None = 10.0) -> bool:
         """Complete sessions still open as failed, deliver what is queued, and stop this client.
 
         In a process forked after a session was opened, that session is left to the parent.
         """
+        timeout = self._timeout("shutdown", timeout)
         with self._lock:
             already, self._closed = self._closed, True
             # In a forked child, the sessions the parent opened are the parent's to complete.
@@ -755,10 +876,12 @@ class Interaction:
     def _fail_silently(self) -> bool:  # read by @_guarded
         return self._client.fail_silently
 
+    @_guarded()
     def set_output(self, output: str) -> None:
         """Remember the output, sent when the interaction finishes."""
         self._output = self._client._content(self._client._check("set_output"), "output", output)
 
+    @_guarded()
     def track_tool_call(
         self,
         tool_name: str,
@@ -775,24 +898,21 @@ class Interaction:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
             return None
-        try:  # the hot path: guarded here rather than by @_guarded's generic wrapper
-            return self._client._tool_call(
-                self._session_id,
-                tool_name,
-                tool_input,
-                tool_output,
-                reasoning,
-                estimated_cost,
-                tool_error,
-                token_count,
-                trace_id,
-                span_id,
-                metadata,
-            )
-        except Exception:
-            _carry_on(self, "track_tool_call")
-            return None
+        return self._client._tool_call(
+            self._session_id,
+            tool_name,
+            tool_input,
+            tool_output,
+            reasoning,
+            estimated_cost,
+            tool_error,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
+        )
 
+    @_guarded()
     def track_decision(
         self,
         reasoning: str,
@@ -808,6 +928,7 @@ class Interaction:
             self._session_id, reasoning, alternatives, confidence, estimated_cost, token_count
         )
 
+    @_guarded()
     def track_error(
         self,
         error_message: str,
@@ -823,6 +944,7 @@ class Interaction:
             self._session_id, error_message, error_type, tool_name, stack_trace, metadata
         )
 
+    @_guarded()
     def finish(
         self,
         output: str | None = None,
@@ -871,6 +993,7 @@ class Interaction:
     def __enter__(self) -> Interaction:
         return self
 
+    @_guarded()
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -884,7 +1007,7 @@ class Interaction:
             self.finish()
         else:
             self._client._record_exception(self._session_id, exc)
-            self.finish(success=False, failure_reason=f"{type(exc).__name__}: {exc}")
+            self.finish(success=False, failure_reason=f"{type(exc).__name__}: {safe_text(exc)}")
 
 
 _nothing_sent_warned = threading.Event()

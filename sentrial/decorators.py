@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 from opentelemetry import trace
 
 from sentrial._tool_runs import ToolRun
-from sentrial._values import as_text
+from sentrial._values import as_text, safe_text
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.semconv import ANONYMOUS_USER
@@ -73,6 +73,12 @@ def _bound_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> di
     return arguments
 
 
+def _current(run: ToolRun) -> Any:
+    """Make the tool's span current while the tool runs; ``run.fail`` records what it raises (OTel's
+    own recording would read the exception's message unguarded, and record it twice)."""
+    return trace.use_span(run.span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
+
+
 def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> ToolRun | None:
     try:
         return ToolRun(name, _bound_arguments(function, args, kwargs))
@@ -93,7 +99,7 @@ def _decorate_tool(function: _F, name: str) -> _F:
                 return
             items: list[Any] = []
             try:
-                with trace.use_span(run.span, end_on_exit=False):
+                with _current(run):
                     async for item in function(*args, **kwargs):
                         items.append(item)
                         yield item
@@ -117,7 +123,7 @@ def _decorate_tool(function: _F, name: str) -> _F:
                 return None
             items: list[Any] = []
             try:
-                with trace.use_span(run.span, end_on_exit=False):
+                with _current(run):
                     for item in function(*args, **kwargs):
                         items.append(item)
                         yield item
@@ -140,7 +146,7 @@ def _decorate_tool(function: _F, name: str) -> _F:
             if run is None:
                 return await function(*args, **kwargs)
             try:
-                with trace.use_span(run.span, end_on_exit=False):
+                with _current(run):
                     result = await function(*args, **kwargs)
             except BaseException as error:
                 run.fail(error)
@@ -156,7 +162,7 @@ def _decorate_tool(function: _F, name: str) -> _F:
         if run is None:
             return function(*args, **kwargs)
         try:
-            with trace.use_span(run.span, end_on_exit=False):
+            with _current(run):
                 result = function(*args, **kwargs)
         except BaseException as error:
             run.fail(error)
@@ -179,13 +185,20 @@ def tool(name_or_function: Any = None, *, name: str | None = None) -> Any:
     ``"result"``), errors are recorded and re-raised unchanged.
     """
     if callable(name_or_function):
-        return _decorate_tool(name_or_function, name or name_or_function.__name__)
-    chosen = name or name_or_function
+        return _decorate_tool(name_or_function, _name_or(name, name_or_function))
+    chosen = name if name is not None else name_or_function
 
     def decorate(function: _F) -> _F:
-        return _decorate_tool(function, chosen or function.__name__)
+        return _decorate_tool(function, _name_or(chosen, function))
 
     return decorate
+
+
+def _name_or(chosen: Any, function: Callable[..., Any]) -> str:
+    """The name given to a decorator, as text; the function's own when none (or "") was given."""
+    if chosen is None or (isinstance(chosen, str) and not chosen):
+        return function.__name__
+    return safe_text(chosen)
 
 
 # --- @session and SessionContext -----------------------------------------------------------------
@@ -218,7 +231,7 @@ class SessionContext:
         self.interaction: Interaction | None = None
 
     def __enter__(self) -> Interaction:
-        client = self._client or get_client()
+        client = self._client if self._client is not None else get_client()
         self.interaction = client.begin(**self._arguments)
         return self.interaction
 
@@ -246,7 +259,7 @@ def _session_arguments(
     if input_param is None:  # the first argument that is not the user id
         input_param = next((key for key in arguments if key != user_id_param), None)
     value = arguments.get(input_param) if input_param is not None else None
-    return (ANONYMOUS_USER if user_id is None else str(user_id)), value
+    return (ANONYMOUS_USER if user_id is None else safe_text(user_id)), value
 
 
 @overload
@@ -276,11 +289,16 @@ def session(
         return session()(agent_name)
 
     def decorate(function: _F) -> _F:
-        name = agent_name or function.__name__
+        name = _name_or(agent_name, function)
 
         def begin(args: Any, kwargs: Any) -> Interaction:
-            user_id, value = _session_arguments(function, args, kwargs, user_id_param, input_param)
-            return (client or get_client()).begin(user_id=user_id, event=name, input=as_text(value))
+            try:
+                user_id, value = _session_arguments(function, args, kwargs, user_id_param, input_param)
+            except Exception:  # e.g. a user_id_param that is no parameter name: tracked without them
+                logger.exception("sentrial: could not read the arguments of %s()", name)
+                user_id, value = ANONYMOUS_USER, None
+            target = client if client is not None else get_client()
+            return target.begin(user_id=user_id, event=name, input=as_text(value))
 
         if inspect.iscoroutinefunction(function):
 

@@ -32,6 +32,9 @@ def _wrap(client: _C, module_name: str, what: str) -> _C:
     except ImportError:
         logger.warning("sentrial: %s is not installed; %s left unwrapped", what, type(client).__name__)
         return client
+    except Exception:  # an object that is no client of the library: the app keeps it as it was
+        logger.exception("sentrial: could not wrap %s; left unwrapped", type(client).__name__)
+        return client
     if not wrapped:
         logger.warning("sentrial: %s is not a %s client; left unwrapped", type(client).__name__, what)
     return client

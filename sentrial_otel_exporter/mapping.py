@@ -7,6 +7,9 @@ session, the running totals of its events) and sends what comes out.
 from __future__ import annotations
 
 import json
+import logging
+import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +28,9 @@ MAX_SESSION_ID_CHARS = 1024
 commonly refuse with 414. The local server refuses longer ids on create; the client refuses to send them."""
 
 Attributes = Mapping[str, Any]
+_MAX_INTEGER = 2**63 - 1  # the largest int an OTel attribute (int64) carries; JSON readers agree
+
+logger = logging.getLogger("sentrial")
 
 
 @dataclass
@@ -44,9 +50,14 @@ class SessionTotals:
         self.total_tokens += usage.total_tokens
 
     def fields(self) -> dict[str, Any]:
-        """The totals as a completion's fields; None for those nothing was counted in."""
+        """The totals as a completion's fields; None for those nothing was counted in. A cost
+        summed past the largest float (JSON has no infinity) is cut to the largest float."""
+        cost = self.cost
+        if cost == math.inf:
+            logger.warning("sentrial: a session's event costs add up past the largest float; sent as that")
+            cost = sys.float_info.max
         return {
-            "estimatedCost": round(self.cost, 10) if self.cost > 0 else None,
+            "estimatedCost": round(cost, 10) if cost > 0 else None,
             "promptTokens": self.prompt_tokens or None,
             "completionTokens": self.completion_tokens or None,
             "totalTokens": self.total_tokens or None,
@@ -119,11 +130,19 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number attribute as a float; anything else (JSON has no infinity or NaN) is None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_INTEGER:
+        return float(value)
+    return None
 
 
 def _integer(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    """An int attribute within int64; anything else is None."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_INTEGER:
+        return int(value)
+    return None
 
 
 def _text(value: Any) -> str | None:

@@ -478,3 +478,70 @@ def test_bind_context_carries_the_session_into_a_thread_pool(configured: LocalSe
     assert sentrial.flush(timeout=5)
     assert seen == [interaction.session_id] * 4 and plain is None
     assert len(configured.session(interaction.session_id)["events"]) == 4  # type: ignore[index]
+
+
+class StrRaisesError(Exception):
+    """An exception whose message cannot be read."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_a_tool_raising_an_exception_whose_str_raises_still_raises_its_own(configured: LocalServer) -> None:
+    @tool
+    def fragile() -> None:
+        raise StrRaisesError
+
+    @session("fragile-agent")
+    def agent(user_id: Any, question: Any) -> Any:
+        with contextlib.suppress(StrRaisesError):
+            fragile()
+        return Unprintable()
+
+    assert isinstance(agent(Unprintable(), 10**5000), Unprintable)
+    assert sentrial.flush(timeout=5)
+    (recorded,) = by_agent(configured, "fragile-agent")
+    assert recorded["status"] == "completed"
+    assert recorded["userId"] == "<Unprintable: unrepresentable>"
+    assert recorded["assistantOutput"] == '"<Unprintable: unrepresentable>"'
+    (event,) = recorded["events"]
+    assert event["toolName"] == "fragile" and event["toolError"]["type"] == "StrRaisesError"
+
+
+class Ambiguous:
+    """Like a DataFrame: its truth value raises."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("ambiguous")
+
+    def __str__(self) -> str:
+        return "ambiguous-name"
+
+
+def test_session_and_tool_given_unusable_names_still_run_the_function(configured: LocalServer) -> None:
+    @tool(name=Ambiguous())  # type: ignore[arg-type]
+    def lookup() -> str:
+        return "found"
+
+    @session("agent", user_id_param=["not", "a", "name"])  # type: ignore[arg-type]
+    def agent(user_id: str) -> str:
+        return lookup()
+
+    @session(Ambiguous())  # type: ignore[arg-type]
+    def other(user_id: str) -> str:
+        return "ran"
+
+    assert (agent("u"), other("u")) == ("found", "ran")
+    assert sentrial.flush(timeout=5)
+    (recorded,) = by_agent(configured, "agent")
+    assert (recorded["userId"], recorded["status"]) == ("anonymous", "completed")
+    assert [e["toolName"] for e in recorded["events"]] == ["ambiguous-name"]
+    assert [s["status"] for s in by_agent(configured, "ambiguous-name")] == ["completed"]

@@ -7,6 +7,7 @@ import decimal
 import json
 import logging
 import math
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -130,6 +131,22 @@ def test_missing_arguments_never_crash_by_default(
     assert "track_tool_call() failed" in caplog.text
 
 
+def test_interaction_calls_with_arguments_missing_never_crash_by_default(
+    client: SentrialClient, local_server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="sentrial")
+    interaction = client.begin(user_id="u", event="chat")
+    assert interaction.track_tool_call() is None  # type: ignore[call-arg]
+    assert interaction.track_decision() is None  # type: ignore[call-arg]
+    interaction.set_output()  # type: ignore[call-arg]
+    assert interaction.finish(outcome="ok") is None  # type: ignore[call-arg]
+    assert "track_tool_call() failed" in caplog.text and "finish() failed" in caplog.text
+    interaction.finish(output="ok")  # the call refused above left it to finish
+    assert client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and (session["status"], session["assistantOutput"]) == ("completed", "ok")
+
+
 @pytest.mark.parametrize(
     ("call", "error"),
     [
@@ -149,11 +166,28 @@ def test_strict_client_raises_at_the_call(strict_client: SentrialClient, call: o
         call(strict_client, sid)  # type: ignore[operator]
 
 
-def test_bad_configuration_raises() -> None:
+def test_bad_configuration_raises_when_strict_and_is_logged_otherwise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with pytest.raises(ValueError, match="api_url"):
-        SentrialClient(api_url="localhost:8000", tracer_provider=TracerProvider())
+        SentrialClient(api_url="localhost:8000", fail_silently=False, tracer_provider=TracerProvider())
     with pytest.raises(TypeError, match="batching"):
-        SentrialClient(api_url="http://127.0.0.1:9", batching="yes", tracer_provider=TracerProvider())  # type: ignore[arg-type]
+        SentrialClient(
+            api_url="http://127.0.0.1:9",
+            batching="yes",  # type: ignore[arg-type]
+            fail_silently=False,
+            tracer_provider=TracerProvider(),
+        )
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    # A URL that cannot be used sends nothing (the key goes nowhere it was not meant for).
+    client = SentrialClient(api_key="k", api_url="localhost:8000", tracer_provider=TracerProvider())
+    assert not client._settings.can_send
+    client.shutdown(timeout=1)
+    client = SentrialClient(api_url="http://127.0.0.1:9", batching="yes", tracer_provider=TracerProvider())  # type: ignore[arg-type]
+    assert client._settings.batching is None and client._settings.can_send  # the default instead
+    client.shutdown(timeout=1)
+    assert "api_url must start with http" in caplog.text and "nothing will be sent" in caplog.text
+    assert "batching must be a bool or a BatcherConfig" in caplog.text
 
 
 def test_threads_never_see_each_others_sessions(local_server: LocalServer) -> None:
@@ -307,3 +341,294 @@ def test_a_session_the_sampler_drops_is_logged_not_lost_silently(
         client.shutdown(timeout=5)
     assert local_server.sessions() == []
     assert f"did not sample session {interaction.session_id}, so it is not recorded" in caplog.text
+
+
+# --- values whose own methods raise, and values no request can carry ---------------------------
+class Unprintable:
+    """Its __str__ and __repr__ raise: the SDK has to record it without either."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class LenRaises(str):
+    """A str subclass whose __len__ raises."""
+
+    def __len__(self) -> int:
+        raise RuntimeError("no len")
+
+
+def nested_beyond_recursion(depth: int = 100_000) -> dict[str, object]:
+    root: dict[str, object] = {}
+    node = root
+    for _ in range(depth):
+        child: dict[str, object] = {}
+        node["x"] = child
+        node = child
+    return root
+
+
+@pytest.mark.parametrize(
+    "output",
+    [10**5000, LenRaises("said"), nested_beyond_recursion(), Unprintable()],
+    ids=["huge int", "str subclass whose len raises", "nested too deep", "unprintable"],
+)
+def test_set_output_takes_any_value_and_the_session_completes(
+    client: SentrialClient, local_server: LocalServer, output: object
+) -> None:
+    interaction = client.begin(user_id="u", event="chat")
+    interaction.set_output(output)  # type: ignore[arg-type]
+    interaction.finish()
+    assert client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and session["status"] == "completed"
+    assert isinstance(session["assistantOutput"], str) and session["assistantOutput"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"output": Unprintable()},
+        {"estimated_cost": 10**400},
+        {"custom_metrics": {"m": 10**400, "ok": 2}},
+        {"duration_ms": 10**5000, "prompt_tokens": 10**30},
+        {"success": Frame(), "failure_reason": Unprintable()},
+    ],
+    ids=["unprintable output", "cost past float", "metric past float", "huge ints", "unreadable outcome"],
+)
+def test_an_absurd_finish_still_completes_its_session(
+    client: SentrialClient,
+    local_server: LocalServer,
+    caplog: pytest.LogCaptureFixture,
+    arguments: dict[str, object],
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    interaction = client.begin(user_id="u", event="chat")
+    interaction.track_tool_call(tool_name="search", tool_input={}, tool_output={})
+    interaction.finish(**arguments)  # type: ignore[arg-type]
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    client.complete_session(sid, **{k.replace("output", "assistant_output"): v for k, v in arguments.items()})  # type: ignore[arg-type]
+    assert client.flush(timeout=5)
+    for each in (interaction.session_id, sid):
+        session = local_server.session(each)  # type: ignore[arg-type]
+        assert session is not None and session["status"] in ("completed", "failed")
+    assert [e["toolName"] for e in local_server.session(interaction.session_id)["events"]] == ["search"]  # type: ignore[arg-type, index]
+    assert "failed; the app carries on" not in caplog.text  # each bad field was read as such, and logged
+    first_argument = next(iter(arguments))
+    assert first_argument in caplog.text
+
+
+def test_a_bad_field_is_left_out_or_cut_and_the_good_ones_arrive(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    client.complete_session(
+        sid,
+        estimated_cost=10**400,
+        custom_metrics={"m": 10**400, "ok": 2},
+        prompt_tokens=10**30,
+        completion_tokens=7,
+        assistant_output="done",
+    )
+    assert client.flush(timeout=5)
+    session = local_server.session(sid)
+    assert session is not None and session["status"] == "completed"
+    assert session["customMetrics"] == {"ok": 2}
+    assert (session["promptTokens"], session["completionTokens"]) == (2**63 - 1, 7)
+    assert session["assistantOutput"] == "done" and session["estimatedCost"] is None
+
+
+def test_a_negative_cost_is_sent_as_zero_rather_than_losing_its_event_or_completion(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    interaction = client.begin(user_id="u", event="chat")
+    interaction.track_decision(reasoning="r", estimated_cost=-5)
+    interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={}, estimated_cost=-0.5)
+    interaction.finish(output="ok", estimated_cost=-1)
+    assert client.flush(timeout=5)  # nothing refused by the server
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and (session["status"], session["estimatedCost"]) == ("completed", 0)
+    assert [e["estimatedCost"] for e in session["events"]] == [0, 0]
+
+
+def test_event_costs_that_add_up_past_float_still_complete_the_session(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    interaction = client.begin(user_id="u", event="chat")
+    for name in ("a", "b"):
+        interaction.track_tool_call(tool_name=name, tool_input={}, tool_output={}, estimated_cost=1e308)
+    interaction.finish(output="ok")
+    assert client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and session["status"] == "completed"
+    assert session["estimatedCost"] == sys.float_info.max
+
+
+@pytest.mark.parametrize(
+    ("call", "argument", "error"),
+    [
+        (lambda c, sid: c.complete_session(sid, custom_metrics={"m": 10**400}), "custom_metrics", ValueError),
+        (lambda c, sid: c.complete_session(sid, estimated_cost=10**400), "estimated_cost", ValueError),
+        (lambda c, sid: c.complete_session(sid, total_tokens=10**30), "total_tokens", ValueError),
+        (
+            lambda c, sid: c.complete_session(sid, assistant_output=Unprintable()),
+            "assistant_output",
+            TypeError,
+        ),
+        (lambda c, sid: c.complete_session(sid, success=Frame()), "success", TypeError),
+        (lambda c, sid: c.track_tool_call(sid, "t", {}, {}, token_count=10**5000), "token_count", ValueError),
+        (lambda c, sid: c.track_decision(sid, "r", alternatives=Frame()), "alternatives", TypeError),
+    ],
+)
+def test_strict_errors_name_the_argument(
+    strict_client: SentrialClient, call: object, argument: str, error: type
+) -> None:
+    sid = strict_client.create_session(name="n", agent_name="a", user_id="u")
+    with pytest.raises(error, match=argument):
+        call(strict_client, sid)  # type: ignore[operator]
+
+
+class ItemsRaise(dict):  # type: ignore[type-arg]
+    """A dict subclass whose items cannot be listed."""
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no keys")
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no iter")
+
+
+def test_a_value_that_raises_while_read_is_a_clear_error_when_strict(strict_client: SentrialClient) -> None:
+    sid = strict_client.create_session(name="n", agent_name="a", user_id="u")
+    with pytest.raises(ValueError, match=r"track_error\(\) metadata could not be read \(RuntimeError\)"):
+        strict_client.track_error(sid, "boom", metadata=ItemsRaise(a=1))
+
+
+def test_a_tool_name_whose_str_raises_is_recorded_by_its_nearest_form(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    sid = client.create_session(name="n", agent_name="a", user_id="u")
+    assert client.track_tool_call(sid, Unprintable(), {}, {}) is not None  # type: ignore[arg-type]
+    client.track_error(sid, "boom", tool_name=Unprintable())  # type: ignore[arg-type]
+    client.complete_session(sid)
+    assert client.flush(timeout=5)
+    tool, error = local_server.session(sid)["events"]  # type: ignore[index]
+    assert tool["toolName"] == error["toolName"] == "<Unprintable: unrepresentable>"
+
+
+def test_lone_surrogates_become_replacement_characters_and_the_session_arrives(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    sid = client.create_session(name="n\udc80", agent_name="a", user_id="u")
+    client.track_tool_call(sid, "t\ud800", {"k\udc00": "v\udfff"}, {})
+    client.complete_session(sid, assistant_output="o\udc80")
+    assert client.flush(timeout=5)
+    session = local_server.session(sid)
+    assert session is not None and session["status"] == "completed"
+    assert (session["name"], session["assistantOutput"]) == ("n\ufffd", "o\ufffd")
+    (event,) = session["events"]
+    assert (event["toolName"], event["toolInput"]) == ("t\ufffd", {"k\ufffd": "v\ufffd"})
+
+
+class StrRaisesError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+def test_an_exception_whose_str_raises_still_leaves_the_block_as_itself(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    with pytest.raises(StrRaisesError), client.begin(user_id="u", event="chat") as interaction:
+        raise StrRaisesError
+    assert client.flush(timeout=5)
+    session = local_server.session(interaction.session_id)  # type: ignore[arg-type]
+    assert session is not None and session["status"] == "failed"
+    assert session["failureReason"].startswith("StrRaisesError: ")
+
+
+# --- session ids ---------------------------------------------------------------------------------
+BAD_SESSION_IDS = [
+    ("x\udc80", ValueError),
+    ("x" * (10 * 1024 * 1024), ValueError),
+    ("line\nbreak", ValueError),
+    ("", ValueError),
+    (12345, TypeError),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad_id", "error"), BAD_SESSION_IDS, ids=["surrogate", "10 MB", "control", "empty", "int"]
+)
+def test_a_session_id_the_api_cannot_take_is_refused_when_strict(
+    strict_client: SentrialClient, bad_id: object, error: type
+) -> None:
+    with pytest.raises(error, match="session_id"):
+        strict_client.track_tool_call(bad_id, "t", {}, {})  # type: ignore[arg-type]
+    with pytest.raises(error, match="session_id"):
+        strict_client.complete_session(bad_id)  # type: ignore[arg-type]
+    with pytest.raises(error, match="parent_session_id"):
+        strict_client.create_session(name="n", agent_name="a", user_id="u", parent_session_id=bad_id)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("bad_id", "error"), BAD_SESSION_IDS, ids=["surrogate", "10 MB", "control", "empty", "int"]
+)
+def test_a_session_id_the_api_cannot_take_is_logged_and_dropped(
+    client: SentrialClient,
+    local_server: LocalServer,
+    caplog: pytest.LogCaptureFixture,
+    bad_id: object,
+    error: type,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sentrial")
+    assert client.track_tool_call(bad_id, "t", {}, {}) is None  # type: ignore[arg-type]
+    assert client.track_decision(bad_id, "r") is None  # type: ignore[arg-type]
+    assert client.track_error(bad_id, "boom") is None  # type: ignore[arg-type]
+    assert client.complete_session(bad_id) is None  # type: ignore[arg-type]
+    sid = client.create_session(name="n", agent_name="a", user_id="u", parent_session_id=bad_id)  # type: ignore[arg-type]
+    client.track_tool_call(sid, "good", {}, {})
+    client.complete_session(sid)
+    assert client.flush(timeout=5)  # nothing was dropped on the way: the bad id never left the app
+    session = local_server.session(sid)
+    assert session is not None and session["status"] == "completed" and session["parentSessionId"] is None
+    assert [e["toolName"] for e in session["events"]] == ["good"]
+    assert [s["id"] for s in local_server.sessions()] == [sid]
+    assert "session_id must be" in caplog.text
+    assert max(len(r.getMessage()) for r in caplog.records) < 2000  # a 10 MB id is not logged whole
+
+
+def test_flush_and_shutdown_take_any_timeout(strict_client: SentrialClient, client: SentrialClient) -> None:
+    # Longer than threads can wait (it overflowed there): waits the longest they can instead.
+    assert strict_client.flush(timeout=9223372037.0) and client.flush(timeout=1e308)
+    with pytest.raises(TypeError, match=r"flush\(\) timeout must be a number"):
+        strict_client.flush(timeout="soon")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"shutdown\(\) timeout must be finite"):
+        strict_client.shutdown(timeout=math.nan)
+    assert client.flush(timeout=math.inf)  # logged; the default wait instead
+
+
+class HashRaises(str):
+    """A str subclass that cannot be hashed or compared: it cannot be looked up in a dict."""
+
+    def __hash__(self) -> int:
+        raise RuntimeError("no hash")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+
+def test_session_ids_given_as_str_subclasses_are_read_as_their_text(
+    client: SentrialClient, local_server: LocalServer
+) -> None:
+    parent = client.create_session(name="p", agent_name="a", user_id="u")
+    child = client.create_session(name="c", agent_name="a", user_id="u", parent_session_id=HashRaises(parent))
+    assert client.track_tool_call(HashRaises(child), "t", {}, {}) is not None
+    assert client.complete_session(HashRaises(child)) is not None
+    client.complete_session(parent)
+    assert client.flush(timeout=5)
+    recorded = local_server.session(child)
+    assert recorded is not None and (recorded["status"], recorded["parentSessionId"]) == ("completed", parent)
+    assert [e["toolName"] for e in recorded["events"]] == ["t"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import subprocess
 import sys
 import textwrap
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import sentrial
-from sentrial import BatcherConfig, SentrialClient
+from sentrial import AsyncSentrialClient, BatcherConfig, DeliveryError, SentrialClient
 from sentrial.server import LocalServer
 
 
@@ -137,3 +140,40 @@ def test_libraries_imported_after_uninstrument_all_stay_untraced() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_the_api_key_is_in_no_repr_no_log_record_and_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    key = "sentrial_live_Secret0123456789"
+    caplog.set_level(logging.DEBUG)  # every logger, every level
+    with socket.socket() as unused:  # a port nothing listens on: delivery fails there
+        unused.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    with LocalServer(api_key=key) as server:
+        client = SentrialClient(api_key=key, api_url=server.url, pii=True, tracer_provider=TracerProvider())
+        failing = SentrialClient(
+            api_key=key,
+            api_url=dead_url,
+            fail_silently=False,
+            retry_timeout=0.2,
+            tracer_provider=TracerProvider(),
+        )
+        async_client = AsyncSentrialClient(api_key=key, api_url=server.url, tracer_provider=TracerProvider())
+        objects = [client, client._settings, client.delivery, client.delivery.exporter, async_client, failing]
+        texts = [repr(each) for each in objects] + [str(each) for each in objects]
+        for each in (client, failing):
+            with each.begin(user_id="u", event="chat", input="hi") as interaction:
+                interaction.track_tool_call(tool_name="search", tool_input={"q": 1}, tool_output={})
+        assert client.flush(timeout=5)
+        with pytest.raises(DeliveryError) as refused:
+            failing.flush(timeout=5)
+        texts.append(str(refused.value))
+        client.shutdown(timeout=5)
+        async_client.sync_client.shutdown(timeout=5)
+        try:
+            failing.shutdown(timeout=1)
+        except DeliveryError as error:  # what it could not deliver: its message is checked too
+            texts.append(str(error))
+        assert server.session(interaction.session_id or "") is None  # the failing client's went nowhere
+    texts += [record.getMessage() for record in caplog.records] + [caplog.text]
+    assert caplog.records  # delivering did log: the check below looked at something
+    assert not [text for text in texts if key in text]
