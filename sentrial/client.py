@@ -328,18 +328,19 @@ class SentrialClient:
         extra: dict[str, Any] | None = None,
     ) -> str:
         session_id = str(uuid.uuid4())
+        limit = self._max_chars  # names are recorded values too: none may hold megabytes
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
             semconv.SESSION_ID: session_id,
-            semconv.SESSION_NAME: name,
+            semconv.SESSION_NAME: cap_text(name, limit),
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
-            semconv.GEN_AI_AGENT_NAME: agent_name,
-            semconv.USER_ID: user_id,
+            semconv.GEN_AI_AGENT_NAME: cap_text(agent_name, limit),
+            semconv.USER_ID: cap_text(user_id, limit),
         }
         if parent_session_id:
             attributes[semconv.SESSION_PARENT_ID] = parent_session_id
         if convo_id:
-            attributes[semconv.GEN_AI_CONVERSATION_ID] = convo_id
+            attributes[semconv.GEN_AI_CONVERSATION_ID] = cap_text(convo_id, limit)
         if metadata is not None:
             attributes[semconv.METADATA] = to_json(metadata, self._max_chars)
         if extra:
@@ -621,7 +622,7 @@ class SentrialClient:
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
-            semconv.GEN_AI_TOOL_NAME: tool_name,
+            semconv.GEN_AI_TOOL_NAME: cap_text(tool_name, max_chars),
             semconv.TOOL_INPUT: to_json(tool_input, max_chars),
             semconv.TOOL_OUTPUT: to_json(tool_output, max_chars),
             semconv.COST_USD: estimated_cost,
@@ -696,9 +697,10 @@ class SentrialClient:
             semconv.SPAN_KIND: semconv.KIND_ERROR,
             semconv.ERROR_MESSAGE: message,
         }
+        error_type, tool_name = check.text("error_type", error_type), check.text("tool_name", tool_name)
         optional = {
-            semconv.ERROR_TYPE: check.text("error_type", error_type),
-            semconv.ERROR_TOOL_NAME: check.text("tool_name", tool_name),
+            semconv.ERROR_TYPE: None if error_type is None else cap_text(error_type, self._max_chars),
+            semconv.ERROR_TOOL_NAME: None if tool_name is None else cap_text(tool_name, self._max_chars),
             semconv.ERROR_STACK_TRACE: self._content(check, "stack_trace", stack_trace),
         }
         attributes.update({k: v for k, v in optional.items() if v is not None})

@@ -632,3 +632,25 @@ def test_session_ids_given_as_str_subclasses_are_read_as_their_text(
     recorded = local_server.session(child)
     assert recorded is not None and (recorded["status"], recorded["parentSessionId"]) == ("completed", parent)
     assert [e["toolName"] for e in recorded["events"]] == ["t"]
+
+
+def test_names_and_ids_are_capped_like_every_recorded_value(local_server: LocalServer) -> None:
+    client = SentrialClient(
+        api_key="k", api_url=local_server.url, tracer_provider=TracerProvider(), max_value_chars=100
+    )
+    huge = "x" * 100_000
+    try:
+        with client.begin(user_id=huge, event=huge, convo_id=huge) as interaction:
+            interaction.track_tool_call(tool_name=huge, tool_input={}, tool_output={})
+            interaction.track_error(error_message="failed", error_type=huge, tool_name=huge)
+        assert client.flush(timeout=10)
+    finally:
+        client.shutdown()
+    session = local_server.session(interaction.session_id)
+    assert session is not None
+    capped = [session["userId"], session["agentName"], session["convoId"], session["name"]]
+    capped += [session["events"][0]["toolName"], session["events"][1]["toolName"]]
+    capped.append(session["events"][1]["toolError"]["type"])
+    for value in capped:
+        assert value.startswith("x" * 100)
+        assert len(value) < 200, len(value)  # the head and a truncation marker
