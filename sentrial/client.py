@@ -353,7 +353,7 @@ class SentrialClient:
             context=with_route(route, parent_context),
             attributes=attributes,
         )
-        if not span.is_recording() and not self._sampled_out_warned:
+        if not span.is_recording() and self._provider is not None and not self._sampled_out_warned:
             self._sampled_out_warned = True
             _warn_sampled_out(session_id)
         context = with_route(route, trace.set_span_in_context(span, parent_context))

@@ -177,3 +177,18 @@ def test_the_api_key_is_in_no_repr_no_log_record_and_no_error(caplog: pytest.Log
     texts += [record.getMessage() for record in caplog.records] + [caplog.text]
     assert caplog.records  # delivering did log: the check below looked at something
     assert not [text for text in texts if key in text]
+
+
+def test_a_disabled_sdk_blames_no_sampler(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SENTRIAL_DISABLED", "true")
+    client = SentrialClient(api_key="k", api_url="http://127.0.0.1:9")
+    with (
+        caplog.at_level(logging.INFO, logger="sentrial"),
+        client.begin(user_id="u", event="e") as interaction,
+    ):
+        interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={})
+    client.shutdown()
+    assert "disabled" in caplog.text
+    assert "sampler" not in caplog.text
