@@ -183,11 +183,9 @@ def test_a_disabled_sdk_blames_no_sampler(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("SENTRIAL_DISABLED", "true")
+    caplog.set_level(logging.INFO, logger="sentrial")
     client = SentrialClient(api_key="k", api_url="http://127.0.0.1:9")
-    with (
-        caplog.at_level(logging.INFO, logger="sentrial"),
-        client.begin(user_id="u", event="e") as interaction,
-    ):
+    with client.begin(user_id="u", event="e") as interaction:
         interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={})
     client.shutdown()
     assert "disabled" in caplog.text
