@@ -22,11 +22,17 @@ UNBATCHED_QUEUE_SIZE = 2048
 DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 
 
-def _positive(name: str, value: Any, kind: type) -> None:
+_LONGEST_WAIT_S = 86_400.0
+"""The longest time setting taken (a day): sockets and locks refuse waits of ~1e10 s and beyond."""
+
+
+def _positive(name: str, value: Any, kind: type, most: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
         raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be greater than 0, got {value!r}")
+    if most is not None and value > most:
+        raise ValueError(f"{name} must be at most {most:g}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class BatcherConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
             raise TypeError(f"enabled must be a bool, got {type(self.enabled).__name__}")
-        _positive("flush_interval", self.flush_interval, float)
+        _positive("flush_interval", self.flush_interval, float, _LONGEST_WAIT_S)
         _positive("flush_threshold", self.flush_threshold, int)
         _positive("max_queue_size", self.max_queue_size, int)
         if self.flush_threshold > self.max_queue_size:
@@ -114,8 +120,8 @@ def resolve_settings(
     for name, value in (("api_key", api_key), ("api_url", api_url)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    _positive("timeout", timeout, float)
-    _positive("retry_timeout", retry_timeout, float)
+    _positive("timeout", timeout, float, _LONGEST_WAIT_S)
+    _positive("retry_timeout", retry_timeout, float, _LONGEST_WAIT_S)
     _positive("max_value_chars", max_value_chars, int)
     _positive("max_queue_bytes", max_queue_bytes, int)
 

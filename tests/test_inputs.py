@@ -654,3 +654,25 @@ def test_names_and_ids_are_capped_like_every_recorded_value(local_server: LocalS
     for value in capped:
         assert value.startswith("x" * 100)
         assert len(value) < 200, len(value)  # the head and a truncation marker
+
+
+@pytest.mark.parametrize("setting", ["timeout", "retry_timeout"])
+def test_a_wait_longer_than_a_day_is_refused_not_left_to_break_every_request(
+    local_server: LocalServer, setting: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ValueError, match=setting):
+        SentrialClient(api_url=local_server.url, fail_silently=False, **{setting: 1e308})
+    with pytest.raises(ValueError, match="flush_interval"):
+        sentrial.BatcherConfig(flush_interval=1e308)
+    client = SentrialClient(
+        api_key="k", api_url=local_server.url, tracer_provider=TracerProvider(), **{setting: 1e308}
+    )
+    try:
+        session_id = client.create_session(name="n", agent_name="a", user_id="u")
+        client.track_tool_call(session_id, "t", {}, {})
+        client.complete_session(session_id)
+        assert client.flush(timeout=10)  # the default wait was used instead, and everything arrived
+    finally:
+        client.shutdown()
+    assert len(local_server.session(session_id)["events"]) == 1  # type: ignore[index]
+    assert f"{setting} must be at most" in caplog.text
