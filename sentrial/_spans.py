@@ -8,18 +8,21 @@ from typing import Any
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Status
+from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
 
 
 def copy_span(
     span: ReadableSpan,
     *,
+    name: str | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
     events: Sequence[Event] | None = None,
+    links: Sequence[Link] | None = None,
     status: Status | None = None,
 ) -> ReadableSpan:
-    """A ReadableSpan like ``span`` with other attributes, events or status; dropped counts kept.
+    """A ReadableSpan like ``span`` with another name, attributes, events, links or status; dropped
+    counts kept.
 
     ReadableSpan reports a dropped count only for bounded collections; where nothing was dropped,
     plain ones do (the attributes are already valid, and it hands them out read-only anyway).
@@ -35,18 +38,18 @@ def copy_span(
     if span.dropped_events:
         copied_events = BoundedList.from_seq(None, events)
         copied_events.dropped = span.dropped_events
-    links = span.links
+    copied_links: Sequence[Link] = span.links if links is None else links
     if span.dropped_links:
-        links = BoundedList.from_seq(None, links)
-        links.dropped = span.dropped_links
+        copied_links = BoundedList.from_seq(None, copied_links)
+        copied_links.dropped = span.dropped_links
     return ReadableSpan(
-        name=span.name,
+        name=span.name if name is None else name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
         attributes=copied_attributes,
         events=copied_events,
-        links=links,
+        links=copied_links,
         kind=span.kind,
         status=status,
         start_time=span.start_time,

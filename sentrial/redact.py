@@ -1,10 +1,13 @@
 """PII redaction: the reference's ``PiiConfig`` types and the engine that redacts a copy of each span.
 
-Redaction works on the span attributes that carry content (the SDK's own, the OTel GenAI ones,
-OpenInference's and Traceloop's), the exception events and the status description. JSON values
-are redacted value by value and stay valid JSON, keys kept. Values are capped before they are
-scanned, so a huge payload costs milliseconds. A span with nothing to redact is handed on as it is;
-otherwise the live span is never touched and a redacted copy goes on.
+Every string of a span is scanned: its name, every attribute (strings and string arrays), its
+events' names and attributes, its links' attributes and its status description. ``fields`` narrows
+which of the attributes that carry content (the SDK's own, the OTel GenAI ones, OpenInference's and
+Traceloop's) are redacted; every other attribute is, always. Identifiers (a user id, a conversation
+id, an agent name) get a stable pseudonym instead of a shared label, so sessions still group by
+them. JSON values are redacted key by key and value by value and stay valid JSON. Values are capped
+before they are scanned, so a huge payload costs milliseconds. A span with nothing to redact is
+handed on as it is; otherwise the live span is never touched and a redacted copy goes on.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import Status
+from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
 
 from sentrial import _pii_patterns as patterns
@@ -101,6 +104,28 @@ _FIELD_ATTRIBUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "exceptions": ((), ()),  # the exception events; handled with the events
 }  # fmt: skip
 ALL_FIELDS = tuple(_FIELD_ATTRIBUTES)
+_CONTENT_ATTRIBUTES = frozenset(name for exact, _ in _FIELD_ATTRIBUTES.values() for name in exact)
+_CONTENT_PREFIXES = tuple(prefix for _, prefixes in _FIELD_ATTRIBUTES.values() for prefix in prefixes)
+# Identifiers that sessions are grouped by: PII in them becomes a pseudonym, the same for the same
+# value, rather than a label that every user's id would share.
+_IDENTIFIER_ATTRIBUTES = frozenset(
+    {
+        sc.USER_ID,
+        sc.GEN_AI_CONVERSATION_ID,
+        sc.GEN_AI_AGENT_NAME,
+        sc.EVENT_ID,
+        sc.OPENINFERENCE_USER_ID,
+        sc.OPENINFERENCE_SESSION_ID,
+    }
+)
+_IDENTIFIER_PREFIXES = (sc.TRACELOOP_ASSOCIATION_PREFIX,)
+# The SDK's own ids and kinds, which the exporter routes by and the API addresses sessions by.
+_STRUCTURAL_ATTRIBUTES = frozenset(
+    {sc.SPAN_KIND, sc.SESSION_ID, sc.SESSION_PARENT_ID, sc.LINKED_TRACE_ID, sc.LINKED_SPAN_ID}
+)
+_Attributes = Mapping[str, AttributeValue]
+_SKIP, _SCAN, _PSEUDONYM = range(3)  # what redact_span does with an attribute
+_MOST_PLANS = 10_000  # attribute names whose plan is remembered (names with indexes vary)
 _ERROR_FIELDS = frozenset({"tool_error", "failure_reason", "error_message", "exceptions"})
 _CAMEL = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), name).lower(): name for name in ALL_FIELDS}
 
@@ -119,7 +144,8 @@ def normalise_field(name: str) -> str:
 @dataclass(frozen=True)
 class _Rule:
     detector: patterns.Detector
-    replace: Callable[[re.Match[str]], str]
+    replace: Callable[[re.Match[str]], str]  # in the configured mode
+    pseudonym: Callable[[re.Match[str]], str]  # for identifiers, in every mode
     builtin: bool = True
 
 
@@ -137,7 +163,10 @@ class Redactor:
             self._complain(strict, f"PII mode must be 'label', 'hash' or 'remove', got {config.mode!r}")
         self.enabled = bool(config.enabled)
         self._mode = config.mode if config.mode in ("label", "hash", "remove") else "label"
-        self._hmac = self._keyed_hash(config.hash_secret, strict) if self._mode == "hash" else None
+        self._secret = self._checked_secret(config.hash_secret, strict)
+        self._keyed: hmac.HMAC | None = None  # made when first needed: it may read the secret's file
+        if self._mode == "hash":
+            self._pseudonym("")  # hash mode needs it: any problem with the secret is said now
         self._max_chars = max_chars
         self._rules = self._build_rules(config, strict)
         self._secrets = any(rule.detector is patterns.SECRET for rule in self._rules)
@@ -159,9 +188,7 @@ class Redactor:
             exact, prefixes = _FIELD_ATTRIBUTES[name]
             self._exact.update(dict.fromkeys(exact, name))
             self._prefixes.extend(prefixes)
-        # Whatever the fields: a trace's session is named after the app's root span ("GET
-        # /users/jane@example.com"), which no field covers.
-        self._exact[sc.SESSION_NAME] = "session_name"
+        self._plans: dict[str, int] = {}  # attribute name -> _SKIP, _SCAN or _PSEUDONYM
         self._prefix_tuple = tuple(self._prefixes)
         self._exceptions = "exceptions" in fields
         self._genai_events = "user_input" in fields or "assistant_output" in fields
@@ -173,11 +200,20 @@ class Redactor:
             raise ValueError(message)
         logger.error("sentrial: %s; ignored", message)
 
-    def _keyed_hash(self, secret: Any, strict: bool) -> hmac.HMAC:
+    def _checked_secret(self, secret: Any, strict: bool) -> str | None:
         if secret is not None and (not isinstance(secret, str) or not secret):
             self._complain(strict, "PiiConfig.hash_secret must be a non-empty string")
-            secret = None
-        return hmac.new(hash_secret(secret), digestmod=hashlib.sha256)
+            return None
+        return secret
+
+    def _pseudonym(self, text: str) -> str:
+        """16 hex digits of the keyed hash of ``text``: the same for the same text and key."""
+        keyed = self._keyed
+        if keyed is None:
+            keyed = self._keyed = hmac.new(hash_secret(self._secret), digestmod=hashlib.sha256)
+        digest = keyed.copy()
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()[:16]
 
     def _build_rules(self, config: PiiConfig, strict: bool) -> list[_Rule]:
         builtins = config.builtin_patterns or PiiBuiltinPatterns()
@@ -191,7 +227,7 @@ class Redactor:
             (config.enhanced_detection, patterns.IBAN),
             (config.enhanced_detection, patterns.SECRET),
         ]
-        rules = [_Rule(detector, self._replacement(detector)) for wanted, detector in chosen if wanted]
+        rules = [self._rule(detector) for wanted, detector in chosen if wanted]
         for custom in config.custom_patterns or []:
             try:
                 compiled = re.compile(custom.pattern)
@@ -204,7 +240,7 @@ class Redactor:
                 self._complain(strict, f"custom PII pattern {custom.pattern!r} matches empty text")
                 continue
             detector = patterns.Detector(custom.label, compiled, needs=compiled)
-            rules.append(_Rule(detector, self._replacement(detector), builtin=False))
+            rules.append(self._rule(detector, builtin=False))
         return rules
 
     def _build_fields(self, names: Iterable[str] | None, strict: bool) -> list[str]:
@@ -224,22 +260,25 @@ class Redactor:
         return fields
 
     # --- text -----------------------------------------------------------------------------------
-    def _replacement(self, detector: patterns.Detector) -> Callable[[re.Match[str]], str]:
-        """The function ``re.sub`` calls for each match of ``detector``."""
-        mode, label, keyed = self._mode, detector.label, self._hmac
+    def _rule(self, detector: patterns.Detector, builtin: bool = True) -> _Rule:
+        """The rule of ``detector``, with the functions ``re.sub`` calls for each of its matches."""
+        mode, label, pseudonym = self._mode, detector.label, self._pseudonym
 
         def replace(match: re.Match[str]) -> str:
             if not detector.accepts(match):
                 return match.group()
             if mode == "remove":
                 return ""
-            if keyed is not None:
-                digest = keyed.copy()
-                digest.update(match.group().encode("utf-8", "surrogatepass"))
-                return f"[PII:{digest.hexdigest()[:16]}]"
+            if mode == "hash":
+                return f"[PII:{pseudonym(match.group())}]"
             return f"[{label}]"
 
-        return replace
+        def replace_identifier(match: re.Match[str]) -> str:
+            if not detector.accepts(match):
+                return match.group()
+            return f"[{label}:{pseudonym(match.group())}]"
+
+        return _Rule(detector, replace, replace_identifier, builtin)
 
     def _candidates(self, text: str, escaped: bool = False) -> list[_Rule]:
         """The rules whose pre-check finds something in ``text``.
@@ -263,18 +302,20 @@ class Redactor:
                 rules.append(rule)
         return rules
 
-    def redact_text(self, text: str) -> str:
-        """``text`` with every detected piece of PII replaced (capped first when too long)."""
+    def redact_text(self, text: str, pseudonymous: bool = False) -> str:
+        """``text`` with every detected piece of PII replaced (capped first when too long); with
+        ``pseudonymous``, by a pseudonym (``[EMAIL:`` and 16 hex digits ``]``) whatever the mode."""
         marker = ""
         if len(text) > self._max_chars:
             marker = _SCAN_MARKER.format(total=len(text))
             text = text[: self._max_chars]
         for rule in self._candidates(text):
-            text = rule.detector.pattern.sub(rule.replace, text)
+            text = rule.detector.pattern.sub(rule.pseudonym if pseudonymous else rule.replace, text)
         return text + marker
 
-    def redact_value(self, value: AttributeValue) -> AttributeValue:
-        """An attribute value redacted: JSON text value by value, sequences item by item."""
+    def redact_value(self, value: AttributeValue, pseudonymous: bool = False) -> AttributeValue:
+        """An attribute value redacted: JSON text key by key and value by value, sequences item by
+        item (``pseudonymous`` as for :meth:`redact_text`)."""
         if isinstance(value, str):
             if value[:1] in ("{", "[") and len(value) <= self._max_chars:
                 escaped = "\\" in value
@@ -286,73 +327,143 @@ class Redactor:
                 try:
                     decoded = json.loads(value)
                 except ValueError:
-                    return self.redact_text(value)
-                redacted = self._redact_json(decoded)
+                    return self.redact_text(value, pseudonymous)
+                redacted = self._redact_json(decoded, pseudonymous)
                 return value if redacted == decoded else json.dumps(redacted, ensure_ascii=False)
-            return self.redact_text(value)
+            return self.redact_text(value, pseudonymous)
         if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-            return tuple(self.redact_text(item) if isinstance(item, str) else item for item in value)
+            return tuple(
+                self.redact_text(item, pseudonymous) if isinstance(item, str) else item for item in value
+            )
         return value
 
-    def _redact_json(self, value: Any) -> Any:
+    def _redact_json(self, value: Any, pseudonymous: bool = False) -> Any:
         if isinstance(value, str):
-            return self.redact_text(value)
+            return self.redact_text(value, pseudonymous)
         if isinstance(value, dict):
-            return {key: self._redact_json(item) for key, item in value.items()}
+            redacted: dict[Any, Any] = {}
+            for key, item in value.items():
+                if isinstance(key, str):
+                    key = _distinct_key(self.redact_text(key, pseudonymous), redacted)
+                redacted[key] = self._redact_json(item, pseudonymous)
+            return redacted
         if isinstance(value, list):
-            return [self._redact_json(item) for item in value]
+            return [self._redact_json(item, pseudonymous) for item in value]
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
             text = str(value)  # a phone or card number stored as a number
-            redacted = self.redact_text(text)
-            return value if redacted == text else redacted
+            replaced = self.redact_text(text, pseudonymous)
+            return value if replaced == text else replaced
         return value
 
     # --- spans ----------------------------------------------------------------------------------
     def _wanted(self, key: str) -> bool:
         return key in self._exact or (bool(self._prefix_tuple) and key.startswith(self._prefix_tuple))
 
+    def _plan(self, key: str) -> int:
+        """What to do with the attribute ``key``: content is redacted as ``fields`` says, identifiers
+        get pseudonyms, the SDK's own ids are left alone, and everything else is redacted."""
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        if key in _STRUCTURAL_ATTRIBUTES:
+            plan = _SKIP
+        elif key in _IDENTIFIER_ATTRIBUTES or key.startswith(_IDENTIFIER_PREFIXES):
+            plan = _PSEUDONYM
+        elif key in _CONTENT_ATTRIBUTES or key.startswith(_CONTENT_PREFIXES):
+            plan = _SCAN if self._wanted(key) else _SKIP
+        else:
+            plan = _SCAN
+        if len(self._plans) < _MOST_PLANS:
+            self._plans[key] = plan
+        return plan
+
+    def _redact_attributes(self, attributes: _Attributes) -> dict[str, AttributeValue] | None:
+        """The attributes with what needs redaction redacted; None when nothing does."""
+        changed: dict[str, AttributeValue] = {}
+        for key, value in attributes.items():
+            if not isinstance(value, (str, tuple, list)):
+                continue  # numbers and flags
+            plan = self._plan(key)
+            if plan != _SKIP:
+                redacted = self.redact_value(value, plan == _PSEUDONYM)
+                if redacted != value:
+                    changed[key] = redacted
+        return {**attributes, **changed} if changed else None
+
     def redact_span(self, span: ReadableSpan) -> ReadableSpan:
         """A redacted copy of ``span``, or ``span`` itself when nothing in it needed redaction."""
         if not self.enabled or not self._rules:
             return span
-        attributes = span.attributes or {}
-        changed_attributes: dict[str, AttributeValue] = {}
-        for key, value in attributes.items():
-            if self._wanted(key):
-                redacted = self.redact_value(value)
-                if redacted != value:
-                    changed_attributes[key] = redacted
+        attributes = self._redact_attributes(span.attributes or {})
+        name = self.redact_text(span.name)
         events, events_changed = self._redact_events(span.events)
+        links, links_changed = self._redact_links(span.links)
         status = span.status
         if self._status and status.description:
             description = self.redact_text(status.description)
             if description != status.description:
                 status = Status(status.status_code, description)
-        if not changed_attributes and not events_changed and status is span.status:
+        unchanged = attributes is None and name == span.name and status is span.status
+        if unchanged and not events_changed and not links_changed:
             return span
-        return copy_span(span, attributes={**attributes, **changed_attributes}, events=events, status=status)
+        return copy_span(
+            span,
+            name=name,
+            attributes=attributes,
+            events=events if events_changed else None,
+            links=links if links_changed else None,
+            status=status,
+        )
 
     def _redact_events(self, events: Sequence[Event]) -> tuple[Sequence[Event], bool]:
         changed = False
         result: list[Event] = []
         for event in events:
             attributes = event.attributes or {}
-            if event.name == sc.EXCEPTION_EVENT and self._exceptions:
-                keys: Iterable[str] = (sc.EXCEPTION_MESSAGE, sc.EXCEPTION_STACKTRACE)
-            elif event.name.startswith(sc.GEN_AI_EVENT_PREFIX) and self._genai_events:
-                keys = [k for k, v in attributes.items() if isinstance(v, str)]
+            # Content in events is redacted as ``fields`` says; their other attributes always are.
+            if event.name == sc.EXCEPTION_EVENT:
+                content: Iterable[str] = (sc.EXCEPTION_MESSAGE, sc.EXCEPTION_STACKTRACE)
+                wanted = self._exceptions
+            elif event.name.startswith(sc.GEN_AI_EVENT_PREFIX):
+                content, wanted = attributes.keys(), self._genai_events
             else:
-                keys = ()
-            new_attributes = dict(attributes)
-            for key in keys:
-                if key in new_attributes:
-                    new_attributes[key] = self.redact_value(new_attributes[key])
-            if new_attributes != dict(attributes):
+                content, wanted = (), True
+            skipped = () if wanted else set(content)
+            new_attributes = {
+                key: value
+                if key in skipped or not isinstance(value, (str, tuple, list))
+                else self.redact_value(value)
+                for key, value in attributes.items()
+            }
+            name = self.redact_text(event.name)
+            if name != event.name or new_attributes != dict(attributes):
                 changed = True
-                result.append(Event(event.name, new_attributes, event.timestamp))
+                result.append(Event(name, new_attributes, event.timestamp))
             else:
                 result.append(event)
         return (result if changed else events), changed
+
+    def _redact_links(self, links: Sequence[Link]) -> tuple[Sequence[Link], bool]:
+        changed = False
+        result: list[Link] = []
+        for link in links:
+            attributes = self._redact_attributes(link.attributes or {})
+            if attributes is None:
+                result.append(link)
+            else:
+                changed = True
+                result.append(Link(link.context, attributes))
+        return (result if changed else links), changed
+
+
+def _distinct_key(key: str, taken: Mapping[Any, Any]) -> str:
+    """``key``, or ``key (2)``, ``key (3)``...: two keys that redact alike must stay two keys."""
+    if key not in taken:
+        return key
+    number = 2
+    while f"{key} ({number})" in taken:
+        number += 1
+    return f"{key} ({number})"
 
 
 def _finds_any(text: str, rules: Sequence[_Rule]) -> bool:

@@ -139,6 +139,9 @@ OPENINFERENCE_TOOL_PARAMETERS: Final = "tool.parameters"
 OPENINFERENCE_METADATA: Final = "metadata"
 TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"
 TRACELOOP_ENTITY_OUTPUT: Final = "traceloop.entity.output"
+OPENINFERENCE_USER_ID: Final = "user.id"
+OPENINFERENCE_SESSION_ID: Final = "session.id"
+TRACELOOP_ASSOCIATION_PREFIX: Final = "traceloop.association.properties."  # user_id, session_id, ...
 
 # --- resource ------------------------------------------------------------------------------------
 SERVICE_NAME: Final = "service.name"

@@ -402,11 +402,11 @@ def _span(
 
 
 # --- JSON, sequences and other values ----------------------------------------------------------
-def test_json_is_redacted_value_by_value_and_keys_are_kept() -> None:
+def test_json_is_redacted_key_by_key_and_value_by_value() -> None:
     value = json.dumps(
         {
             "user": {"email": "alice@example.com", "phones": ["555-123-4567", "+44 20 7946 0958"]},
-            "alice@example.com": "a key that looks like an address stays",
+            "alice@example.com": "a key that is an address",
             "note": "ssn 123-45-6789, from 192.0.2.1",
             "count": 3,
             "ratio": 0.5,
@@ -417,13 +417,26 @@ def test_json_is_redacted_value_by_value_and_keys_are_kept() -> None:
     result = json.loads(str(FULL.redact_value(value)))
     assert result == {
         "user": {"email": "[EMAIL]", "phones": ["[PHONE]", "[PHONE]"]},
-        "alice@example.com": "a key that looks like an address stays",
+        "[EMAIL]": "a key that is an address",
         "note": "ssn [SSN], from [IP_ADDRESS]",
         "count": 3,
         "ratio": 0.5,
         "ok": True,
         "none": None,
     }
+
+
+def test_keys_that_redact_alike_stay_distinct_and_the_json_stays_valid() -> None:
+    value = json.dumps(
+        {
+            "alice@example.com": 1,
+            "bob@example.com": 2,
+            "[EMAIL]": 3,
+            "carol@example.com": {"dave@example.com": 4},
+        }
+    )
+    result = json.loads(str(FULL.redact_value(value)))
+    assert result == {"[EMAIL]": 1, "[EMAIL] (2)": 2, "[EMAIL] (3)": 3, "[EMAIL] (4)": {"[EMAIL]": 4}}
 
 
 def test_card_numbers_stored_as_json_numbers_are_redacted_timestamps_are_not() -> None:
