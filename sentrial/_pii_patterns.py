@@ -285,6 +285,16 @@ PHONE = Detector(
     not_after="+." + _DASH_CHARS,
     apart=True,
 )
+_KEY_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def key_names_ssn(key: str) -> bool:
+    """Whether a JSON key names a US social security number: ``ssn``, ``customerSSN``,
+    ``social_security_number`` (by words, so ``class_name`` is not one)."""
+    words = {word.lower() for word in _KEY_WORD.findall(key)}
+    return "ssn" in words or "ssns" in words or {"social", "security"} <= words
+
+
 IPV4_ADDRESS = Detector(
     "IP_ADDRESS",
     re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)"),

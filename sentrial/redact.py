@@ -281,7 +281,11 @@ class Redactor:
                 candidates = self._candidates(value, escaped=escaped)
                 if not candidates and "\\u" not in value:  # \u escapes can hide any character
                     return value  # nothing in the whole text could be PII: no need to parse it
-                if not escaped and not _finds_any(value, candidates):
+                if (
+                    not escaped
+                    and not _finds_any(value, candidates)
+                    and not _numbers_may_hold(value, candidates)
+                ):
                     return value  # no PII in the text, so none in its strings and numbers either
                 try:
                     decoded = json.loads(value)
@@ -294,17 +298,40 @@ class Redactor:
             return tuple(self.redact_text(item) if isinstance(item, str) else item for item in value)
         return value
 
-    def _redact_json(self, value: Any) -> Any:
+    def _redact_json(self, value: Any, ssn_key: bool = False) -> Any:
+        """A decoded JSON value redacted; ``ssn_key``: it is (or is in a list) under a key naming an SSN."""
         if isinstance(value, str):
+            if ssn_key and len(value) == 9 and value.isdigit():
+                return self._redact_ssn_digits(value, value)
             return self.redact_text(value)
         if isinstance(value, dict):
-            return {key: self._redact_json(item) for key, item in value.items()}
+            return {key: self._redact_json(item, patterns.key_names_ssn(key)) for key, item in value.items()}
         if isinstance(value, list):
-            return [self._redact_json(item) for item in value]
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
-            text = str(value)  # a phone or card number stored as a number
-            redacted = self.redact_text(text)
-            return value if redacted == text else redacted
+            return [self._redact_json(item, ssn_key) for item in value]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer() and 1e12 <= abs(value) < 1e20:
+            # a card number written as a float (4111111111111111.0, 4.111111111111111e15)
+            redacted = self._redact_json(int(value))
+            return value if isinstance(redacted, int) else redacted
+        if isinstance(value, int):
+            if ssn_key and 0 < value < 1_000_000_000:
+                # an SSN stored as a number (leading zeros lost): nine digits only where the key says so
+                return self._redact_ssn_digits(f"{value:09d}", value)
+            if abs(value) >= 1_000_000:
+                text = str(value)  # a card number stored as a number
+                redacted = self.redact_text(text)
+                return value if redacted == text else redacted
+        return value
+
+    def _redact_ssn_digits(self, digits: str, value: Any) -> Any:
+        """The SSN rule's replacement of nine digits (written 123-45-6789, as text would hold them,
+        so that the hash matches), or ``value`` when the SSN rule is off or they are no valid SSN."""
+        for rule in self._rules:
+            if rule.detector is patterns.SSN:
+                match = patterns.SSN.pattern.fullmatch(f"{digits[:3]}-{digits[3:5]}-{digits[5:]}")
+                if match is not None and rule.detector.accepts(match):
+                    return rule.replace(match)
         return value
 
     # --- spans ----------------------------------------------------------------------------------
@@ -371,6 +398,20 @@ def _finds_any(text: str, rules: Sequence[_Rule]) -> bool:
             if detector.accepts(match):
                 return True
     return False
+
+
+# JSON numbers that the text scan cannot judge: a float that may be a card number, and a key that
+# may name an SSN stored as nine bare digits (see Redactor._redact_json).
+_FLOAT_NUMBER = re.compile(r"\d[eE][+-]?\d+\s*[,\]}]|\d{12}\.\d+\s*[,\]}]")
+_SSN_KEY = re.compile(r"ssn|social.?security", re.IGNORECASE)
+
+
+def _numbers_may_hold(text: str, rules: Sequence[_Rule]) -> bool:
+    """Whether JSON ``text`` may hold PII in its numbers (or by key) that ``_finds_any`` does not see."""
+    detectors = [rule.detector for rule in rules]
+    if any(d is patterns.CREDIT_CARD for d in detectors) and _FLOAT_NUMBER.search(text) is not None:
+        return True
+    return any(d is patterns.SSN for d in detectors) and _SSN_KEY.search(text) is not None
 
 
 def redactor_for(pii: Any, *, strict: bool, max_chars: int = DEFAULT_MAX_SCAN_CHARS) -> Redactor | None:
