@@ -400,18 +400,22 @@ def _finds_any(text: str, rules: Sequence[_Rule]) -> bool:
     return False
 
 
-# JSON numbers that the text scan cannot judge: a float that may be a card number, and a key that
-# may name an SSN stored as nine bare digits (see Redactor._redact_json).
-_FLOAT_NUMBER = re.compile(r"\d[eE][+-]?\d+\s*[,\]}]|\d{12}\.\d+\s*[,\]}]")
-_SSN_KEY = re.compile(r"ssn|social.?security", re.IGNORECASE)
+# JSON numbers that the text scan cannot judge (see Redactor._redact_json): a float that may be a
+# card number (4111111111111111.0, 4.111111111111111e15: nine digits or more before its "." or "e";
+# the class comes first so that the engine tries only those characters), and a key that may name an
+# SSN stored as nine bare digits (looked for in the lowered text, far cheaper than a regex).
+_LONG_FLOAT = re.compile(r"[.eE](?<=\d{9}[.eE])")
 
 
 def _numbers_may_hold(text: str, rules: Sequence[_Rule]) -> bool:
     """Whether JSON ``text`` may hold PII in its numbers (or by key) that ``_finds_any`` does not see."""
     detectors = [rule.detector for rule in rules]
-    if any(d is patterns.CREDIT_CARD for d in detectors) and _FLOAT_NUMBER.search(text) is not None:
+    if any(d is patterns.CREDIT_CARD for d in detectors) and _LONG_FLOAT.search(text) is not None:
         return True
-    return any(d is patterns.SSN for d in detectors) and _SSN_KEY.search(text) is not None
+    if any(d is patterns.SSN for d in detectors):
+        lowered = text.lower()
+        return "ssn" in lowered or "social" in lowered
+    return False
 
 
 def redactor_for(pii: Any, *, strict: bool, max_chars: int = DEFAULT_MAX_SCAN_CHARS) -> Redactor | None:
