@@ -5,8 +5,9 @@ string must not be taken for a phone or a card, so cards must pass the Luhn chec
 known issuer prefix, US phones need separators, national numbers need a trunk 0, their grouping
 and their length, and addresses are confirmed by ``ipaddress``. A number must not be a piece of a
 longer run of digits, but letters or an underscore may touch it (``ssn_123-45-6789``,
-``card4111111111111111``) as long as the letters and digits run around it holds no other digit
-(a hex hash or a base64 blob that happens to hold a long digit run is not a card).
+``card4111111111111111``) as long as the run of letters and digits around it holds no other digit
+and not only hex letters (a hash, a UUID or a base64 blob that happens to hold a long digit run is
+not a card).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def may_hold_builtin(text: str, secrets: bool) -> bool:
 class Detector:
     """One kind of PII and how to find it cheaply.
 
-    ``pattern`` begins with a consumed character class so the regex engine can skip ahead fast;
+    ``pattern`` begins, where it can, with a consumed character class or literal so the regex
+    engine can skip ahead fast;
     ``not_after`` is the lookbehind done by hand (a character that must not precede a match);
     ``apart``: the run of letters and digits around the match (touching it on either side) must
     hold no digit, so a number may follow a word (``card4111...``) but not be cut out of a longer
@@ -96,6 +98,8 @@ _HEX_LETTERS = frozenset("abcdefABCDEF")
 def _stands_apart(text: str, start: int, end: int) -> bool:
     """No digit in the letters and digits that touch ``text[start:end]`` on either side, and not
     only hex letters (the digits of a UUID or a hash: ``4c98-b385-17029876272e``)."""
+    if (not start or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+        return True  # nothing touches it: the usual case, decided at once
     letters: list[str] = []
     index = start - 1
     while index >= 0 and text[index].isalnum():
@@ -148,7 +152,9 @@ _CARD_NETWORKS: tuple[tuple[tuple[str, ...], frozenset[int]], ...] = (
 
 def is_card_number(text: str) -> bool:
     """A known network's prefix and length, and a valid Luhn checksum (separators ignored)."""
-    digits = ascii_digits(text)
+    digits = text.replace(" ", "").replace("-", "")
+    if not (digits.isascii() and digits.isdigit()):
+        digits = ascii_digits(text)  # other spaces and dashes, or digits of another script
     for prefixes, lengths in _CARD_NETWORKS:
         if len(digits) in lengths and digits.startswith(prefixes):
             return luhn_valid(digits)
@@ -235,8 +241,8 @@ CREDIT_CARD = Detector(
     apart=True,
 )
 # The group lengths of national numbers with a trunk 0 (the 0 counted): UK 020 7946 0958,
-# 0161 496 0000 and 01632 960 983; Dutch and Swiss 020 123 4567 and 044 668 18 00; Australian
-# 02 9876 5432 and 0412 345 678; French and Dutch 01 23 45 67 89. Two groups (07700 900123,
+# 0161 496 0000 and 01632 960 983; Dutch and Swiss 020 123 4567 and 044 123 45 67; Australian
+# 02 5550 1234 and 0491 570 156; French and Dutch 01 23 45 67 89. Two groups (07700 900123,
 # 030 12345678) are taken apart in _phone_valid.
 _NATIONAL_GROUPS = frozenset(
     {(3, 4, 4), (4, 3, 4), (5, 3, 3), (3, 3, 4), (4, 3, 3), (2, 4, 4), (3, 3, 2, 2), (2, 2, 2, 2, 2)}
@@ -295,6 +301,9 @@ _KEY_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 def key_names_ssn(key: str) -> bool:
     """Whether a JSON key names a US social security number: ``ssn``, ``customerSSN``,
     ``social_security_number`` (by words, so ``class_name`` is not one)."""
+    lowered = key.lower()
+    if "ssn" not in lowered and "social" not in lowered:
+        return False  # most keys, at the cost of two substring tests
     words = {word.lower() for word in _KEY_WORD.findall(key)}
     return "ssn" in words or "ssns" in words or {"social", "security"} <= words
 

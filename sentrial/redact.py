@@ -409,12 +409,13 @@ _LONG_FLOAT = re.compile(r"[.eE](?<=\d{9}[.eE])")
 
 def _numbers_may_hold(text: str, rules: Sequence[_Rule]) -> bool:
     """Whether JSON ``text`` may hold PII in its numbers (or by key) that ``_finds_any`` does not see."""
-    detectors = [rule.detector for rule in rules]
-    if any(d is patterns.CREDIT_CARD for d in detectors) and _LONG_FLOAT.search(text) is not None:
-        return True
-    if any(d is patterns.SSN for d in detectors):
-        lowered = text.lower()
-        return "ssn" in lowered or "social" in lowered
+    for rule in rules:
+        if rule.detector is patterns.CREDIT_CARD and _LONG_FLOAT.search(text) is not None:
+            return True
+        if rule.detector is patterns.SSN:
+            lowered = text.lower()
+            if "ssn" in lowered or "social" in lowered:
+                return True
     return False
 
 
