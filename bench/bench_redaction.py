@@ -5,16 +5,20 @@ tool_output={small dict}, reasoning="...")`` calls inside open interactions, on 
 pointed at the local Sessions API server, each on a ``TracerProvider`` of its own: redaction off
 and on (``pii=PiiConfig()``, every built-in kind, label mode), each with data that holds no PII and
 with data of the same shape that holds an address, a phone number and an IP address. Redaction runs
-on the app thread when a span ends, so this is where it shows. Per event the table gives the wall
-time of the loop and the CPU time of the app thread (no GIL waits), median of the rounds. Events
-are made in chunks, each timed on its own, with an untimed flush between chunks. At the end the
-script checks that the server holds every event and, for the redacting clients, that no raw PII
-reached it.
+in the delivery's background worker, so on the app thread it shows only as the worker's share of
+the GIL. Per event the table gives the wall time of the loop and the CPU time of the app thread (no
+GIL waits), median of the rounds. Events are made in chunks, each timed on its own, with an untimed
+flush between chunks. At the end the script checks that the server holds every event and, for the
+redacting clients, that no raw PII reached it.
 
 (b) Per 1 MB tool output. ``Redactor.redact_value`` on a 1 MB JSON text and a 1 MB plain text,
 each with no PII and with PII in every record, ms per call (median): with the client's cap
 (``max_value_chars``, 64 KiB: the rest is cut off, with a marker, before any regex runs) and,
 for comparison, with the cap lifted above 1 MB.
+
+(c) Per span, in the background. ``Redactor.redact_span`` on the very span one tracked event of (a)
+makes (taken from an exporter of the app's provider), without and with PII: the background worker's
+redaction cost per span, us per call (median of the rounds).
 
 Target: redaction on within 2x of off (app-thread wall time per event).
 
@@ -33,7 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _support import BenchServer, argument_parser, begin_own_session, machine_line, print_table, start_server
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sentrial import SentrialClient
 from sentrial.redact import DEFAULT_MAX_SCAN_CHARS, PiiConfig, Redactor
@@ -301,6 +307,51 @@ def measure_large(calls: int) -> None:
     )
 
 
+# --- (c) the background cost per span ------------------------------------------------------------
+def tool_call_span(server: BenchServer, data: EventData) -> ReadableSpan:
+    """The span one ``track_tool_call`` of ``data`` makes, as the app's own exporter receives it."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = SentrialClient(api_key=API_KEY, api_url=server.url, tracer_provider=provider)
+    interaction = begin_own_session(client, 0, "bench_redaction", "Where are my orders?")
+    interaction.track_tool_call(
+        tool_name=TOOL_NAME,
+        tool_input=data.tool_input,
+        tool_output=data.tool_output,
+        reasoning=data.reasoning,
+    )
+    client.shutdown(timeout=FLUSH_TIMEOUT_S)
+    provider.shutdown()
+    (span,) = [span for span in exporter.get_finished_spans() if span.name.endswith(TOOL_NAME)]
+    return span
+
+
+def measure_per_span(server: BenchServer, rounds: int, calls: int) -> None:
+    redactor = Redactor(PiiConfig())
+    rows = []
+    for data in (CLEAN, WITH_PII):
+        span = tool_call_span(server, data)
+        copied = redactor.redact_span(span) is not span
+        per_round = []
+        for _ in range(rounds + 1):  # the first is a warm-up
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(calls):
+                redactor.redact_span(span)
+            per_round.append((time.perf_counter() - start) / calls)
+        times = per_round[1:]
+        rows.append(
+            [
+                data.name,
+                f"{statistics.median(times) * 1e6:.1f}",
+                f"{min(times) * 1e6:.1f}-{max(times) * 1e6:.1f}",
+                "yes" if copied else "no",
+            ]
+        )
+    print_table(["span of one event", "us/span", "min-max", "copied"], rows)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__ or "")
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
@@ -313,6 +364,7 @@ def parse_args() -> argparse.Namespace:
     args.events = args.events or (500 if args.quick else 2000)
     args.chunk = args.chunk or (250 if args.quick else 500)
     args.calls = args.calls or (5 if args.quick else 15)
+    args.span_calls = 500 if args.quick else 2000
     return args
 
 
@@ -330,14 +382,21 @@ def main() -> None:
         for pii in (None, PiiConfig())
     ]
     try:
-        samples = measure_events(cases, args)
+        try:
+            samples = measure_events(cases, args)
+        finally:
+            for case in cases:
+                case.close()
+        report_events(samples, cases)
+        print(f"\n(b) Redactor.redact_value on about 1 MB; {args.calls} calls each after a warm-up; median\n")
+        measure_large(args.calls)
+        print(
+            f"\n(c) Redactor.redact_span on the span of one tracked event (the background worker's cost); "
+            f"{args.rounds} rounds x {args.span_calls} calls after a warm-up round; median\n"
+        )
+        measure_per_span(server, args.rounds, args.span_calls)
     finally:
-        for case in cases:
-            case.close()
         server.stop()
-    report_events(samples, cases)
-    print(f"\n(b) Redactor.redact_value on about 1 MB; {args.calls} calls each after a warm-up; median\n")
-    measure_large(args.calls)
 
 
 if __name__ == "__main__":

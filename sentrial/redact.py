@@ -322,7 +322,11 @@ class Redactor:
                 candidates = self._candidates(value, escaped=escaped)
                 if not candidates and "\\u" not in value:  # \u escapes can hide any character
                     return value  # nothing in the whole text could be PII: no need to parse it
-                if not escaped and not _finds_any(value, candidates):
+                if (
+                    not escaped
+                    and not _finds_any(value, candidates)
+                    and not _numbers_may_hold(value, candidates)
+                ):
                     return value  # no PII in the text, so none in its strings and numbers either
                 try:
                     decoded = json.loads(value)
@@ -337,22 +341,47 @@ class Redactor:
             )
         return value
 
-    def _redact_json(self, value: Any, pseudonymous: bool = False) -> Any:
+    def _redact_json(self, value: Any, pseudonymous: bool = False, ssn_key: bool = False) -> Any:
+        """A decoded JSON value redacted (keys too); ``ssn_key``: it is (or is in a list) under a key
+        naming an SSN; ``pseudonymous`` as for :meth:`redact_text`."""
         if isinstance(value, str):
+            if ssn_key and len(value) == 9 and value.isdigit():
+                return self._redact_ssn_digits(value, value, pseudonymous)
             return self.redact_text(value, pseudonymous)
         if isinstance(value, dict):
             redacted: dict[Any, Any] = {}
             for key, item in value.items():
+                under_ssn = isinstance(key, str) and patterns.key_names_ssn(key)
                 if isinstance(key, str):
                     key = _distinct_key(self.redact_text(key, pseudonymous), redacted)
-                redacted[key] = self._redact_json(item, pseudonymous)
+                redacted[key] = self._redact_json(item, pseudonymous, under_ssn)
             return redacted
         if isinstance(value, list):
-            return [self._redact_json(item, pseudonymous) for item in value]
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
-            text = str(value)  # a phone or card number stored as a number
-            replaced = self.redact_text(text, pseudonymous)
-            return value if replaced == text else replaced
+            return [self._redact_json(item, pseudonymous, ssn_key) for item in value]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer() and 1e12 <= abs(value) < 1e20:
+            # a card number written as a float (4111111111111111.0, 4.111111111111111e15)
+            as_int = self._redact_json(int(value), pseudonymous)
+            return value if isinstance(as_int, int) else as_int
+        if isinstance(value, int):
+            if ssn_key and 0 < value < 1_000_000_000:
+                # an SSN stored as a number (leading zeros lost): nine digits only where the key says so
+                return self._redact_ssn_digits(f"{value:09d}", value, pseudonymous)
+            if abs(value) >= 1_000_000:
+                text = str(value)  # a card number stored as a number
+                replaced = self.redact_text(text, pseudonymous)
+                return value if replaced == text else replaced
+        return value
+
+    def _redact_ssn_digits(self, digits: str, value: Any, pseudonymous: bool) -> Any:
+        """The SSN rule's replacement of nine digits (written 123-45-6789, as text would hold them,
+        so that the hash matches), or ``value`` when the SSN rule is off or they are no valid SSN."""
+        for rule in self._rules:
+            if rule.detector is patterns.SSN:
+                match = patterns.SSN.pattern.fullmatch(f"{digits[:3]}-{digits[3:5]}-{digits[5:]}")
+                if match is not None and rule.detector.accepts(match):
+                    return rule.pseudonym(match) if pseudonymous else rule.replace(match)
         return value
 
     # --- spans ----------------------------------------------------------------------------------
@@ -480,6 +509,25 @@ def _finds_any(text: str, rules: Sequence[_Rule]) -> bool:
         detector = rule.detector
         for match in detector.pattern.finditer(text):
             if detector.accepts(match):
+                return True
+    return False
+
+
+# JSON numbers that the text scan cannot judge (see Redactor._redact_json): a float that may be a
+# card number (4111111111111111.0, 4.111111111111111e15: nine digits or more before its "." or "e";
+# the class comes first so that the engine tries only those characters), and a key that may name an
+# SSN stored as nine bare digits (looked for in the lowered text, far cheaper than a regex).
+_LONG_FLOAT = re.compile(r"[.eE](?<=\d{9}[.eE])")
+
+
+def _numbers_may_hold(text: str, rules: Sequence[_Rule]) -> bool:
+    """Whether JSON ``text`` may hold PII in its numbers (or by key) that ``_finds_any`` does not see."""
+    for rule in rules:
+        if rule.detector is patterns.CREDIT_CARD and _LONG_FLOAT.search(text) is not None:
+            return True
+        if rule.detector is patterns.SSN:
+            lowered = text.lower()
+            if "ssn" in lowered or "social" in lowered:
                 return True
     return False
 

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext
 
 from sentrial import semconv as sc
-from sentrial._pii_patterns import is_card_number, luhn_valid
+from sentrial._pii_patterns import is_card_number, key_names_ssn, luhn_valid
 from sentrial._pii_secret import hash_secret
 from sentrial.redact import (
     DEFAULT_MAX_SCAN_CHARS,
@@ -125,6 +125,54 @@ def test_positives_are_found_inside_json_strings_and_the_result_stays_json() -> 
     result = json.loads(str(FULL.redact_value(json.dumps(document))))
     for i, (kind, text, pii) in enumerate(POSITIVES):
         assert result[f"k{i}"] == replaced(text, pii, lambda _, kind=kind: f"[{kind}]")
+
+
+JSON_POSITIVES = [(item["text"], item["redacted"]) for item in CORPUS["json"]["positives"]]
+JSON_NEGATIVES = CORPUS["json"]["negatives"]
+
+
+@pytest.mark.parametrize(("value", "redacted"), JSON_POSITIVES, ids=[text[:40] for text, _ in JSON_POSITIVES])
+def test_each_json_positive_is_redacted_by_label_and_stays_json(value: str, redacted: Any) -> None:
+    assert json.loads(str(FULL.redact_value(value))) == redacted
+
+
+@pytest.mark.parametrize("value", JSON_NEGATIVES, ids=[text[:40] for text in JSON_NEGATIVES])
+def test_each_json_negative_is_returned_as_it_is(value: str) -> None:
+    assert FULL.redact_value(value) is value
+
+
+def test_an_ssn_stored_as_a_number_hashes_like_the_same_ssn_in_text() -> None:
+    redactor = everything(mode="hash")
+    assert json.loads(str(redactor.redact_value('{"ssn": 123456789}'))) == {"ssn": hashed("123-45-6789")}
+    assert json.loads(str(redactor.redact_value('{"ssn": 1010001}'))) == {"ssn": hashed("001-01-0001")}
+    remover = everything(mode="remove")
+    assert json.loads(str(remover.redact_value('{"ssn": 123456789, "n": 1}'))) == {"ssn": "", "n": 1}
+
+
+def test_numbers_by_key_follow_the_ssn_switch() -> None:
+    redactor = everything(builtin_patterns=PiiBuiltinPatterns(ssns=False))
+    value = '{"ssn": 123456789, "card": 4111111111111111.0}'
+    assert json.loads(str(redactor.redact_value(value))) == {"ssn": 123456789, "card": "[CREDIT_CARD]"}
+
+
+@pytest.mark.parametrize(
+    ("key", "names_ssn"),
+    [
+        ("ssn", True),
+        ("SSN", True),
+        ("customerSSN", True),
+        ("SSNNumber", True),
+        ("ssn_last4", True),
+        ("social_security_number", True),
+        ("socialSecurityNo", True),
+        ("class_name", False),
+        ("lessons", False),
+        ("massNumber", False),
+        ("security", False),
+    ],
+)
+def test_which_keys_name_an_ssn(key: str, names_ssn: bool) -> None:
+    assert key_names_ssn(key) is names_ssn
 
 
 def test_hash_mode_replaces_each_positive_by_the_start_of_its_keyed_hash() -> None:
@@ -479,10 +527,14 @@ def _decoded_and_redacted(redactor: Redactor, value: str) -> str:
 def test_json_redaction_matches_parsing_every_value(separators: tuple[str, str]) -> None:
     texts = [text for _, text, _ in POSITIVES] + [text for _, text in NEGATIVES]
     numbers = [4111111111111111, -4111111111111111, 1732723200000, 15551234567, 378282246310005, 7]
+    numbers += [4111111111111111.0, -4111111111111111.0, 1732723200000.5, 1.5e12, 123456789, 1010001]
     documents = [{"v": text, "n": [1, text]} for text in texts] + [{"n": number} for number in numbers]
+    documents += [{"ssn": number} for number in numbers] + [{"socialSecurity": [str(n)]} for n in numbers]
     documents += [[text, 1732723200000] for text in texts] + [{text: "key only"} for text in texts]
     for document in documents:
         value = json.dumps(document, separators=separators, ensure_ascii=False)
+        assert FULL.redact_value(value) == _decoded_and_redacted(FULL, value), value
+    for value in [text for text, _ in JSON_POSITIVES] + JSON_NEGATIVES:
         assert FULL.redact_value(value) == _decoded_and_redacted(FULL, value), value
 
 
