@@ -18,6 +18,8 @@ from fake_anthropic import FakeAnthropic
 from fake_anthropic import Reply as AnthropicReply
 from fake_openai import FakeOpenAI
 from fake_openai import Reply as OpenAIReply
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool as lc_tool
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -27,6 +29,7 @@ import sentrial
 from sentrial import SentrialClient
 from sentrial.instrumentation.anthropic import AnthropicInstrumentor
 from sentrial.instrumentation.openai import OpenAIInstrumentor
+from sentrial.integrations.langchain import LangChainInstrumentor
 from sentrial.redact import PiiConfig
 from sentrial.server import LocalServer
 
@@ -112,6 +115,17 @@ def _plant(
 
     handle(EMAIL, BLOB)
 
+    # A LangChain run outside every interaction: its metadata names the user and the thread.
+    @lc_tool
+    def lookup_customer(query: str) -> str:
+        """Look a customer up."""
+        return f"found {query}"
+
+    run = RunnableLambda(lambda question: lookup_customer.invoke({"query": question}))
+    run.with_config(run_name=f"agent {EMAIL}").invoke(
+        BLOB, config={"metadata": {"user_id": EMAIL, "thread_id": f"thread {PHONE}", "note": BLOB}}
+    )
+
     # The explicit API.
     session_id = client.create_session(name=f"session {EMAIL}", agent_name=f"agent {SSN}", user_id=EMAIL)
     client.track_tool_call(session_id, f"tool {EMAIL}", {PHONE: BLOB}, {CARD: BLOB}, reasoning=BLOB)
@@ -185,7 +199,7 @@ def test_no_canary_leaves_raw_in_any_mode(
         tracer_provider=provider,
         additional_exporters=[additional],
     )
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor(), LangChainInstrumentor()]
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
     try:
@@ -203,7 +217,7 @@ def test_no_canary_leaves_raw_in_any_mode(
         assert not [text for text in exported if canary in text], canary
     # Everything planted arrived, in redacted form: the sessions, their events, the trace's session.
     sessions = local_server.sessions()
-    assert len(sessions) == 6  # the trace's session too
+    assert len(sessions) == 7  # the trace's session too
     assert sum(len(local_server.session(s["id"])["events"]) for s in sessions) >= 8  # type: ignore[index]
 
     # The app's own exporter sees the live values.
@@ -212,7 +226,8 @@ def test_no_canary_leaves_raw_in_any_mode(
 
     # The sessions of one user share one pseudonym, which is not another user's.
     user_ids = {local_server.session(sid)["userId"] for sid in sessions_of_the_user}  # type: ignore[index]
-    user_ids.update(s["userId"] for s in sessions if s["agentName"].startswith("support"))  # @session
+    # and those of @session and of the LangChain run
+    user_ids.update(s["userId"] for s in sessions if s["agentName"].startswith(("support", "agent [EMAIL")))
     assert len(user_ids) == 1
     (pseudonym,) = user_ids
     assert pseudonym.startswith("[EMAIL:") and EMAIL not in pseudonym
