@@ -75,8 +75,10 @@ def _plant(
             tool_input={EMAIL: BLOB},
             tool_output={PHONE: BLOB},
             reasoning=BLOB,
+            tool_error={EMAIL: BLOB, "type": f"Timeout {PHONE}"},
             metadata={SSN: BLOB},
         )
+        interaction.set_output({EMAIL: BLOB})
         interaction.track_decision(reasoning=BLOB, alternatives=[BLOB, EMAIL], confidence=0.5)
         interaction.track_error(
             error_message=BLOB, error_type=f"Error {EMAIL}", tool_name=f"tool {PHONE}", stack_trace=BLOB
@@ -129,7 +131,14 @@ def _plant(
     # The explicit API.
     session_id = client.create_session(name=f"session {EMAIL}", agent_name=f"agent {SSN}", user_id=EMAIL)
     client.track_tool_call(session_id, f"tool {EMAIL}", {PHONE: BLOB}, {CARD: BLOB}, reasoning=BLOB)
-    client.complete_session(session_id, success=False, failure_reason=BLOB, assistant_output=BLOB)
+    client.complete_session(
+        session_id,
+        success=False,
+        failure_reason=BLOB,
+        custom_metrics={CARD: 2.0},
+        user_input=BLOB,
+        assistant_output=BLOB,
+    )
 
     # The app's own HTTP root span, with LLM spans of other instrumentations (OpenInference and
     # Traceloop style) under it: they make a session named after the root span.
