@@ -7,7 +7,6 @@ background. Sessions are spans that stay open until they are completed.
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import math
 import os
@@ -30,6 +29,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, Settings, resolve_settings
+from sentrial._guard import failed, guarded
 from sentrial._ids import with_private_ids
 from sentrial._values import cap_text, clean_text, safe_text, to_json
 from sentrial.delivery import Delivery
@@ -54,31 +54,19 @@ _EXIT_FLUSH_SECONDS = 5.0
 _LONGEST_WAIT = threading.TIMEOUT_MAX / 2  # room for the deadlines computed from it
 
 
+_CARRY_ON = "%s() failed; the app carries on"
+
+
+def _strict(owner: Any) -> bool:
+    return not owner._fail_silently
+
+
 def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
-    """Run a public method so that, with ``fail_silently``, no SDK error reaches the caller: every
-    public method of the clients and interactions goes through here (or, on the hottest path,
-    through the same ``_carry_on``). Wrong arguments are found by ``ArgumentChecker`` first, which
-    names them; this is the net for the rest (a call with arguments missing, an SDK bug)."""
-
-    def decorate(method: _F) -> _F:
-        @functools.wraps(method)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except Exception:
-                _carry_on(self, method.__name__)
-                return fallback(self) if fallback is not None else None
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def _carry_on(owner: Any, name: str) -> None:
-    """Called while an SDK error is handled: log it with ``fail_silently``, else raise it again."""
-    if not owner._fail_silently:
-        raise  # the exception the caller is handling
-    logger.exception("sentrial: %s() failed; the app carries on", name)
+    """Run a public method under the SDK's one error policy (``sentrial._guard``), strict as its
+    client's ``fail_silently`` says: every public method of the clients and interactions goes
+    through here. Wrong arguments are found by ``ArgumentChecker`` first, which names them; this is
+    the net for the rest (a call with arguments missing, an SDK bug)."""
+    return guarded(_CARRY_ON, fallback=fallback, strict=_strict)
 
 
 # Settings that fall back to their default when refused (fail_silently=True); api_key and api_url
@@ -410,7 +398,7 @@ class SentrialClient:
                 },
             )
         except Exception:  # a strict client's refusal raises here; else an SDK bug: the bare outcome
-            _carry_on(self, "complete_session")
+            failed("complete_session", _CARRY_ON, "complete_session", strict=_strict(self))
             attributes = {semconv.SUCCESS: success is not False}
         success = attributes[semconv.SUCCESS]
         reason = attributes.get(semconv.FAILURE_REASON)

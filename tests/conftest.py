@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from otlp_receiver import OtlpReceiver
 
+from sentrial import _guard
 from sentrial.instrumentation import uninstrument_all
 from sentrial.server import LocalServer
 
@@ -37,6 +38,12 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+@pytest.fixture(autouse=True)
+def every_site_logs_afresh() -> None:
+    """The SDK logs a failure once per site and process: each test sees its own first time."""
+    _guard._sites_logged.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,9 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
+from sentrial._guard import failed
 from sentrial._ids import TracerSource
-from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, log_once, sync_wrapper
+from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
 
 TRACER_NAME = "sentrial.instrumentation"
 INSTRUMENTATION_TRACER = TracerSource(TRACER_NAME)
@@ -127,7 +128,7 @@ def _wrap_copies(target: Any, patches: Sequence[Patch], tracer: Tracer | None) -
         try:
             wrap_instance(copy, patches, tracer)
         except Exception:
-            log_once("wrap-copy", "could not wrap a copy of a wrapped client")
+            failed("wrap-copy", "could not wrap a copy of a wrapped client")
         return copy
 
     for name in _COPY_METHODS:

@@ -8,7 +8,6 @@ call goes through untraced; the provider's own exceptions reach the caller uncha
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -23,10 +22,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import pricing
 from sentrial import semconv as sc
+from sentrial._guard import failed
 from sentrial._values import fit_json, to_json
 from sentrial_otel_exporter.forks import renew_in_child
-
-logger = logging.getLogger("sentrial")
 
 ENV_CAPTURE_CONTENT = "SENTRIAL_CAPTURE_CONTENT"
 ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -35,9 +33,6 @@ _capture_override: bool | None = None
 _capture_from_env: bool | None = None
 # True in the context of a traced LLM call, so that a second layer (wrap + instrument) adds no span.
 _IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-renew_in_child(globals(), "_warned_lock")
 # Guards the claim to end a call's span (a stream may end in the caller's thread and in the
 # collector's at once); one lock for all calls, held for a flag's test and set only. Reentrant: a
 # garbage collection run inside it (a tracer or profiler may allocate there) can end another call.
@@ -70,15 +65,6 @@ def _capture_setting_from_env() -> bool:
         if value:
             return value not in ("0", "false", "no", "off", "none")
     return True
-
-
-def log_once(key: str, message: str, *args: Any) -> None:
-    """Log an instrumentation problem once per ``key``, with the traceback of the current exception."""
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    logger.warning("sentrial: " + message + "; calls go through untraced where needed", *args, exc_info=True)
 
 
 @dataclass
@@ -218,7 +204,7 @@ class LlmCall:
         try:
             self.span.set_attributes(self._result_attributes(result))
         except Exception:
-            log_once("result-attributes", "could not record an LLM result")
+            failed("result-attributes", "could not record an LLM result")
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -306,7 +292,7 @@ def _start(
     try:
         return LlmCall(get_tracer(), describe(instance, args, kwargs))
     except Exception:
-        log_once(f"describe-{getattr(describe, '__qualname__', describe)}", "could not describe an LLM call")
+        failed(f"describe-{getattr(describe, '__qualname__', describe)}", "could not describe an LLM call")
         return None
 
 
@@ -315,7 +301,7 @@ def finish_guarded(call: LlmCall, finish: Finish, result: Any) -> Any:
     try:
         return finish(call, result)
     except Exception:
-        log_once(f"finish-{getattr(finish, '__qualname__', finish)}", "could not record an LLM response")
+        failed(f"finish-{getattr(finish, '__qualname__', finish)}", "could not record an LLM response")
         call.succeed(LlmResult())
         return result
 

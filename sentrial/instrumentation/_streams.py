@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
 
-from sentrial.instrumentation._llm import LlmCall, LlmResult, log_once
+from sentrial._guard import failed
+from sentrial.instrumentation._llm import LlmCall, LlmResult
 
 if TYPE_CHECKING:
     _Proxy = wrapt.ObjectProxy[Any]
@@ -46,13 +47,13 @@ class _Tracking:
         try:
             self.accumulator.add(chunk)
         except Exception:
-            log_once(f"accumulate-{type(self.accumulator).__qualname__}", "could not read a stream chunk")
+            failed(f"accumulate-{type(self.accumulator).__qualname__}", "could not read a stream chunk")
 
     def partial(self) -> LlmResult | None:
         try:
             return self.accumulator.result()
         except Exception:
-            log_once(f"result-{type(self.accumulator).__qualname__}", "could not sum up a stream")
+            failed(f"result-{type(self.accumulator).__qualname__}", "could not sum up a stream")
             return None
 
     def end(self) -> None:

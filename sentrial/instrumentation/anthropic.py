@@ -19,6 +19,7 @@ import wrapt
 from anthropic import AsyncStream, Stream
 
 from sentrial import semconv as sc
+from sentrial._guard import failed
 from sentrial._values import json_text
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._late_responses import follow_late_response
@@ -29,7 +30,6 @@ from sentrial.instrumentation._llm import (
     capture_content,
     enter_call,
     leave_call,
-    log_once,
 )
 from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json, text_part_json
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
@@ -416,7 +416,7 @@ def _observe(message_stream: Any, call: LlmCall) -> None:
         else:
             raise TypeError(f"unexpected raw stream {type(raw).__qualname__}")
     except Exception:
-        log_once("anthropic-observe", "could not observe an anthropic MessageStream; its span ends on exit")
+        failed("anthropic-observe", "could not observe an anthropic MessageStream; its span ends on exit")
 
 
 def _settle(call: LlmCall, message_stream: Any, error: BaseException | None) -> None:
@@ -428,7 +428,7 @@ def _settle(call: LlmCall, message_stream: Any, error: BaseException | None) -> 
         try:
             partial = _snapshot_result(message_stream)
         except Exception:
-            log_once("anthropic-snapshot", "could not read an anthropic stream's message")
+            failed("anthropic-snapshot", "could not read an anthropic stream's message")
     if error is not None:
         call.fail(error, partial)
     else:

@@ -34,11 +34,12 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from sentrial import semconv as sc
+from sentrial._guard import failed
 from sentrial._tool_runs import ToolRun
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.instrumentation._base import INSTRUMENTATION_TRACER
-from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, log_once
+from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult
 from sentrial.instrumentation._parts import plain_text
 from sentrial.tracing import current_route
 
@@ -236,7 +237,7 @@ def _end_turn(turn: _Turn, error: BaseException | str | None) -> None:
     try:
         turn.end(error)
     except Exception:
-        log_once("claude-end", "could not end a Claude Agent SDK run")
+        failed("claude-end", "could not end a Claude Agent SDK run")
 
 
 class _Conversation:
@@ -254,7 +255,7 @@ class _Conversation:
         try:
             self._waiting.append(_Turn(prompt, self.user_id, self._totals))
         except Exception:
-            log_once("claude-begin", "could not record a Claude Agent SDK prompt")
+            failed("claude-begin", "could not record a Claude Agent SDK prompt")
 
     def see(self, message: Any) -> None:
         """Record one message of the run."""
@@ -266,7 +267,7 @@ class _Conversation:
             if self._current.see(message):
                 self._current = None
         except Exception:
-            log_once("claude-message", "could not record a Claude Agent SDK message")
+            failed("claude-message", "could not record a Claude Agent SDK message")
             if _is_result(message):  # the next message is another prompt's, whatever went wrong
                 self._current = None
 

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import wrapt
@@ -36,6 +35,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
+from sentrial._guard import failed, guarded
 from sentrial._ids import TracerSource
 from sentrial._tool_runs import ToolRun
 from sentrial.api import get_client
@@ -47,7 +47,6 @@ from sentrial.instrumentation._llm import (
     LlmResult,
     call_context,
     capture_content,
-    log_once,
     should_trace,
 )
 from sentrial.integrations._langchain_terms import (
@@ -64,21 +63,11 @@ from sentrial_otel_exporter.forks import renew_in_child
 
 __all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 _MAX_AGENT_RUNS = 256  # agent runs whose chosen tools have not all run yet, at most
 
 
-def _never_raises(method: _F) -> _F:
-    """A callback that logs its own failure once and lets the LangChain run go on."""
-
-    @functools.wraps(method)
-    def guarded(*args: Any, **kwargs: Any) -> None:
-        try:
-            method(*args, **kwargs)
-        except Exception:
-            log_once(f"langchain-{method.__name__}", "could not record a LangChain %s", method.__name__)
-
-    return guarded  # type: ignore[return-value]
+# A callback that fails logs it (once per callback) and lets the LangChain run go on.
+_never_raises = guarded("could not record a LangChain %s")
 
 
 @dataclass
@@ -475,7 +464,7 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 if not any(isinstance(h, SentrialCallbackHandler) for h in instance.handlers):
                     instance.add_handler(handler, inherit=True)
             except Exception:
-                log_once(
+                failed(
                     "langchain-manager", "could not add Sentrial's handler to a LangChain callback manager"
                 )
 
