@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from sentrial import semconv
@@ -29,7 +31,13 @@ class ToolRun:
     The span is recorded on ``client`` (default: the client of the current interaction, else the
     global tracer provider), in ``context`` (default: the current one); ``reasoning`` is why the
     agent called the tool, when it said.
+
+    As a context manager it makes the span current while the tool runs, then ends it: failed with
+    the exception that left the block, else with ``output`` (which the block sets). A generator
+    closed early (GeneratorExit) succeeds with what was taken.
     """
+
+    output: Any = None
 
     def __init__(
         self,
@@ -84,6 +92,24 @@ class ToolRun:
             self.span.set_status(Status(StatusCode.ERROR, f"{kind}: {text}"))
         finally:
             self._end()
+
+    def __enter__(self) -> ToolRun:
+        # run.fail records what the tool raises: OTel's own recording would read the exception's
+        # message unguarded, and record it twice.
+        self._scope = trace.use_span(
+            self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        )
+        self._scope.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._scope.__exit__(None, None, None)
+        if error is None or isinstance(error, GeneratorExit):
+            self.succeed(self.output)
+        else:
+            self.fail(error)
 
     def _record_exception(self, error: BaseException) -> None:
         try:

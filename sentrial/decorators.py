@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from opentelemetry import trace
-
 from sentrial._tool_runs import ToolRun
 from sentrial._values import as_text, safe_text
 from sentrial.api import get_client
@@ -73,12 +71,6 @@ def _bound_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> di
     return arguments
 
 
-def _current(run: ToolRun) -> Any:
-    """Make the tool's span current while the tool runs; ``run.fail`` records what it raises (OTel's
-    own recording would read the exception's message unguarded, and record it twice)."""
-    return trace.use_span(run.span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
-
-
 def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> ToolRun | None:
     try:
         return ToolRun(name, _bound_arguments(function, args, kwargs))
@@ -88,6 +80,7 @@ def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any)
 
 
 def _decorate_tool(function: _F, name: str) -> _F:
+    # One wrapper per kind of function; the run (a context manager) records the output or the error.
     if inspect.isasyncgenfunction(function):
 
         @functools.wraps(function)
@@ -97,19 +90,11 @@ def _decorate_tool(function: _F, name: str) -> _F:
                 async for item in function(*args, **kwargs):
                     yield item
                 return
-            items: list[Any] = []
-            try:
-                with _current(run):
-                    async for item in function(*args, **kwargs):
-                        items.append(item)
-                        yield item
-            except GeneratorExit:  # the caller stopped early: what it took was the tool's output
-                run.succeed(items)
-                raise
-            except BaseException as error:
-                run.fail(error)
-                raise
-            run.succeed(items)
+            with run:
+                items = run.output = []
+                async for item in function(*args, **kwargs):
+                    items.append(item)
+                    yield item
 
         return async_gen_wrapper  # type: ignore[return-value]
 
@@ -121,19 +106,11 @@ def _decorate_tool(function: _F, name: str) -> _F:
             if run is None:
                 yield from function(*args, **kwargs)
                 return None
-            items: list[Any] = []
-            try:
-                with _current(run):
-                    for item in function(*args, **kwargs):
-                        items.append(item)
-                        yield item
-            except GeneratorExit:  # the caller stopped early: what it took was the tool's output
-                run.succeed(items)
-                raise
-            except BaseException as error:
-                run.fail(error)
-                raise
-            run.succeed(items)
+            with run:
+                items = run.output = []
+                for item in function(*args, **kwargs):
+                    items.append(item)
+                    yield item
             return None
 
         return gen_wrapper  # type: ignore[return-value]
@@ -145,14 +122,9 @@ def _decorate_tool(function: _F, name: str) -> _F:
             run = _start_tool(name, function, args, kwargs)
             if run is None:
                 return await function(*args, **kwargs)
-            try:
-                with _current(run):
-                    result = await function(*args, **kwargs)
-            except BaseException as error:
-                run.fail(error)
-                raise
-            run.succeed(result)
-            return result
+            with run:
+                run.output = await function(*args, **kwargs)
+            return run.output
 
         return async_wrapper  # type: ignore[return-value]
 
@@ -161,14 +133,9 @@ def _decorate_tool(function: _F, name: str) -> _F:
         run = _start_tool(name, function, args, kwargs)
         if run is None:
             return function(*args, **kwargs)
-        try:
-            with _current(run):
-                result = function(*args, **kwargs)
-        except BaseException as error:
-            run.fail(error)
-            raise
-        run.succeed(result)
-        return result
+        with run:
+            run.output = function(*args, **kwargs)
+        return run.output
 
     return wrapper  # type: ignore[return-value]
 
