@@ -13,17 +13,10 @@ unparsed ends it as abandoned.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
-
-import wrapt
+from typing import Any
 
 from sentrial.instrumentation._llm import Finish, LlmCall, LlmResult, finish_guarded
-from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
-
-if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
-else:
-    _Proxy = wrapt.ObjectProxy  # not subscriptable on every wrapt version
+from sentrial.instrumentation._streams import Proxy, TracedAsyncStream, TracedStream
 
 _NOT_PARSED: Any = object()
 
@@ -40,7 +33,7 @@ def _end_unread(call: LlmCall) -> None:
         call.succeed(LlmResult())  # read raw or not at all: no answer to record
 
 
-class _LateResponse(_Proxy):
+class _LateResponse(Proxy):
     """What both proxies hold: the call, its finish step and what the first parse gave."""
 
     def __init__(self, response: Any, call: LlmCall, finish: Finish) -> None:

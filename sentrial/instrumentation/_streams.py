@@ -17,9 +17,10 @@ from sentrial._guard import failed
 from sentrial.instrumentation._llm import LlmCall, LlmResult
 
 if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
+    Proxy = wrapt.ObjectProxy[Any]
 else:
-    _Proxy = wrapt.ObjectProxy  # not subscriptable on every wrapt version
+    Proxy = wrapt.ObjectProxy  # not subscriptable on every wrapt version
+"""The base of every wrapper the instrumentation puts around a provider's object."""
 
 
 class Accumulator(Protocol):
@@ -75,7 +76,7 @@ class _Tracking:
             self.call.abandon(self.partial())
 
 
-class TracedStream(_Proxy):
+class TracedStream(Proxy):
     """A synchronous provider stream whose LLM span ends with it."""
 
     def __init__(self, wrapped: Any, call: LlmCall, accumulator: Accumulator) -> None:
@@ -120,7 +121,7 @@ class TracedStream(_Proxy):
         self._self_tracking.abandon()
 
 
-class TracedAsyncStream(_Proxy):
+class TracedAsyncStream(Proxy):
     """An asynchronous provider stream whose LLM span ends with it."""
 
     def __init__(self, wrapped: Any, call: LlmCall, accumulator: Accumulator) -> None:

@@ -13,9 +13,8 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import wrapt
 from anthropic import AsyncStream, Stream
 
 from sentrial import semconv as sc
@@ -31,24 +30,16 @@ from sentrial.instrumentation._llm import (
     enter_call,
     leave_call,
 )
-from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json, text_part_json
-from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
-
-if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
-else:
-    _Proxy = wrapt.ObjectProxy  # not subscriptable on every wrapt version
+from sentrial.instrumentation._parts import (
+    get_field,
+    json_array,
+    text_answer_json,
+    text_message_json,
+    text_part_json,
+)
+from sentrial.instrumentation._streams import Proxy, TracedAsyncStream, TracedStream
 
 __all__ = ["PATCHES", "AnthropicInstrumentor"]
-
-
-# --- reading values that may be dicts (request params) or SDK models (responses, echoed blocks) ---
-def _field(value: Any, name: str) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return value.get(name)
-    return getattr(value, name, None)
 
 
 def _integer(value: Any) -> int | None:
@@ -105,21 +96,21 @@ def _text_part(text: Any) -> dict[str, Any]:
 
 def _media_part(kind: str, source: Any) -> dict[str, Any]:
     """An image or document block without its payload: the raw bytes never go on a span."""
-    source_type = _field(source, "type")
+    source_type = get_field(source, "type")
     part: dict[str, Any] = {"modality": kind}
     if source_type in ("base64", "text"):
         part["type"] = "blob"
     elif source_type == "url":
         part["type"] = "uri"
-        url = _text(_field(source, "url"))
+        url = _text(get_field(source, "url"))
         if url and not url.startswith("data:"):
             part["uri"] = url
     elif source_type == "file":
         part["type"] = "file"
-        part["file_id"] = _text(_field(source, "file_id"))
+        part["file_id"] = _text(get_field(source, "file_id"))
     else:
         part["type"] = kind
-    media_type = _text(_field(source, "media_type"))
+    media_type = _text(get_field(source, "media_type"))
     if media_type:
         part["mime_type"] = media_type
     return part
@@ -139,26 +130,26 @@ def _tool_response(content: Any) -> Any:
 
 def _part(block: Any) -> dict[str, Any]:
     """One content block (request param or response model) as a GenAI message part."""
-    kind = _field(block, "type")
+    kind = get_field(block, "type")
     if kind == "text":
-        return _text_part(_field(block, "text"))
+        return _text_part(get_field(block, "text"))
     if kind in ("tool_use", "server_tool_use"):
         return {
             "type": "tool_call",
-            "id": _field(block, "id"),
-            "name": _field(block, "name"),
-            "arguments": _field(block, "input"),
+            "id": get_field(block, "id"),
+            "name": get_field(block, "name"),
+            "arguments": get_field(block, "input"),
         }
     if kind == "tool_result":
         return {
             "type": "tool_call_response",
-            "id": _field(block, "tool_use_id"),
-            "response": _tool_response(_field(block, "content")),
+            "id": get_field(block, "tool_use_id"),
+            "response": _tool_response(get_field(block, "content")),
         }
     if kind in ("image", "document"):
-        return _media_part(kind, _field(block, "source"))
+        return _media_part(kind, get_field(block, "source"))
     if kind == "thinking":
-        return {"type": "reasoning", "content": _text(_field(block, "thinking")) or ""}
+        return {"type": "reasoning", "content": _text(get_field(block, "thinking")) or ""}
     return {"type": kind if isinstance(kind, str) else "unknown"}
 
 
@@ -176,7 +167,7 @@ def _input_messages(messages: Any) -> str | None:
         return None
     written = []
     for item in items:
-        role, content = _field(item, "role"), _field(item, "content")
+        role, content = get_field(item, "role"), get_field(item, "content")
         if type(role) is str and type(content) is str:  # most messages: one text, written directly
             written.append(text_message_json(role, content))
         else:
@@ -225,46 +216,46 @@ def _output_messages(parts: list[dict[str, Any]], stop_reason: str | None) -> li
 def _answer_json(content: Any, stop_reason: str | None) -> str:
     """The answer's content blocks as the JSON text of the output messages."""
     blocks = _items(content)
-    if stop_reason and blocks is not None and len(blocks) == 1 and _field(blocks[0], "type") == "text":
-        text = _field(blocks[0], "text")
+    if stop_reason and blocks is not None and len(blocks) == 1 and get_field(blocks[0], "type") == "text":
+        text = get_field(blocks[0], "text")
         if type(text) is str:  # most answers: one text block, written directly
             return json_array([text_answer_json(text, stop_reason)])
     return json_text(_output_messages(_parts(content), stop_reason))
 
 
 def _usage_counts(usage: Any) -> dict[str, int | None]:
-    uncached = _integer(_field(usage, "input_tokens"))
-    cache_read = _integer(_field(usage, "cache_read_input_tokens"))
-    cache_creation = _integer(_field(usage, "cache_creation_input_tokens"))
+    uncached = _integer(get_field(usage, "input_tokens"))
+    cache_read = _integer(get_field(usage, "cache_read_input_tokens"))
+    cache_creation = _integer(get_field(usage, "cache_creation_input_tokens"))
     # The GenAI conventions count cache reads and writes as input; Anthropic's input_tokens does not.
     total_input = None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0)
     return {
         "input_tokens": total_input,
-        "output_tokens": _integer(_field(usage, "output_tokens")),
+        "output_tokens": _integer(get_field(usage, "output_tokens")),
         "cache_read_tokens": cache_read,
         "cache_creation_tokens": cache_creation,
-        "reasoning_tokens": _integer(_field(_field(usage, "output_tokens_details"), "thinking_tokens")),
+        "reasoning_tokens": _integer(get_field(get_field(usage, "output_tokens_details"), "thinking_tokens")),
     }
 
 
 def message_result(message: Any) -> LlmResult:
     """A ``Message`` (model, stream snapshot or decoded JSON body) as the call's result."""
-    stop_reason = _text(_field(message, "stop_reason"))
+    stop_reason = _text(get_field(message, "stop_reason"))
     output = None
     if capture_content():
-        output = _answer_json(_field(message, "content"), stop_reason)
+        output = _answer_json(get_field(message, "content"), stop_reason)
     return LlmResult(
-        response_model=_text(_field(message, "model")),
-        response_id=_text(_field(message, "id")),
+        response_model=_text(get_field(message, "model")),
+        response_id=_text(get_field(message, "id")),
         finish_reasons=[stop_reason] if stop_reason else [],
         output_messages=output,
-        **_usage_counts(_field(message, "usage")),
+        **_usage_counts(get_field(message, "usage")),
     )
 
 
 def _raw_response_result(response: Any) -> LlmResult:
     """What a ``with_raw_response`` call answered, its JSON body already read."""
-    http_response = _field(response, "http_response")
+    http_response = get_field(response, "http_response")
     content_type = str(http_response.headers.get("content-type", ""))
     if not content_type.startswith("application/json"):
         return LlmResult()
@@ -298,21 +289,23 @@ class EventAccumulator:
 
     def add(self, chunk: Any) -> None:
         """Take one raw stream event into account."""
-        kind = _field(chunk, "type")
+        kind = get_field(chunk, "type")
         if kind == "message_start":
-            self._start(_field(chunk, "message"))
+            self._start(get_field(chunk, "message"))
         elif kind == "content_block_start":
-            self._open_block(_integer(_field(chunk, "index")), _field(chunk, "content_block"))
+            self._open_block(_integer(get_field(chunk, "index")), get_field(chunk, "content_block"))
         elif kind == "content_block_delta":
-            self._extend_block(_integer(_field(chunk, "index")), _field(chunk, "delta"))
+            self._extend_block(_integer(get_field(chunk, "index")), get_field(chunk, "delta"))
         elif kind == "message_delta":
-            self._stop_reason = _text(_field(_field(chunk, "delta"), "stop_reason")) or self._stop_reason
-            self._count(_field(chunk, "usage"))
+            self._stop_reason = (
+                _text(get_field(get_field(chunk, "delta"), "stop_reason")) or self._stop_reason
+            )
+            self._count(get_field(chunk, "usage"))
 
     def _start(self, message: Any) -> None:
-        self._message_id = _text(_field(message, "id"))
-        self._model = _text(_field(message, "model"))
-        self._count(_field(message, "usage"))
+        self._message_id = _text(get_field(message, "id"))
+        self._model = _text(get_field(message, "model"))
+        self._count(get_field(message, "usage"))
 
     def _count(self, usage: Any) -> None:
         # message_delta repeats cumulative totals; a count it leaves out keeps the message_start value.
@@ -324,11 +317,11 @@ class EventAccumulator:
         if index is None:
             return
         self._blocks[index] = {
-            "type": _field(block, "type"),
-            "id": _field(block, "id"),
-            "name": _field(block, "name"),
-            "input": _field(block, "input"),
-            "text": _text(_field(block, "text")) or _text(_field(block, "thinking")) or "",
+            "type": get_field(block, "type"),
+            "id": get_field(block, "id"),
+            "name": get_field(block, "name"),
+            "input": get_field(block, "input"),
+            "text": _text(get_field(block, "text")) or _text(get_field(block, "thinking")) or "",
             "json": "",
         }
 
@@ -336,13 +329,13 @@ class EventAccumulator:
         block = self._blocks.get(index) if index is not None else None
         if block is None:
             return
-        kind = _field(delta, "type")
+        kind = get_field(delta, "type")
         if kind == "text_delta":
-            block["text"] += _text(_field(delta, "text")) or ""
+            block["text"] += _text(get_field(delta, "text")) or ""
         elif kind == "thinking_delta":
-            block["text"] += _text(_field(delta, "thinking")) or ""
+            block["text"] += _text(get_field(delta, "thinking")) or ""
         elif kind == "input_json_delta":
-            block["json"] += _text(_field(delta, "partial_json")) or ""
+            block["json"] += _text(get_field(delta, "partial_json")) or ""
 
     @staticmethod
     def _block_part(block: dict[str, Any]) -> dict[str, Any]:
@@ -445,7 +438,7 @@ def _sending(call: LlmCall) -> Iterator[None]:
         leave_call(token)
 
 
-class TracedMessageStreamManager(_Proxy):
+class TracedMessageStreamManager(Proxy):
     """``messages.stream()``'s manager; the ``MessageStream`` it opens ends the call's span."""
 
     def __init__(self, wrapped: Any, call: LlmCall) -> None:
@@ -480,7 +473,7 @@ class TracedMessageStreamManager(_Proxy):
             self._self_call.abandon()
 
 
-class TracedAsyncMessageStreamManager(_Proxy):
+class TracedAsyncMessageStreamManager(Proxy):
     """``AsyncMessages.stream()``'s manager; the ``AsyncMessageStream`` it opens ends the call's span."""
 
     def __init__(self, wrapped: Any, call: LlmCall) -> None:

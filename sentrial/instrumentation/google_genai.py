@@ -20,7 +20,13 @@ from typing import Any
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult
-from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json, text_part_json
+from sentrial.instrumentation._parts import (
+    get_field,
+    json_array,
+    text_answer_json,
+    text_message_json,
+    text_part_json,
+)
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
 
 _MODULE = "google.genai.models"
@@ -47,12 +53,10 @@ def _camel(name: str) -> str:
 
 def _get(obj: Any, name: str) -> Any:
     """A field of a google-genai model or of the equivalent dict (snake_case or camelCase keys)."""
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        value = obj.get(name)
-        return obj.get(_camel(name)) if value is None else value
-    return getattr(obj, name, None)
+    value = get_field(obj, name)
+    if value is None and isinstance(obj, dict):
+        return obj.get(_camel(name))
+    return value
 
 
 def _plain(value: Any) -> Any:

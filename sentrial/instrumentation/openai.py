@@ -20,10 +20,9 @@ Responses API streams always report usage.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import openai
-import wrapt
 
 from sentrial import semconv as sc
 from sentrial._values import json_text
@@ -41,12 +40,7 @@ from sentrial.instrumentation._parts import (
     tool_result,
 )
 from sentrial.instrumentation._parts import get_field as _get
-from sentrial.instrumentation._streams import Accumulator, TracedAsyncStream, TracedStream
-
-if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
-else:
-    _Proxy = wrapt.ObjectProxy  # not subscriptable on every wrapt version
+from sentrial.instrumentation._streams import Accumulator, Proxy, TracedAsyncStream, TracedStream
 
 try:  # what ``with_raw_response`` returns (LangChain's ChatOpenAI calls through it)
     from openai._legacy_response import LegacyAPIResponse as _RawResponse
@@ -355,7 +349,7 @@ def _responses_result(response: Any, streamed_output: list[Any] | None = None) -
 
 
 # --- streams ------------------------------------------------------------------------------------------------
-class _ClosingResponse(_Proxy):
+class _ClosingResponse(Proxy):
     """The HTTP response of a traced stream: closing it (as the SDK's stream helpers do) ends the span."""
 
     def __init__(self, response: Any, stream: TracedStream) -> None:
@@ -367,7 +361,7 @@ class _ClosingResponse(_Proxy):
         self._self_stream.close()
 
 
-class _AsyncClosingResponse(_Proxy):
+class _AsyncClosingResponse(Proxy):
     """The HTTP response of a traced async stream: ``aclose()`` ends the span."""
 
     def __init__(self, response: Any, stream: TracedAsyncStream) -> None:
