@@ -27,6 +27,7 @@ from opentelemetry.trace import Link, SpanContext
 
 from sentrial import semconv as sc
 from sentrial._pii_patterns import is_card_number, key_names_ssn, luhn_valid
+from sentrial._pii_remote import config_from_server
 from sentrial._pii_secret import hash_secret
 from sentrial.redact import (
     DEFAULT_MAX_SCAN_CHARS,
@@ -34,7 +35,6 @@ from sentrial.redact import (
     PiiConfig,
     PiiCustomPattern,
     Redactor,
-    config_from_server,
     normalise_field,
     redactor_for,
 )
