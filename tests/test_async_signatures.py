@@ -153,7 +153,7 @@ def test_a_misspelt_keyword_raises_when_awaited_on_a_strict_client(server: Local
 def test_the_module_level_begin_refuses_a_misspelt_keyword_before_making_a_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """As the function written out did: a TypeError at once, and no default client made for it."""
+    """Unlike the client's guarded method: a TypeError at once, and no default client made for it."""
     monkeypatch.setattr(sentrial.api, "_default", None)
     with pytest.raises(TypeError, match="usr_id"):
         sentrial.begin(usr_id="u", event="e")  # type: ignore[call-arg]
