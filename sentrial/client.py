@@ -467,12 +467,15 @@ class SentrialClient:
         metadata: dict[str, Any] | None = None,
     ) -> Interaction:
         """Begin an interaction and make it the current session; use it directly or with ``with``."""
-        interaction, context = self._begin_unentered(user_id, event, input, event_id, convo_id, metadata)
+        interaction, context = self._begin_unentered(
+            user_id=user_id, event=event, input=input, event_id=event_id, convo_id=convo_id, metadata=metadata
+        )
         interaction._token = otel_context.attach(context)
         return interaction
 
     def _begin_unentered(
         self,
+        *,
         user_id: Any,
         event: Any,
         input: Any = None,
@@ -561,21 +564,22 @@ class SentrialClient:
     ) -> dict[str, Any] | None:
         """Record a tool call of the session; returns at once with the event's ids."""
         return self._tool_call(
-            session_id,
-            tool_name,
-            tool_input,
-            tool_output,
-            reasoning,
-            estimated_cost,
-            tool_error,
-            token_count,
-            trace_id,
-            span_id,
-            metadata,
+            session_id=session_id,
+            tool_name=tool_name,
+            tool_input=tool_input,
+            tool_output=tool_output,
+            reasoning=reasoning,
+            estimated_cost=estimated_cost,
+            tool_error=tool_error,
+            token_count=token_count,
+            trace_id=trace_id,
+            span_id=span_id,
+            metadata=metadata,
         )
 
     def _tool_call(
         self,
+        *,
         session_id: Any,
         tool_name: Any,
         tool_input: Any,
@@ -775,7 +779,9 @@ class SentrialClient:
             if interaction is not None and not interaction.finished:  # also leaves its context
                 interaction.finish(success=False, failure_reason=semconv.NOT_FINISHED_REASON)
             else:
-                self.complete_session(session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON)
+                self.complete_session(
+                    session_id=session_id, success=False, failure_reason=semconv.NOT_FINISHED_REASON
+                )
         delivered = self._delivery.shutdown(timeout)
         if self._provider is not None:
             router = router_of(self._provider)
@@ -889,17 +895,17 @@ class Interaction:
         if self._session_id is None:
             return None
         return self._client._tool_call(
-            self._session_id,
-            tool_name,
-            tool_input,
-            tool_output,
-            reasoning,
-            estimated_cost,
-            tool_error,
-            token_count,
-            trace_id,
-            span_id,
-            metadata,
+            session_id=self._session_id,
+            tool_name=tool_name,
+            tool_input=tool_input,
+            tool_output=tool_output,
+            reasoning=reasoning,
+            estimated_cost=estimated_cost,
+            tool_error=tool_error,
+            token_count=token_count,
+            trace_id=trace_id,
+            span_id=span_id,
+            metadata=metadata,
         )
 
     @_guarded()
@@ -915,7 +921,12 @@ class Interaction:
         if self._session_id is None:
             return None
         return self._client.track_decision(
-            self._session_id, reasoning, alternatives, confidence, estimated_cost, token_count
+            session_id=self._session_id,
+            reasoning=reasoning,
+            alternatives=alternatives,
+            confidence=confidence,
+            estimated_cost=estimated_cost,
+            token_count=token_count,
         )
 
     @_guarded()
@@ -931,7 +942,12 @@ class Interaction:
         if self._session_id is None:
             return None
         return self._client.track_error(
-            self._session_id, error_message, error_type, tool_name, stack_trace, metadata
+            session_id=self._session_id,
+            error_message=error_message,
+            error_type=error_type,
+            tool_name=tool_name,
+            stack_trace=stack_trace,
+            metadata=metadata,
         )
 
     @_guarded()
