@@ -8,11 +8,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentrial_otel_exporter.exporter import DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL
+
 logger = logging.getLogger("sentrial")
 
-DEFAULT_API_URL = "https://api.sentrial.com"
-ENV_API_KEY = "SENTRIAL_API_KEY"
-ENV_API_URL = "SENTRIAL_API_URL"
 ENV_DISABLED = "SENTRIAL_DISABLED"
 ENV_OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 

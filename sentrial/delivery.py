@@ -21,7 +21,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -31,10 +30,8 @@ from sentrial._config import Settings
 from sentrial._genai_peers import normalised
 from sentrial.redact import Redactor
 from sentrial_otel_exporter.drops import DropLog
+from sentrial_otel_exporter.exporter import SentrialSpanExporter
 from sentrial_otel_exporter.forks import after_fork_in_child
-
-if TYPE_CHECKING:
-    from sentrial_otel_exporter.exporter import SentrialSpanExporter
 
 logger = logging.getLogger("sentrial")
 
@@ -179,9 +176,6 @@ class Delivery:
         redactor: Redactor | None = None,
         additional_exporters: Sequence[SpanExporter] = (),
     ) -> None:
-        # Imported here: the exporter package reads sentrial.semconv, which imports this package.
-        from sentrial_otel_exporter.exporter import SentrialSpanExporter
-
         self.settings = settings
         self.redactor = redactor
         # Registered before the batcher exists: in a child, this reset runs before OTel restarts the

@@ -9,7 +9,7 @@ import os
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from sentrial import semconv as sc
+from sentrial_otel_exporter import semconv as sc
 
 ENV_AGENT_NAME = "SENTRIAL_AGENT_NAME"
 UNKNOWN_AGENT = "unknown_agent"

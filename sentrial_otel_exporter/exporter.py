@@ -13,15 +13,19 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from sentrial import semconv as sc
 from sentrial_otel_exporter import mapping
+from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.forks import after_fork_in_child
 from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, ApiCall, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
 
+# The SDK's client reads the same variables and default (sentrial._config imports them from here).
 DEFAULT_API_URL = "https://api.sentrial.com"
+ENV_API_KEY = "SENTRIAL_API_KEY"
+ENV_API_URL = "SENTRIAL_API_URL"
+
 _MAX_TRACKED_SESSIONS = 100_000
 # Completions remembered for events that end after them; such events come within seconds.
 _MAX_REMEMBERED_COMPLETIONS = 10_000
@@ -65,10 +69,10 @@ class SentrialSpanExporter(SpanExporter):
         max_pending: int = 10_000,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
-        url = api_url or os.environ.get("SENTRIAL_API_URL") or DEFAULT_API_URL
+        url = api_url or os.environ.get(ENV_API_URL) or DEFAULT_API_URL
         self._transport = Transport(
             url,
-            api_key=api_key or os.environ.get("SENTRIAL_API_KEY") or None,
+            api_key=api_key or os.environ.get(ENV_API_KEY) or None,
             timeout=timeout,
             retry_timeout=retry_timeout,
             workers=workers,

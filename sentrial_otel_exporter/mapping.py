@@ -17,7 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from sentrial import semconv as sc
+from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.transport import ApiCall
 
 SESSIONS_PATH = "/api/sdk/sessions"

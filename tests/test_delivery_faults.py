@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from helpers import wait_until
+from helpers import EVENTS, SESSIONS, drop_warnings, event_posts, stored_steps, wait_until
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -31,10 +31,8 @@ from opentelemetry.trace import SpanKind
 
 from sentrial import BatcherConfig, DeliveryError, SentrialClient
 from sentrial.server import LocalServer
-from sentrial_otel_exporter.transport import ApiCall, DeliveryStats, Transport
+from sentrial_otel_exporter.transport import DeliveryStats
 
-SESSIONS = "/api/sdk/sessions"
-EVENTS = "/api/sdk/events"
 KEY = "test-key"
 
 MakeClient = Callable[..., SentrialClient]
@@ -94,28 +92,10 @@ def track_steps(client: SentrialClient, session_id: str, steps: range) -> None:
         client.track_tool_call(session_id, "step", {"i": step}, {"ok": True})
 
 
-def stored_steps(server: LocalServer, session_id: str) -> list[int]:
-    """The step numbers of a session's stored events, in arrival order."""
-    session = server.session(session_id)
-    assert session is not None, f"session {session_id} never reached the server"
-    return [event["toolInput"]["i"] for event in session["events"]]
-
-
 def stored_count(server: LocalServer, session_id: str) -> int:
     """How many events of the session the server holds (0 before the session arrived)."""
     session = server.session(session_id)
     return 0 if session is None else len(session["events"])
-
-
-def event_posts(server: LocalServer, span_id: str | None = None) -> list[dict[str, Any]]:
-    """The POST /api/sdk/events requests the server received (for one spanId, when given)."""
-    return [
-        r
-        for r in server.requests
-        if r["method"] == "POST"
-        and urlsplit(r["path"]).path == EVENTS
-        and (span_id is None or (r["json"] or {}).get("spanId") == span_id)
-    ]
 
 
 def retried_span_ids(server: LocalServer) -> set[str]:
@@ -159,15 +139,6 @@ def assert_delivered_in_order(
     span_ids = [event["spanId"] for event in session["events"]]
     log = server.requests if request_log is None else request_log
     assert wire_sequence(log, session_id) == ["open", *span_ids, "complete"]
-
-
-def drop_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The texts of the transport's drop warnings."""
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name == "sentrial" and record.getMessage().startswith("Sentrial dropped")
-    ]
 
 
 # --- a server that is down ---------------------------------------------------------------------
@@ -718,85 +689,6 @@ def test_the_exporters_own_http_calls_are_not_traced(
     assert attributes.get("url.full", attributes.get("http.url")) == local_server.url + "/"
 
 
-# --- the transport's own robustness ------------------------------------------------------------------
-def _event_body(session_id: str, step: int, cost: float = 0.0) -> dict[str, Any]:
-    return {
-        "sessionId": session_id,
-        "eventType": "tool_call",
-        "toolName": "step",
-        "toolInput": {"i": step},
-        "toolOutput": {},
-        "estimatedCost": cost,
-        "stateBefore": {},
-        "stateAfter": {},
-    }
-
-
-def test_a_call_that_cannot_be_sent_is_dropped_and_its_lane_goes_on(
-    local_server: LocalServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A body JSON cannot encode (NaN) is dropped and counted; the worker and the lane carry on."""
-    caplog.set_level(logging.WARNING, logger="sentrial")
-    transport = Transport(local_server.url, timeout=2.0, retry_timeout=5.0)
-    session_id = "session-with-a-bad-event"
-    opening = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
-
-    def event(step: int, cost: float = 0.0) -> ApiCall:
-        return ApiCall(
-            "POST", EVENTS, _event_body(session_id, step, cost), session=session_id, lane=session_id
-        )
-
-    try:
-        transport.submit(
-            [
-                ApiCall("POST", SESSIONS, opening, session=session_id, lane=session_id, opens_session=True),
-                event(0, cost=float("nan")),
-                event(1),
-            ]
-        )
-        assert transport.flush(timeout=5) is False
-        assert transport.stats().drop_reasons == {"ValueError while encoding POST /api/sdk/events": 1}
-        assert stored_steps(local_server, session_id) == [1]
-        assert drop_warnings(caplog)
-
-        transport.submit([event(2)])
-        assert transport.flush(timeout=5)
-        assert stored_steps(local_server, session_id) == [1, 2]
-    finally:
-        transport.shutdown(timeout=1.0)
-
-
-def test_a_full_queue_still_takes_a_sessions_opening(local_server: LocalServer) -> None:
-    """Dropping an opening would lose its session's every later call (the server would answer them
-    404): openings get headroom above the bound; the calls of one dropped all the same are dropped
-    at once, with their own reason, rather than sent to be refused."""
-
-    def opening(session_id: str) -> ApiCall:
-        body = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
-        return ApiCall("POST", SESSIONS, body, session=session_id, lane=session_id, opens_session=True)
-
-    def event(session_id: str) -> ApiCall:
-        return ApiCall("POST", EVENTS, _event_body(session_id, 0), session=session_id, lane=session_id)
-
-    transport = Transport(local_server.url, timeout=5.0, retry_timeout=10.0, max_pending=2, workers=1)
-    local_server.set_delay(1000)  # the first call waits on the server, the rest in the queue
-    try:
-        transport.submit([opening("A"), event("A")])  # the queue is full
-        transport.submit([opening(f"B{n}") for n in range(65)])  # 64 get in above the bound
-        transport.submit([event("B0"), event("B64")])
-        assert transport.stats().drop_reasons == {
-            "delivery queue full": 2,  # B64's opening and B0's event
-            "its session's opening was dropped (the delivery queue was full)": 1,  # B64's event
-        }
-        local_server.set_delay(0)
-        assert transport.flush(timeout=20) is False
-        assert stored_steps(local_server, "A") == [0]
-        assert [local_server.session(f"B{n}") is not None for n in (0, 63, 64)] == [True, True, False]
-    finally:
-        local_server.set_delay(0)
-        transport.shutdown(timeout=1.0)
-
-
 def test_flush_and_shutdown_keep_their_timeout_when_another_exporter_hangs(
     local_server: LocalServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -859,33 +751,6 @@ def test_exporter_shutdown_does_not_wait_for_a_hung_server(
     assert stats(client).dropped == 4
 
 
-def test_calls_queued_behind_a_give_up_are_dropped_without_a_timeout_each(
-    local_server: LocalServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A server that stops answering: the lane's first call retries for its whole retry time;
-    the calls that waited out theirs behind it are dropped at once, not tried one timeout each."""
-    caplog.set_level(logging.WARNING, logger="sentrial")
-    session_id = "session-of-a-hung-server"
-    transport = Transport(local_server.url, timeout=0.3, retry_timeout=1.0, workers=1)
-    local_server.set_delay(3000)  # every answer comes after the client stopped waiting
-    try:
-        calls = [
-            ApiCall("POST", EVENTS, _event_body(session_id, step, 0.0), session=session_id, lane=session_id)
-            for step in range(20)
-        ]
-        started = time.monotonic()
-        transport.submit(calls)
-        assert transport.flush(timeout=20) is False
-        elapsed = time.monotonic() - started
-        stats_now = transport.stats()
-        assert (stats_now.dropped, stats_now.sent, stats_now.pending) == (20, 0, 0)
-        assert elapsed < 5, f"draining took {elapsed:.1f} s; one 0.3 s timeout per call would take about 7 s"
-        assert drop_warnings(caplog)
-    finally:
-        local_server.set_delay(0)
-        transport.shutdown(timeout=1.0)
-
-
 def test_holding_for_a_pause_never_overflows_the_queue() -> None:
     """Tracking without a pause, faster than a small queue could hold for the whole hold time:
     the hold ends when the queue is half full, so nothing is dropped. (An in-memory exporter
@@ -934,59 +799,6 @@ def test_a_retry_after_longer_than_the_retry_time_is_waited_out(
         assert_delivered_in_order(local_server, session_id, 7)
     assert len(event_posts(local_server)) == 35 + 5  # each refused event asked once more, no more
     assert (stats(client).dropped, stats(client).retried) == (0, 5)
-
-
-def _one_event_transport(server: LocalServer, **options: Any) -> tuple[Transport, str]:
-    """A transport to ``server`` whose session is stored; returns it and the session's id."""
-    transport = Transport(server.url, timeout=2.0, **options)
-    session_id = "session-of-a-long-wait"
-    opening = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
-    transport.submit(
-        [ApiCall("POST", SESSIONS, opening, session=session_id, lane=session_id, opens_session=True)]
-    )
-    assert transport.flush(timeout=5)
-    return transport, session_id
-
-
-def test_a_retry_after_is_honoured_up_to_the_longest_wait_then_retried(local_server: LocalServer) -> None:
-    """Retry-After: 3600 is cut to the longest honoured wait (here 0.5 s; 300 s by default): the
-    retry comes then, and not before."""
-    transport, session_id = _one_event_transport(local_server, retry_timeout=0.2, max_retry_after=0.5)
-    local_server.inject_faults(status=429, count=1, headers={"Retry-After": "3600"}, paths=[EVENTS])
-    try:
-        started = time.monotonic()
-        transport.submit(
-            [ApiCall("POST", EVENTS, _event_body(session_id, 0), session=session_id, lane=session_id)]
-        )
-        wait_until(lambda: stored_steps(local_server, session_id), timeout=10, what="the retried event")
-        waited = time.monotonic() - started
-        assert transport.flush(timeout=5)
-    finally:
-        transport.shutdown(timeout=1.0)
-    assert waited >= 0.5, f"the retry came {waited:.2f} s after the event, before the wait asked for"
-    assert len(event_posts(local_server)) == 2
-    assert (transport.stats().retried, transport.stats().dropped) == (1, 0)
-
-
-def test_a_server_that_keeps_asking_to_wait_is_given_up_on_after_the_longest_wait(
-    local_server: LocalServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The wait is honoured, not forever: a call is kept at most the longest honoured wait past
-    its retry time, then dropped with the server's answer."""
-    caplog.set_level(logging.WARNING, logger="sentrial")
-    transport, session_id = _one_event_transport(local_server, retry_timeout=0.2, max_retry_after=0.5)
-    local_server.inject_faults(status=429, count=None, headers={"Retry-After": "3600"}, paths=[EVENTS])
-    try:
-        transport.submit(
-            [ApiCall("POST", EVENTS, _event_body(session_id, 0), session=session_id, lane=session_id)]
-        )
-        assert transport.flush(timeout=10) is False
-    finally:
-        local_server.clear_faults()
-        transport.shutdown(timeout=1.0)
-    why = "gave up retrying: HTTP 429 on POST /api/sdk/events (the server asked to wait 3600 s)"
-    assert transport.stats().drop_reasons == {why: 1}
-    assert any(why in message for message in drop_warnings(caplog))
 
 
 def _rss_kib(field: str = "VmRSS") -> int:

@@ -7,35 +7,25 @@ through a pipe and leaves with ``os._exit``; the parent checks what the server r
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
-import select
-import signal
 import threading
-import time
-import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from helpers import wait_until
+from helpers import CHILD_TIMEOUT_S, SESSIONS, in_child, wait_until
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sentrial import SentrialClient
 from sentrial.server import LocalServer
 from sentrial.tracing import router_of
-from sentrial_otel_exporter import SentrialSpanExporter
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
     # Python 3.12+ warns on every fork of a process with threads: forking one is what is tested here.
     pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork():DeprecationWarning"),
 ]
-
-CHILD_TIMEOUT_S = 30.0
-SESSIONS = "/api/sdk/sessions"
 
 
 @pytest.fixture
@@ -45,45 +35,6 @@ def client(local_server: LocalServer) -> Iterator[SentrialClient]:
     )
     yield made
     made.shutdown(timeout=5)
-
-
-def in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``work`` in a forked child and return what it returned; fail if it raised or hung."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report, then leave without pytest's teardown or exit hooks
-        status = 1
-        try:
-            os.close(read_end)
-            try:
-                outcome: dict[str, Any] = {"result": work()}
-            except BaseException:
-                outcome = {"error": traceback.format_exc()}
-            os.write(write_end, json.dumps(outcome).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    received = b""
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([read_end], [], [], max(0.0, remaining))
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                raise AssertionError(f"the child did not finish within {CHILD_TIMEOUT_S} s (hung?)")
-            chunk = os.read(read_end, 65536)
-            if not chunk:
-                break
-            received += chunk
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
-    outcome = json.loads(received or b"{}")
-    assert "error" not in outcome, outcome["error"]
-    result: dict[str, Any] = outcome["result"]
-    return result
 
 
 def _track_one(client: SentrialClient, user: str) -> str:
@@ -302,43 +253,6 @@ def test_a_multiprocessing_child_delivers_at_its_exit_without_a_flush(
         "completed",
         "parent done",
     )
-
-
-def test_the_exporter_alone_delivers_from_a_forked_child(local_server: LocalServer) -> None:
-    """``opentelemetry-instrument`` under a pre-forking server: only the exporter, on the app's provider."""
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("app")
-    llm = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o",
-    }
-
-    def one_trace() -> str:
-        with (
-            tracer.start_as_current_span("job") as root,
-            tracer.start_as_current_span("chat gpt-4o", attributes=llm),
-        ):
-            pass
-        return f"trace-{root.get_span_context().trace_id:032x}"
-
-    try:
-        parents = one_trace()
-        assert provider.force_flush() and exporter.flush(timeout=10)  # the transport's threads run now
-
-        result = in_child(
-            lambda: {"session": one_trace(), "flushed": provider.force_flush() and exporter.flush(10)}
-        )
-    finally:
-        provider.shutdown()
-
-    assert result["flushed"] is True
-    for session_id in (parents, result["session"]):
-        stored = local_server.session(session_id)
-        assert stored is not None and stored["status"] == "completed"
-        assert [e["toolName"] for e in stored["events"]] == ["llm:openai:gpt-4o"]
 
 
 def test_a_child_forked_while_the_pii_settings_were_on_their_way_fetches_them_itself(

@@ -1,4 +1,4 @@
-"""Tests for sentrial.pricing."""
+"""Tests for the price table, ``sentrial_otel_exporter.pricing`` (``sentrial.pricing`` re-exports it)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from sentrial import pricing
-from sentrial.pricing import (
+from sentrial_otel_exporter import pricing
+from sentrial_otel_exporter.pricing import (
     ModelPrice,
     calculate_anthropic_cost,
     calculate_cost,
