@@ -18,6 +18,23 @@ from typing import Any
 _QUOTED_WORDS = {word: _quoted(word) for word in ("user", "assistant", "stop", "length", "tool_calls")}
 
 
+def as_integer(value: Any) -> int | None:
+    """``value`` when it is an int (not a bool), else None: token counts read from an answer."""
+    if type(value) is int:  # the common case first: these run several times on every call
+        return value
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_number(value: Any) -> float | int | None:
+    """``value`` when it is an int or a float (not a bool), else None."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def as_text(value: Any) -> str | None:
+    """``value`` when it is a str, else None."""
+    return value if isinstance(value, str) else None
+
+
 def get_field(obj: Any, key: str) -> Any:
     """A field of a request dict or of a response model (None when absent)."""
     if isinstance(obj, dict):  # request params are plain dicts (TypedDicts); no slower Mapping check

@@ -31,6 +31,9 @@ from sentrial.instrumentation._llm import (
     leave_call,
 )
 from sentrial.instrumentation._parts import (
+    as_integer,
+    as_number,
+    as_text,
     get_field,
     json_array,
     text_answer_json,
@@ -40,18 +43,6 @@ from sentrial.instrumentation._parts import (
 from sentrial.instrumentation._streams import Proxy, TracedAsyncStream, TracedStream
 
 __all__ = ["PATCHES", "AnthropicInstrumentor"]
-
-
-def _integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: Any) -> float | int | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -67,10 +58,10 @@ def _items(value: Any) -> list[Any] | None:
 
 # --- the request ----------------------------------------------------------------------------
 _PARAMETERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "max_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, _integer),
-    "temperature": (sc.GEN_AI_REQUEST_TEMPERATURE, _number),
-    "top_p": (sc.GEN_AI_REQUEST_TOP_P, _number),
-    "top_k": (sc.GEN_AI_REQUEST_TOP_K, _integer),
+    "max_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, as_integer),
+    "temperature": (sc.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    "top_p": (sc.GEN_AI_REQUEST_TOP_P, as_number),
+    "top_k": (sc.GEN_AI_REQUEST_TOP_K, as_integer),
     "stop_sequences": (sc.GEN_AI_REQUEST_STOP_SEQUENCES, _strings),
 }
 
@@ -102,15 +93,15 @@ def _media_part(kind: str, source: Any) -> dict[str, Any]:
         part["type"] = "blob"
     elif source_type == "url":
         part["type"] = "uri"
-        url = _text(get_field(source, "url"))
+        url = as_text(get_field(source, "url"))
         if url and not url.startswith("data:"):
             part["uri"] = url
     elif source_type == "file":
         part["type"] = "file"
-        part["file_id"] = _text(get_field(source, "file_id"))
+        part["file_id"] = as_text(get_field(source, "file_id"))
     else:
         part["type"] = kind
-    media_type = _text(get_field(source, "media_type"))
+    media_type = as_text(get_field(source, "media_type"))
     if media_type:
         part["mime_type"] = media_type
     return part
@@ -149,7 +140,7 @@ def _part(block: Any) -> dict[str, Any]:
     if kind in ("image", "document"):
         return _media_part(kind, get_field(block, "source"))
     if kind == "thinking":
-        return {"type": "reasoning", "content": _text(get_field(block, "thinking")) or ""}
+        return {"type": "reasoning", "content": as_text(get_field(block, "thinking")) or ""}
     return {"type": kind if isinstance(kind, str) else "unknown"}
 
 
@@ -224,29 +215,31 @@ def _answer_json(content: Any, stop_reason: str | None) -> str:
 
 
 def _usage_counts(usage: Any) -> dict[str, int | None]:
-    uncached = _integer(get_field(usage, "input_tokens"))
-    cache_read = _integer(get_field(usage, "cache_read_input_tokens"))
-    cache_creation = _integer(get_field(usage, "cache_creation_input_tokens"))
+    uncached = as_integer(get_field(usage, "input_tokens"))
+    cache_read = as_integer(get_field(usage, "cache_read_input_tokens"))
+    cache_creation = as_integer(get_field(usage, "cache_creation_input_tokens"))
     # The GenAI conventions count cache reads and writes as input; Anthropic's input_tokens does not.
     total_input = None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0)
     return {
         "input_tokens": total_input,
-        "output_tokens": _integer(get_field(usage, "output_tokens")),
+        "output_tokens": as_integer(get_field(usage, "output_tokens")),
         "cache_read_tokens": cache_read,
         "cache_creation_tokens": cache_creation,
-        "reasoning_tokens": _integer(get_field(get_field(usage, "output_tokens_details"), "thinking_tokens")),
+        "reasoning_tokens": as_integer(
+            get_field(get_field(usage, "output_tokens_details"), "thinking_tokens")
+        ),
     }
 
 
 def message_result(message: Any) -> LlmResult:
     """A ``Message`` (model, stream snapshot or decoded JSON body) as the call's result."""
-    stop_reason = _text(get_field(message, "stop_reason"))
+    stop_reason = as_text(get_field(message, "stop_reason"))
     output = None
     if capture_content():
         output = _answer_json(get_field(message, "content"), stop_reason)
     return LlmResult(
-        response_model=_text(get_field(message, "model")),
-        response_id=_text(get_field(message, "id")),
+        response_model=as_text(get_field(message, "model")),
+        response_id=as_text(get_field(message, "id")),
         finish_reasons=[stop_reason] if stop_reason else [],
         output_messages=output,
         **_usage_counts(get_field(message, "usage")),
@@ -293,18 +286,18 @@ class EventAccumulator:
         if kind == "message_start":
             self._start(get_field(chunk, "message"))
         elif kind == "content_block_start":
-            self._open_block(_integer(get_field(chunk, "index")), get_field(chunk, "content_block"))
+            self._open_block(as_integer(get_field(chunk, "index")), get_field(chunk, "content_block"))
         elif kind == "content_block_delta":
-            self._extend_block(_integer(get_field(chunk, "index")), get_field(chunk, "delta"))
+            self._extend_block(as_integer(get_field(chunk, "index")), get_field(chunk, "delta"))
         elif kind == "message_delta":
             self._stop_reason = (
-                _text(get_field(get_field(chunk, "delta"), "stop_reason")) or self._stop_reason
+                as_text(get_field(get_field(chunk, "delta"), "stop_reason")) or self._stop_reason
             )
             self._count(get_field(chunk, "usage"))
 
     def _start(self, message: Any) -> None:
-        self._message_id = _text(get_field(message, "id"))
-        self._model = _text(get_field(message, "model"))
+        self._message_id = as_text(get_field(message, "id"))
+        self._model = as_text(get_field(message, "model"))
         self._count(get_field(message, "usage"))
 
     def _count(self, usage: Any) -> None:
@@ -321,7 +314,7 @@ class EventAccumulator:
             "id": get_field(block, "id"),
             "name": get_field(block, "name"),
             "input": get_field(block, "input"),
-            "text": _text(get_field(block, "text")) or _text(get_field(block, "thinking")) or "",
+            "text": as_text(get_field(block, "text")) or as_text(get_field(block, "thinking")) or "",
             "json": "",
         }
 
@@ -331,11 +324,11 @@ class EventAccumulator:
             return
         kind = get_field(delta, "type")
         if kind == "text_delta":
-            block["text"] += _text(get_field(delta, "text")) or ""
+            block["text"] += as_text(get_field(delta, "text")) or ""
         elif kind == "thinking_delta":
-            block["text"] += _text(get_field(delta, "thinking")) or ""
+            block["text"] += as_text(get_field(delta, "thinking")) or ""
         elif kind == "input_json_delta":
-            block["json"] += _text(get_field(delta, "partial_json")) or ""
+            block["json"] += as_text(get_field(delta, "partial_json")) or ""
 
     @staticmethod
     def _block_part(block: dict[str, Any]) -> dict[str, Any]:

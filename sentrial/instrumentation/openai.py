@@ -30,6 +30,7 @@ from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
 from sentrial.instrumentation._parts import (
+    as_integer,
     content_parts,
     json_array,
     text_answer_json,
@@ -104,12 +105,6 @@ def set_include_stream_usage(enabled: bool) -> None:
 # --- reading the SDK's values -----------------------------------------------------------------------
 def _given(value: Any) -> bool:
     return value is not None and not isinstance(value, _SENTINELS)
-
-
-def _int(value: Any) -> int | None:
-    if type(value) is int:  # the common case first: these run several times on every call
-        return value
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _str(value: Any) -> str | None:
@@ -261,22 +256,22 @@ def _add_chat_usage(result: LlmResult, usage: Any) -> LlmResult:
     # Response models, not dicts: plain getattr (the SDK's models leave out fields of other versions).
     prompt_details = getattr(usage, "prompt_tokens_details", None)
     completion_details = getattr(usage, "completion_tokens_details", None)
-    result.input_tokens = _int(getattr(usage, "prompt_tokens", None))
-    result.output_tokens = _int(getattr(usage, "completion_tokens", None))
-    result.cache_read_tokens = _int(getattr(prompt_details, "cached_tokens", None))
-    result.cache_creation_tokens = _int(getattr(prompt_details, "cache_write_tokens", None))
-    result.reasoning_tokens = _int(getattr(completion_details, "reasoning_tokens", None))
+    result.input_tokens = as_integer(getattr(usage, "prompt_tokens", None))
+    result.output_tokens = as_integer(getattr(usage, "completion_tokens", None))
+    result.cache_read_tokens = as_integer(getattr(prompt_details, "cached_tokens", None))
+    result.cache_creation_tokens = as_integer(getattr(prompt_details, "cache_write_tokens", None))
+    result.reasoning_tokens = as_integer(getattr(completion_details, "reasoning_tokens", None))
     return result
 
 
 def _responses_usage(usage: Any) -> dict[str, int | None]:
     input_details = _get(usage, "input_tokens_details")
     return {
-        "input_tokens": _int(_get(usage, "input_tokens")),
-        "output_tokens": _int(_get(usage, "output_tokens")),
-        "cache_read_tokens": _int(_get(input_details, "cached_tokens")),
-        "cache_creation_tokens": _int(_get(input_details, "cache_write_tokens")),
-        "reasoning_tokens": _int(_get(_get(usage, "output_tokens_details"), "reasoning_tokens")),
+        "input_tokens": as_integer(_get(usage, "input_tokens")),
+        "output_tokens": as_integer(_get(usage, "output_tokens")),
+        "cache_read_tokens": as_integer(_get(input_details, "cached_tokens")),
+        "cache_creation_tokens": as_integer(_get(input_details, "cache_write_tokens")),
+        "reasoning_tokens": as_integer(_get(_get(usage, "output_tokens_details"), "reasoning_tokens")),
     }
 
 
@@ -415,7 +410,9 @@ class _ChoiceState:
         if _get(delta, "refusal"):
             self.refusal.append(str(delta.refusal))
         for call in _get(delta, "tool_calls") or ():
-            self._add_tool_call(_int(_get(call, "index")) or 0, _get(call, "id"), _get(call, "function"))
+            self._add_tool_call(
+                as_integer(_get(call, "index")) or 0, _get(call, "id"), _get(call, "function")
+            )
         if _get(delta, "function_call") is not None:
             self._add_tool_call(-1, None, delta.function_call)
 
@@ -452,7 +449,7 @@ class ChatStreamAccumulator:
         if _get(chunk, "usage") is not None:
             self._usage = chunk.usage
         for choice in _get(chunk, "choices") or ():
-            state = self._choices.setdefault(_int(_get(choice, "index")) or 0, _ChoiceState())
+            state = self._choices.setdefault(as_integer(_get(choice, "index")) or 0, _ChoiceState())
             state.add_delta(_get(choice, "delta"))
             if _get(choice, "finish_reason"):
                 state.finish_reason = str(choice.finish_reason)
@@ -488,7 +485,7 @@ class ResponsesStreamAccumulator:
     def add(self, event: Any) -> None:
         """Take one event into account."""
         kind = _get(event, "type")
-        index = _int(_get(event, "output_index"))
+        index = as_integer(_get(event, "output_index"))
         if kind in self._LIFECYCLE:
             self._snapshot = event.response
         elif kind in self._FINAL:
@@ -616,7 +613,7 @@ def finish_embeddings(call: LlmCall, result: Any) -> Any:
     call.succeed(
         LlmResult(
             response_model=_str(_get(body, "model")),
-            input_tokens=_int(_get(_get(body, "usage"), "prompt_tokens")),
+            input_tokens=as_integer(_get(_get(body, "usage"), "prompt_tokens")),
         )
     )
     return result
