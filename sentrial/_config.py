@@ -164,3 +164,45 @@ def resolve_settings(
 def disabled() -> bool:
     """True when SENTRIAL_DISABLED or OTEL_SDK_DISABLED turns the SDK off."""
     return env_flag(ENV_DISABLED) or env_flag(ENV_OTEL_SDK_DISABLED)
+
+
+# Settings that fall back to their default when refused (fail_silently=True); api_key and api_url
+# instead turn sending off, so that a key never goes to a server the caller did not name.
+_REPLACEABLE_SETTINGS: dict[str, Any] = {
+    "fail_silently": True,
+    "pii": None,
+    "batching": None,
+    "timeout": 10.0,
+    "retry_timeout": 30.0,
+    "max_value_chars": 64 * 1024,
+    "export_to_sentrial": True,
+    "max_queue_bytes": DEFAULT_MAX_QUEUE_BYTES,
+}
+
+
+def settings_or_nearest(strict: bool, given: dict[str, Any]) -> tuple[Settings, bool]:
+    """The settings for ``given``, and whether sending was turned off for a refused ``api_key`` or
+    ``api_url``. With ``strict`` a refused setting raises, else it is logged and replaced."""
+    try:
+        return resolve_settings(**given), False
+    except (TypeError, ValueError):
+        if strict:
+            raise
+    kept: dict[str, Any] = {}
+    sending_refused = False
+    for name, value in given.items():
+        try:
+            resolve_settings(**{**kept, name: value})
+        except (TypeError, ValueError) as error:
+            if name in _REPLACEABLE_SETTINGS:
+                logger.error(
+                    "sentrial: %s; the default (%r) is used instead", error, _REPLACEABLE_SETTINGS[name]
+                )
+            else:
+                logger.error("sentrial: %s; nothing will be sent", error)
+                sending_refused = True
+            continue
+        kept[name] = value
+    if sending_refused:
+        kept["export_to_sentrial"] = False
+    return resolve_settings(**kept), sending_refused

@@ -14,7 +14,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-from sentrial import client as _client
+from sentrial._lifecycle import shutdown_at_exit
 
 logger = logging.getLogger("sentrial")
 
@@ -74,7 +74,7 @@ def _deliver_within(seconds: float, keep_running: bool) -> None:
     same thread, must never wait for. Where the process goes on (the app's own handler decides, or
     the signal is ignored), the clients are flushed, not shut down."""
     worker = threading.Thread(
-        target=_client._shutdown_at_exit,
+        target=shutdown_at_exit,
         args=(seconds,),
         kwargs={"keep_running": keep_running},
         name="sentrial-signal-delivery",

@@ -6,15 +6,11 @@ background. Sessions are spans that stay open until they are completed.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
 import os
-import sys
 import threading
-import time
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +24,10 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
-from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, Settings, resolve_settings
+from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or_nearest
 from sentrial._guard import failed, guarded
 from sentrial._ids import with_private_ids
+from sentrial._lifecycle import live_clients, register_exit_hook
 from sentrial._values import cap_text, clean_text, safe_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.redact import Redactor, redactor_for
@@ -43,14 +40,12 @@ from sentrial.tracing import (
     router_of,
     with_route,
 )
-from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 _RECENTLY_COMPLETED = 10_000
-_EXIT_FLUSH_SECONDS = 5.0
 _LONGEST_WAIT = threading.TIMEOUT_MAX / 2  # room for the deadlines computed from it
 
 
@@ -67,46 +62,6 @@ def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]
     through here. Wrong arguments are found by ``ArgumentChecker`` first, which names them; this is
     the net for the rest (a call with arguments missing, an SDK bug)."""
     return guarded(_CARRY_ON, fallback=fallback, strict=_strict)
-
-
-# Settings that fall back to their default when refused (fail_silently=True); api_key and api_url
-# instead turn sending off, so that a key never goes to a server the caller did not name.
-_SETTING_DEFAULTS: dict[str, Any] = {
-    "fail_silently": True,
-    "pii": None,
-    "batching": None,
-    "timeout": 10.0,
-    "retry_timeout": 30.0,
-    "max_value_chars": 64 * 1024,
-    "export_to_sentrial": True,
-    "max_queue_bytes": DEFAULT_MAX_QUEUE_BYTES,
-}
-
-
-def _settings_or_nearest(strict: bool, given: dict[str, Any]) -> tuple[Settings, bool]:
-    """The settings for ``given``, and whether sending was turned off for a refused ``api_key`` or
-    ``api_url``. With ``strict`` a refused setting raises, else it is logged and replaced."""
-    try:
-        return resolve_settings(**given), False
-    except (TypeError, ValueError):
-        if strict:
-            raise
-    kept: dict[str, Any] = {}
-    sending_refused = False
-    for name, value in given.items():
-        try:
-            resolve_settings(**{**kept, name: value})
-        except (TypeError, ValueError) as error:
-            if name in _SETTING_DEFAULTS:
-                logger.error("sentrial: %s; the default (%r) is used instead", error, _SETTING_DEFAULTS[name])
-            else:
-                logger.error("sentrial: %s; nothing will be sent", error)
-                sending_refused = True
-            continue
-        kept[name] = value
-    if sending_refused:
-        kept["export_to_sentrial"] = False
-    return resolve_settings(**kept), sending_refused
 
 
 @dataclass
@@ -153,7 +108,7 @@ class SentrialClient:
         self._tool_call_check = self._check("track_tool_call")  # the hottest call's, at hand
         check = self._check("SentrialClient")
         export_to_sentrial = check.flag("export_to_sentrial", export_to_sentrial)
-        settings, sending_refused = _settings_or_nearest(
+        settings, sending_refused = settings_or_nearest(
             not self._fail_silently,
             {
                 "api_key": api_key,
@@ -194,8 +149,8 @@ class SentrialClient:
         self._closed = False
         self._shut_down = threading.Event()  # set once shutdown() has done its work
         self._delivered_at_shutdown = False
-        _live_clients.add(self)
-        _register_exit_hook()
+        live_clients.add(self)
+        register_exit_hook()
 
     def _provider_for(self, tracer_provider: Any) -> Any:
         """The provider for ``tracer_provider=``; a wrong one is refused (strict) or replaced."""
@@ -787,7 +742,7 @@ class SentrialClient:
             router = router_of(self._provider)
             if router.default is self._delivery:
                 router.default = None
-        _live_clients.discard(self)
+        live_clients.discard(self)
         return delivered
 
     def _report(self, delivered: bool, what: str) -> None:
@@ -1045,57 +1000,3 @@ def current_interaction() -> Interaction | None:
     if isinstance(value, Interaction) and not value.finished:
         return value
     return None
-
-
-_live_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
-_exit_hook = threading.Lock()
-renew_in_child(globals(), "_exit_hook")
-_exit_hook_registered = False
-
-
-def _register_exit_hook() -> None:
-    """Register the exit hook after the provider exists: atexit runs hooks last-in first-out, so
-    open sessions are completed and delivered before OpenTelemetry shuts the provider down."""
-    global _exit_hook_registered
-    with _exit_hook:
-        if not _exit_hook_registered:
-            atexit.register(_shutdown_at_exit)
-            _exit_hook_registered = True
-
-
-def _shutdown_at_exit(seconds: float = _EXIT_FLUSH_SECONDS, *, keep_running: bool = False) -> None:
-    """Deliver what every live client still holds before the interpreter exits (within ``seconds``).
-
-    With ``keep_running`` the clients are only flushed: the process may go on (a signal the app
-    handles itself), so they stay open and their sessions stay the app's to finish."""
-    deadline = time.monotonic() + seconds
-    for client in list(_live_clients):
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            if keep_running:
-                client.flush(timeout=remaining)
-            else:
-                client.shutdown(timeout=remaining)
-        except Exception:  # at exit, a failed delivery must not turn into a traceback
-            logger.debug("sentrial: delivery at exit failed", exc_info=True)
-
-
-def _in_forked_child() -> None:
-    """Each live client starts over where it must (see ``SentrialClient._start_over_in_child``).
-
-    multiprocessing ends the children it forks with ``os._exit``, which skips atexit; it runs its
-    own exit finalizers instead. Its registry of them is cleared after this hook, so the finalizer
-    is registered from one of its after-fork callbacks, which run after the clearing."""
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        mp_util.register_after_fork(_shutdown_at_exit, _shutdown_at_child_exit)
-    for client in list(_live_clients):
-        client._start_over_in_child()
-
-
-def _shutdown_at_child_exit(shutdown: Callable[[], None]) -> None:
-    sys.modules["multiprocessing.util"].Finalize(None, shutdown, exitpriority=100)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_in_forked_child)
