@@ -39,7 +39,7 @@ def configure(
     them; ``capture_content=False`` keeps LLM messages out of the spans (default: the
     ``SENTRIAL_CAPTURE_CONTENT`` / ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variables,
     else on). Extra keyword options (``tracer_provider``, ``additional_exporters``, ``timeout``,
-    ``retry_timeout``, ``max_value_chars``) are passed to :class:`SentrialClient`.
+    ``retry_timeout``, ``max_value_chars``, ``max_queue_bytes``) are passed to :class:`SentrialClient`.
     """
     global _default
     check = ArgumentChecker("configure", strict=fail_silently is False)  # before a client exists

@@ -85,6 +85,8 @@ class SentrialClient:
     every span of this client, redacted the same way, each behind its own BatchSpanProcessor;
     ``export_to_sentrial=False`` keeps only those (the distro's ``OTEL_TRACES_EXPORTER=otlp``).
     With ``SENTRIAL_DISABLED`` or ``OTEL_SDK_DISABLED`` set to true, the client records nothing.
+    What waits to be sent is bounded by the queue size in items and by ``max_queue_bytes`` in bytes;
+    past either, new spans are dropped, counted and logged.
     """
 
     def __init__(
