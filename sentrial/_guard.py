@@ -102,3 +102,22 @@ def guarded(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+_CARRY_ON = "%s() failed; the app carries on"
+
+
+def _strict(owner: Any) -> bool:
+    return not owner._fail_silently
+
+
+def public_call(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
+    """A public method of the clients and interactions under this policy, strict as its owner's
+    ``_fail_silently`` says. Wrong arguments are found by the argument checks first, which name
+    them; this is the net for the rest (a call with arguments missing, an SDK bug)."""
+    return guarded(_CARRY_ON, fallback=fallback, strict=_strict)
+
+
+def public_call_failed(owner: Any, name: str) -> None:
+    """:func:`failed` for a public method ``name`` of ``owner``, inside the method itself."""
+    failed(name, _CARRY_ON, name, strict=_strict(owner))

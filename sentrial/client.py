@@ -14,7 +14,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -25,8 +24,9 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or_nearest
-from sentrial._guard import failed, guarded
+from sentrial._guard import public_call, public_call_failed
 from sentrial._ids import with_private_ids
+from sentrial._interaction import Interaction
 from sentrial._lifecycle import live_clients, register_exit_hook
 from sentrial._values import cap_text, clean_text, safe_text, to_json
 from sentrial.delivery import Delivery
@@ -35,11 +35,12 @@ from sentrial.tracing import (
     SessionRoute,
     current_route,
     for_events,
-    leave_context,
     resolve_provider,
     router_of,
     with_route,
 )
+
+__all__ = ["DeliveryError", "Interaction", "SentrialClient", "current_interaction"]
 
 logger = logging.getLogger("sentrial")
 
@@ -47,21 +48,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 _RECENTLY_COMPLETED = 10_000
 _LONGEST_WAIT = threading.TIMEOUT_MAX / 2  # room for the deadlines computed from it
-
-
-_CARRY_ON = "%s() failed; the app carries on"
-
-
-def _strict(owner: Any) -> bool:
-    return not owner._fail_silently
-
-
-def _guarded(fallback: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
-    """Run a public method under the SDK's one error policy (``sentrial._guard``), strict as its
-    client's ``fail_silently`` says: every public method of the clients and interactions goes
-    through here. Wrong arguments are found by ``ArgumentChecker`` first, which names them; this is
-    the net for the rest (a call with arguments missing, an SDK bug)."""
-    return guarded(_CARRY_ON, fallback=fallback, strict=_strict)
 
 
 @dataclass
@@ -238,7 +224,7 @@ class SentrialClient:
         return checker
 
     # --- sessions -------------------------------------------------------------------------------
-    @_guarded(fallback=lambda self: str(uuid.uuid4()))
+    @public_call(fallback=lambda self: str(uuid.uuid4()))
     def create_session(
         self,
         name: str,
@@ -312,7 +298,7 @@ class SentrialClient:
             )
         return session_id
 
-    @_guarded()
+    @public_call()
     def complete_session(
         self,
         session_id: str,
@@ -355,7 +341,7 @@ class SentrialClient:
                 },
             )
         except Exception:  # a strict client's refusal raises here; else an SDK bug: the bare outcome
-            failed("complete_session", _CARRY_ON, "complete_session", strict=_strict(self))
+            public_call_failed(self, "complete_session")
             attributes = {semconv.SUCCESS: success is not False}
         success = attributes[semconv.SUCCESS]
         reason = attributes.get(semconv.FAILURE_REASON)
@@ -413,7 +399,7 @@ class SentrialClient:
         )
         return span
 
-    @_guarded(fallback=lambda self: Interaction(self, None, "", None))
+    @public_call(fallback=lambda self: Interaction(self, None, "", None))
     def begin(
         self,
         user_id: str,
@@ -504,7 +490,7 @@ class SentrialClient:
             "spanId": semconv.span_hex(ids.span_id),
         }
 
-    @_guarded()
+    @public_call()
     def track_tool_call(
         self,
         session_id: str,
@@ -603,7 +589,7 @@ class SentrialClient:
             recorded["spanId"] = attributes.get(semconv.LINKED_SPAN_ID, recorded["spanId"])
         return recorded
 
-    @_guarded()
+    @public_call()
     def track_decision(
         self,
         session_id: str,
@@ -629,7 +615,7 @@ class SentrialClient:
         attributes.update({k: v for k, v in optional.items() if v is not None})
         return self._record(check, session_id, semconv.SPAN_NAME_DECISION, attributes)
 
-    @_guarded()
+    @public_call()
     def track_error(
         self,
         session_id: str,
@@ -693,7 +679,7 @@ class SentrialClient:
         return 10.0 if seconds is None else min(seconds, _LONGEST_WAIT)
 
     # --- delivery -------------------------------------------------------------------------------
-    @_guarded(fallback=lambda self: False)
+    @public_call(fallback=lambda self: False)
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Send everything recorded so far; blocks at most ``timeout`` seconds.
 
@@ -704,7 +690,7 @@ class SentrialClient:
         self._report(delivered, "flush")
         return delivered
 
-    @_guarded(fallback=lambda self: False)
+    @public_call(fallback=lambda self: False)
     def shutdown(self, timeout: float | None = 10.0) -> bool:
         """Complete sessions still open as failed, deliver what is queued, and stop this client.
 
@@ -784,193 +770,6 @@ class SentrialClient:
 
 class DeliveryError(RuntimeError):
     """Raised by ``flush()``/``shutdown()`` with ``fail_silently=False`` when data was not delivered."""
-
-
-class Interaction:
-    """One tracked interaction, returned by ``begin()``; finish it, or use it as a context manager."""
-
-    def __init__(
-        self,
-        client: SentrialClient,
-        session_id: str | None,
-        event_id: str,
-        input: str | None,
-        token: object | None = None,
-    ) -> None:
-        self._client = client
-        self._session_id = session_id
-        self._event_id = event_id
-        self._input = input
-        self._output: str | None = None
-        self._token = token
-        self._finished = session_id is None
-
-    @property
-    def session_id(self) -> str | None:
-        """The id of the session behind this interaction."""
-        return self._session_id
-
-    @property
-    def event_id(self) -> str:
-        """The interaction's event id (given to ``begin()`` or generated)."""
-        return self._event_id
-
-    @property
-    def finished(self) -> bool:
-        """Whether ``finish()`` was called."""
-        return self._finished
-
-    @property
-    def client(self) -> SentrialClient:
-        """The client this interaction records to."""
-        return self._client
-
-    @property
-    def _fail_silently(self) -> bool:  # read by @_guarded
-        return self._client.fail_silently
-
-    @_guarded()
-    def set_output(self, output: str) -> None:
-        """Remember the output, sent when the interaction finishes."""
-        self._output = self._client._content(self._client._check("set_output"), "output", output)
-
-    @_guarded()
-    def track_tool_call(
-        self,
-        tool_name: str,
-        tool_input: dict[str, Any],
-        tool_output: dict[str, Any],
-        reasoning: str | None = None,
-        estimated_cost: float = 0.0,
-        tool_error: dict[str, Any] | None = None,
-        token_count: int | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
-        """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
-        if self._session_id is None:
-            return None
-        return self._client._tool_call(
-            session_id=self._session_id,
-            tool_name=tool_name,
-            tool_input=tool_input,
-            tool_output=tool_output,
-            reasoning=reasoning,
-            estimated_cost=estimated_cost,
-            tool_error=tool_error,
-            token_count=token_count,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata,
-        )
-
-    @_guarded()
-    def track_decision(
-        self,
-        reasoning: str,
-        alternatives: list[str] | None = None,
-        confidence: float | None = None,
-        estimated_cost: float = 0.0,
-        token_count: int | None = None,
-    ) -> dict[str, Any] | None:
-        """Record a decision of this interaction (see :meth:`SentrialClient.track_decision`)."""
-        if self._session_id is None:
-            return None
-        return self._client.track_decision(
-            session_id=self._session_id,
-            reasoning=reasoning,
-            alternatives=alternatives,
-            confidence=confidence,
-            estimated_cost=estimated_cost,
-            token_count=token_count,
-        )
-
-    @_guarded()
-    def track_error(
-        self,
-        error_message: str,
-        error_type: str | None = None,
-        tool_name: str | None = None,
-        stack_trace: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
-        """Record an error of this interaction (see :meth:`SentrialClient.track_error`)."""
-        if self._session_id is None:
-            return None
-        return self._client.track_error(
-            session_id=self._session_id,
-            error_message=error_message,
-            error_type=error_type,
-            tool_name=tool_name,
-            stack_trace=stack_trace,
-            metadata=metadata,
-        )
-
-    @_guarded()
-    def finish(
-        self,
-        output: str | None = None,
-        success: bool = True,
-        failure_reason: str | None = None,
-        estimated_cost: float | None = None,
-        custom_metrics: dict[str, float] | None = None,
-        duration_ms: int | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        total_tokens: int | None = None,
-    ) -> dict[str, Any] | None:
-        """Finish the interaction with its outcome; the duration is measured when not given."""
-        if self._finished:
-            if self._session_id is not None:
-                logger.warning("sentrial: interaction %s finished twice; ignored", self._session_id)
-            return None
-        self._finished = True
-        self._leave_context()  # while the session is open: a completed one is no longer current
-        assert self._session_id is not None
-        try:
-            completed = self._client.complete_session(
-                self._session_id,
-                success=success,
-                failure_reason=failure_reason,
-                estimated_cost=estimated_cost,
-                custom_metrics=custom_metrics,
-                duration_ms=duration_ms,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                total_tokens=total_tokens,
-                assistant_output=output if output is not None else self._output,
-            )
-        except Exception:  # a strict client refused an argument: the session stays open, to finish again
-            self._finished = False
-            raise
-        return completed
-
-    def _leave_context(self) -> None:
-        """Stop being the current session, when this is still the context ``begin()`` entered."""
-        token, self._token = self._token, None
-        route = current_route()
-        if token is not None and route is not None and route.session_id == self._session_id:
-            leave_context(token)  # not where it was begun (another task): that context ends on its own
-
-    def __enter__(self) -> Interaction:
-        return self
-
-    @_guarded()
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._finished:
-            self._leave_context()
-            return
-        if exc is None:
-            self.finish()
-        else:
-            self._client._record_exception(self._session_id, exc)
-            self.finish(success=False, failure_reason=f"{type(exc).__name__}: {safe_text(exc)}")
 
 
 _nothing_sent_warned = threading.Event()

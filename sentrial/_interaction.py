@@ -1,0 +1,207 @@
+"""``Interaction``: one tracked interaction of a ``SentrialClient``, as ``begin()`` returns it.
+
+It carries the session's id, the input and the output so far, and the context it made current;
+every call goes to its client, which records it. Its import path is ``sentrial.client``.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sentrial._guard import public_call
+from sentrial._values import safe_text
+from sentrial.tracing import current_route, leave_context
+
+if TYPE_CHECKING:
+    from sentrial.client import SentrialClient
+
+logger = logging.getLogger("sentrial")
+
+
+class Interaction:
+    """One tracked interaction, returned by ``begin()``; finish it, or use it as a context manager."""
+
+    def __init__(
+        self,
+        client: SentrialClient,
+        session_id: str | None,
+        event_id: str,
+        input: str | None,
+        token: object | None = None,
+    ) -> None:
+        self._client = client
+        self._session_id = session_id
+        self._event_id = event_id
+        self._input = input
+        self._output: str | None = None
+        self._token = token
+        self._finished = session_id is None
+
+    @property
+    def session_id(self) -> str | None:
+        """The id of the session behind this interaction."""
+        return self._session_id
+
+    @property
+    def event_id(self) -> str:
+        """The interaction's event id (given to ``begin()`` or generated)."""
+        return self._event_id
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``finish()`` was called."""
+        return self._finished
+
+    @property
+    def client(self) -> SentrialClient:
+        """The client this interaction records to."""
+        return self._client
+
+    @property
+    def _fail_silently(self) -> bool:  # read by @_guarded
+        return self._client.fail_silently
+
+    @public_call()
+    def set_output(self, output: str) -> None:
+        """Remember the output, sent when the interaction finishes."""
+        self._output = self._client._content(self._client._check("set_output"), "output", output)
+
+    @public_call()
+    def track_tool_call(
+        self,
+        tool_name: str,
+        tool_input: dict[str, Any],
+        tool_output: dict[str, Any],
+        reasoning: str | None = None,
+        estimated_cost: float = 0.0,
+        tool_error: dict[str, Any] | None = None,
+        token_count: int | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
+        if self._session_id is None:
+            return None
+        return self._client._tool_call(
+            session_id=self._session_id,
+            tool_name=tool_name,
+            tool_input=tool_input,
+            tool_output=tool_output,
+            reasoning=reasoning,
+            estimated_cost=estimated_cost,
+            tool_error=tool_error,
+            token_count=token_count,
+            trace_id=trace_id,
+            span_id=span_id,
+            metadata=metadata,
+        )
+
+    @public_call()
+    def track_decision(
+        self,
+        reasoning: str,
+        alternatives: list[str] | None = None,
+        confidence: float | None = None,
+        estimated_cost: float = 0.0,
+        token_count: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Record a decision of this interaction (see :meth:`SentrialClient.track_decision`)."""
+        if self._session_id is None:
+            return None
+        return self._client.track_decision(
+            session_id=self._session_id,
+            reasoning=reasoning,
+            alternatives=alternatives,
+            confidence=confidence,
+            estimated_cost=estimated_cost,
+            token_count=token_count,
+        )
+
+    @public_call()
+    def track_error(
+        self,
+        error_message: str,
+        error_type: str | None = None,
+        tool_name: str | None = None,
+        stack_trace: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Record an error of this interaction (see :meth:`SentrialClient.track_error`)."""
+        if self._session_id is None:
+            return None
+        return self._client.track_error(
+            session_id=self._session_id,
+            error_message=error_message,
+            error_type=error_type,
+            tool_name=tool_name,
+            stack_trace=stack_trace,
+            metadata=metadata,
+        )
+
+    @public_call()
+    def finish(
+        self,
+        output: str | None = None,
+        success: bool = True,
+        failure_reason: str | None = None,
+        estimated_cost: float | None = None,
+        custom_metrics: dict[str, float] | None = None,
+        duration_ms: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Finish the interaction with its outcome; the duration is measured when not given."""
+        if self._finished:
+            if self._session_id is not None:
+                logger.warning("sentrial: interaction %s finished twice; ignored", self._session_id)
+            return None
+        self._finished = True
+        self._leave_context()  # while the session is open: a completed one is no longer current
+        assert self._session_id is not None
+        try:
+            completed = self._client.complete_session(
+                self._session_id,
+                success=success,
+                failure_reason=failure_reason,
+                estimated_cost=estimated_cost,
+                custom_metrics=custom_metrics,
+                duration_ms=duration_ms,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=total_tokens,
+                assistant_output=output if output is not None else self._output,
+            )
+        except Exception:  # a strict client refused an argument: the session stays open, to finish again
+            self._finished = False
+            raise
+        return completed
+
+    def _leave_context(self) -> None:
+        """Stop being the current session, when this is still the context ``begin()`` entered."""
+        token, self._token = self._token, None
+        route = current_route()
+        if token is not None and route is not None and route.session_id == self._session_id:
+            leave_context(token)  # not where it was begun (another task): that context ends on its own
+
+    def __enter__(self) -> Interaction:
+        return self
+
+    @public_call()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            self._leave_context()
+            return
+        if exc is None:
+            self.finish()
+        else:
+            self._client._record_exception(self._session_id, exc)
+            self.finish(success=False, failure_reason=f"{type(exc).__name__}: {safe_text(exc)}")
