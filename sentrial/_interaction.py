@@ -10,6 +10,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sentrial._event_attributes import content
 from sentrial._guard import public_call
 from sentrial._values import safe_text
 from sentrial.tracing import current_route, leave_context
@@ -66,7 +67,9 @@ class Interaction:
     @public_call()
     def set_output(self, output: str) -> None:
         """Remember the output, sent when the interaction finishes."""
-        self._output = self._client._content(self._client._check("set_output"), "output", output)
+        self._output = content(
+            self._client._check("set_output"), "output", output, self._client.max_value_chars
+        )
 
     @public_call()
     def track_tool_call(

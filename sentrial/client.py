@@ -24,11 +24,12 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or_nearest
+from sentrial._event_attributes import completion_attributes, content, decision_attributes, error_attributes
 from sentrial._guard import public_call, public_call_failed
 from sentrial._ids import with_private_ids
 from sentrial._interaction import Interaction
 from sentrial._lifecycle import live_clients, register_exit_hook
-from sentrial._values import cap_text, clean_text, safe_text, to_json
+from sentrial._values import cap_text, safe_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.redact import Redactor, redactor_for
 from sentrial.tracing import (
@@ -325,8 +326,9 @@ class SentrialClient:
                 return None
             session_id = valid_id
         try:
-            attributes = self._completion(
+            attributes = completion_attributes(
                 check,
+                self._max_chars,
                 success,
                 {
                     "failure_reason": failure_reason,
@@ -366,25 +368,6 @@ class SentrialClient:
             span.set_status(Status(StatusCode.ERROR, reason))
         span.end()
         return {"sessionId": session_id, "status": "completed" if success else "failed"}
-
-    def _completion(self, check: ArgumentChecker, success: Any, given: dict[str, Any]) -> dict[str, Any]:
-        """A completion's span attributes, each argument of ``given`` checked on its own."""
-        attributes: dict[str, Any] = {semconv.SUCCESS: check.flag("success", success)}
-        reason = check.text("failure_reason", given["failure_reason"])
-        metrics = check.metrics("custom_metrics", given["custom_metrics"])
-        values: dict[str, Any] = {
-            semconv.FAILURE_REASON: cap_text(reason, self._max_chars) if reason is not None else None,
-            semconv.COST_USD: check.number("estimated_cost", given["estimated_cost"], low=0),
-            semconv.DURATION_MS: check.integer("duration_ms", given["duration_ms"]),
-            semconv.PROMPT_TOKENS: check.integer("prompt_tokens", given["prompt_tokens"]),
-            semconv.COMPLETION_TOKENS: check.integer("completion_tokens", given["completion_tokens"]),
-            semconv.TOTAL_TOKENS: check.integer("total_tokens", given["total_tokens"]),
-            semconv.INPUT: self._content(check, "user_input", given["user_input"]),
-            semconv.OUTPUT: self._content(check, "assistant_output", given["assistant_output"]),
-            semconv.CUSTOM_METRICS: to_json(metrics, self._max_chars) if metrics is not None else None,
-        }
-        attributes.update({k: v for k, v in values.items() if v is not None})
-        return attributes
 
     def _external_session_span(self, session_id: str) -> trace.Span:
         """A span that completes a session this client did not open (its id passes through)."""
@@ -431,7 +414,7 @@ class SentrialClient:
         check = self._check("begin")
         user_id = check.text("user_id", user_id, required=True) or ""
         event = check.text("event", event, required=True) or ""
-        text_input = self._content(check, "input", input)
+        text_input = content(check, "input", input, self._max_chars)
         event_id = check.text("event_id", event_id) or str(uuid.uuid4())
         current = current_route()
         parent_id = current.session_id if current is not None and current.delivery is self._delivery else None
@@ -564,7 +547,7 @@ class SentrialClient:
         }
         # Optional arguments are usually absent: test for None before paying for a check.
         if reasoning is not None:
-            attributes[semconv.REASONING] = self._content(check, "reasoning", reasoning)
+            attributes[semconv.REASONING] = content(check, "reasoning", reasoning, max_chars)
         if token_count is not None:
             attributes[semconv.TOKEN_COUNT] = check.integer("token_count", token_count)
         linked = trace_id is not None or span_id is not None
@@ -601,18 +584,15 @@ class SentrialClient:
     ) -> dict[str, Any] | None:
         """Record an agent decision of the session; returns at once with the event's ids."""
         check = self._check("track_decision")
-        attributes: dict[str, Any] = {
-            semconv.SPAN_KIND: semconv.KIND_DECISION,
-            semconv.DECISION_REASONING: self._content(check, "reasoning", reasoning) or "",
-            semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
-        }
-        options = check.text_list("alternatives", alternatives)
-        optional = {
-            semconv.DECISION_ALTERNATIVES: to_json(options, self._max_chars) if options is not None else None,
-            semconv.DECISION_CONFIDENCE: check.number("confidence", confidence, low=0, high=1),
-            semconv.TOKEN_COUNT: check.integer("token_count", token_count),
-        }
-        attributes.update({k: v for k, v in optional.items() if v is not None})
+        attributes = decision_attributes(
+            check,
+            self._max_chars,
+            reasoning=reasoning,
+            alternatives=alternatives,
+            confidence=confidence,
+            estimated_cost=estimated_cost,
+            token_count=token_count,
+        )
         return self._record(check, session_id, semconv.SPAN_NAME_DECISION, attributes)
 
     @public_call()
@@ -627,25 +607,16 @@ class SentrialClient:
     ) -> dict[str, Any] | None:
         """Record an error of the session; returns at once with the event's ids."""
         check = self._check("track_error")
-        message = self._content(check, "error_message", error_message) or ""
-        attributes: dict[str, Any] = {
-            semconv.SPAN_KIND: semconv.KIND_ERROR,
-            semconv.ERROR_MESSAGE: message,
-        }
-        error_type, tool_name = check.text("error_type", error_type), check.text("tool_name", tool_name)
-        optional = {
-            semconv.ERROR_TYPE: None if error_type is None else cap_text(error_type, self._max_chars),
-            semconv.ERROR_TOOL_NAME: None if tool_name is None else cap_text(tool_name, self._max_chars),
-            semconv.ERROR_STACK_TRACE: self._content(check, "stack_trace", stack_trace),
-        }
-        attributes.update({k: v for k, v in optional.items() if v is not None})
-        extra = check.mapping("metadata", metadata, optional=True)
-        if extra is not None:
-            attributes[semconv.METADATA] = to_json(extra, self._max_chars)
-        exception = {semconv.EXCEPTION_TYPE: attributes.get(semconv.ERROR_TYPE) or "Error"}
-        exception[semconv.EXCEPTION_MESSAGE] = message
-        if semconv.ERROR_STACK_TRACE in attributes:
-            exception[semconv.EXCEPTION_STACKTRACE] = attributes[semconv.ERROR_STACK_TRACE]
+        attributes, exception = error_attributes(
+            check,
+            self._max_chars,
+            error_message=error_message,
+            error_type=error_type,
+            tool_name=tool_name,
+            stack_trace=stack_trace,
+            metadata=metadata,
+        )
+        message = attributes[semconv.ERROR_MESSAGE]
         return self._record(
             check, session_id, semconv.SPAN_NAME_ERROR, attributes, error=message, exception=exception
         )
@@ -660,15 +631,6 @@ class SentrialClient:
             except Exception:  # e.g. the exception's __str__ raises
                 kind = type(exc).__name__
                 logger.warning("sentrial: could not record the %s exception", kind, exc_info=True)
-
-    def _content(self, check: ArgumentChecker, name: str, value: Any) -> str | None:
-        """A free-text argument, capped; a non-string is recorded as its JSON text."""
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return cap_text(clean_text(value), self._max_chars)
-        check.wrong_type(name, value, "a str")  # raises in strict mode, warns otherwise
-        return to_json(value, self._max_chars)
 
     def _timeout(self, call: str, timeout: Any) -> float | None:
         """A ``timeout=`` in seconds (None: no limit); a wrong one is refused or becomes 10 s, and
