@@ -117,6 +117,7 @@ def _refusals_to_sync(wrap: Callable[[Any], Any] | None = None) -> Callable[[_Me
     return decorate
 
 
+# Twin by nature of sentrial.client.Interaction: each method has the sync one's parameters, passed on.
 class AsyncInteraction:
     """An interaction with awaitable methods; ``async with`` finishes it, and ``await`` gives it back."""
 
@@ -251,6 +252,7 @@ class AsyncInteraction:
         self._interaction.__exit__(exc_type, exc, tb)
 
 
+# Twin by nature of SentrialClient: each method has the sync one's parameters, passed on.
 class AsyncSentrialClient:
     """:class:`SentrialClient` for asyncio: every method awaitable, ``begin()`` usable with ``async with``.
 

@@ -326,6 +326,7 @@ def sync_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: F
     return wrapper
 
 
+# Twin by nature of sync_wrapper, for coroutine methods.
 def async_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: Finish) -> Callable[..., Any]:
     """A wrapt wrapper that traces an asynchronous provider method (the call returns an awaitable)."""
 

@@ -121,6 +121,7 @@ class TracedStream(Proxy):
         self._self_tracking.abandon()
 
 
+# Twin by nature of TracedStream, for async iteration and async with.
 class TracedAsyncStream(Proxy):
     """An asynchronous provider stream whose LLM span ends with it."""
 
