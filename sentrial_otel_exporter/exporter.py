@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sentrial_otel_exporter import mapping
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
+from sentrial_otel_exporter.calls import ApiCall
 from sentrial_otel_exporter.forks import after_fork_in_child
-from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, ApiCall, DeliveryStats, Transport
+from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from sentrial_otel_exporter import semconv as sc
-from sentrial_otel_exporter.transport import ApiCall
+from sentrial_otel_exporter.calls import ApiCall
 
 SESSIONS_PATH = "/api/sdk/sessions"
 SESSION_PATH = "/api/sdk/sessions/{session}"

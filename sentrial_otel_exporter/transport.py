@@ -5,37 +5,31 @@ spans. Calls of one lane (one root session and its sub-sessions) go out one at a
 they were submitted, so a session is always opened before its events and completed last; different
 lanes are sent in parallel by a small pool of worker threads, each over its own kept-alive connection.
 What waits is bounded twice: in calls (``max_pending``) and in bytes (``max_pending_bytes``, each
-call's body counted as the JSON it is sent as, encoded once when it is queued).
+call's body counted as the JSON it is sent as, encoded once when it is queued). A call's wire form
+is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_exporter.retries`'s.
 """
 
 from __future__ import annotations
 
-import email.utils
 import heapq
 import http.client
 import itertools
-import json
 import logging
-import random
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote
 
 from opentelemetry import context as otel_context
 
+from sentrial_otel_exporter.calls import ApiCall, IdTable, encode, wire_request
 from sentrial_otel_exporter.connection import Connection, Response
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.retries import MAX_RETRY_AFTER_S, after_refusal, backoff_seconds
 
 logger = logging.getLogger("sentrial")
 
-# Statuses after which the same request may succeed later (sessions-api.md, "Errors and retries").
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Body fields that hold the SDK's session ids; they are swapped for the server's ids when sent.
-_SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
 # Why a call is dropped unsent when the call before it in its lane gave up and it waited past its
 # own retry time.
 _GAVE_UP_WAITING = "gave up retrying: the server stopped answering while the call waited"
@@ -46,37 +40,7 @@ _JOIN_GRACE_S = 1.0
 _OPENING_HEADROOM = 64
 _UNOPENED = "its session's opening was dropped (the delivery queue was full)"
 _MAX_UNOPENED = 10_000  # sessions whose opening was dropped, remembered (the latest)
-# The longest wait a server's Retry-After is honoured for; a longer one is cut to this. A call the
-# server asked to retry later is kept for it past its retry time, by at most this much.
-MAX_RETRY_AFTER_S = 300.0
 DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
-# What a queued call holds besides its encoded body (the call object, its path and ids), roughly.
-_CALL_OVERHEAD_BYTES = 512
-
-
-@dataclass
-class ApiCall:
-    """One request to the Sessions API.
-
-    ``path`` may contain ``{session}``, replaced at send time by the server's id of ``session``.
-    """
-
-    method: str
-    path: str
-    body: dict[str, Any] | None
-    session: str
-    lane: str
-    opens_session: bool = False
-    # The session is opened by another process or service, whose open may reach the server later
-    # than this call: a 404 then means "not there yet" and is retried within the retry time.
-    session_opened_elsewhere: bool = False
-    # Set by the transport when it queues the call: ``body`` then keeps only its session id fields,
-    # and the rest of it waits encoded in ``encoded`` (None for a call without a body).
-    encoded: bytes | None = None
-    size: int = 0  # bytes the queued call holds, as counted against the byte budget
-    attempts: int = 0
-    queued_at: float = 0.0
-    deadline: float = 0.0
 
 
 @dataclass
@@ -89,51 +53,6 @@ class DeliveryStats:
     pending: int = 0
     pending_bytes: int = 0  # what the pending calls hold, counted against the byte budget
     drop_reasons: dict[str, int] = field(default_factory=dict)
-
-
-class _IdTable:
-    """The server's id for each session whose id the server changed; bounded, oldest forgotten."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._ids: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def remember(self, local_id: str, server_id: str) -> None:
-        with self._lock:
-            self._ids[local_id] = server_id
-            if len(self._ids) > self._capacity:
-                self._ids.popitem(last=False)
-
-    def resolve(self, session_id: str) -> str:
-        with self._lock:
-            return self._ids.get(session_id, session_id)
-
-    def after_fork(self) -> None:
-        """In a forked child: keep what was learnt, with a lock no parent thread can be holding."""
-        self._lock = threading.Lock()
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header (seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())
-
-
-def backoff_seconds(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
-    """Exponential backoff with jitter for the given attempt number (1 = first retry)."""
-    ceiling: float = min(cap, base * 2.0 ** max(0, attempt - 1))
-    return ceiling * (0.5 + random.random() / 2)
 
 
 class Transport:
@@ -161,7 +80,7 @@ class Transport:
         self._max_pending = max(1, max_pending)
         self._max_pending_bytes = max(1, max_pending_bytes)
         self._max_retry_after = max(0.0, max_retry_after)
-        self._ids = _IdTable(capacity=100_000)
+        self._ids = IdTable(capacity=100_000)
         self._seq = itertools.count()
         self._closed = False
         self._delivered_at_shutdown = False
@@ -214,7 +133,7 @@ class Transport:
         the byte budget counts and what is sent, so no dict of the body is kept while it waits.
         """
         now = time.monotonic()
-        encoded: list[tuple[ApiCall, str | None]] = [(call, _encode(call)) for call in calls]
+        encoded: list[tuple[ApiCall, str | None]] = [(call, encode(call)) for call in calls]
         with self._lock:
             for call, failure in encoded:
                 if self._closed:
@@ -478,11 +397,7 @@ class Transport:
     def _attempt(self, call: ApiCall) -> tuple[float | None, str | None, float | None]:
         """Send once. Returns (seconds to wait before retrying or None, failure reason or None,
         the wait the server asked for with Retry-After or None)."""
-        path = call.path.format(session=quote(self._ids.resolve(call.session), safe=""))
-        data = call.encoded
-        if call.body:  # the session id fields, swapped for the server's ids
-            ids = {k: self._ids.resolve(v) if v else v for k, v in call.body.items()}
-            data = _with_fields(data, ids)
+        path, data = wire_request(call, self._ids)
         connection = self._connection()
         try:
             response = connection.request(call.method, path, data)
@@ -494,19 +409,7 @@ class Transport:
             if call.opens_session:
                 self._learn_session_id(call, response)
             return None, None, None
-        reason = f"HTTP {status} on {call.method} {call.path}"
-        if status in RETRYABLE_STATUSES or (status == 404 and call.session_opened_elsewhere):
-            asked = retry_after_seconds(response.headers.get("retry-after"))
-            if asked is None:
-                return backoff_seconds(call.attempts), reason, None
-            wait = min(asked, self._max_retry_after)
-            reason += f" (the server asked to wait {asked:g} s)"
-            return max(wait, backoff_seconds(call.attempts)), reason, wait
-        if status in (401, 403):
-            reason += " (check the API key)"
-        else:
-            reason += _error_detail(response)
-        return None, reason, None
+        return after_refusal(call, response, self._max_retry_after)
 
     def _learn_session_id(self, call: ApiCall, response: Response) -> None:
         try:
@@ -521,42 +424,6 @@ class Transport:
             )
         elif server_id != call.session:
             self._ids.remember(call.session, server_id)
-
-
-def _error_detail(response: Response) -> str:
-    """The server's error message, short, for a drop warning."""
-    try:
-        message = response.json().get("error")
-    except (ValueError, AttributeError):
-        return ""
-    return f": {str(message)[:200]}" if message else ""
-
-
-def _encode(call: ApiCall) -> str | None:
-    """Encode the call's body for the wire, once, as it is queued: the session id fields stay in
-    ``body`` (the server's ids are only known at send time), the rest goes to ``encoded``; sets
-    ``size``. Returns why the body cannot be sent, or None."""
-    body, call.body = call.body, None
-    call.encoded = None
-    if body is not None:
-        ids = {k: body[k] for k in _SESSION_ID_FIELDS if k in body}
-        rest = {k: v for k, v in body.items() if k not in ids} if ids else body
-        try:
-            call.encoded = json.dumps(rest, allow_nan=False).encode()
-        except Exception as exc:  # NaN, an object JSON cannot encode: this call only is dropped
-            logger.debug("sentrial: could not encode %s %s", call.method, call.path, exc_info=True)
-            return f"{type(exc).__name__} while encoding {call.method} {call.path}"
-        call.body = ids or None
-    call.size = _CALL_OVERHEAD_BYTES + (len(call.encoded) if call.encoded is not None else 0)
-    return None
-
-
-def _with_fields(encoded: bytes | None, fields: dict[str, Any]) -> bytes:
-    """An encoded JSON object with ``fields`` added in front of its own."""
-    head = json.dumps(fields).encode()
-    if encoded is None or encoded == b"{}":
-        return head
-    return head[:-1] + b", " + encoded[1:]
 
 
 def _megabytes(size: int) -> str:

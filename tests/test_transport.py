@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from helpers import EVENTS, SESSIONS, RecordingServer, drop_warnings, event_posts, stored_steps, wait_until
 
-from sentrial_otel_exporter.transport import ApiCall, Transport
+from sentrial_otel_exporter.calls import ApiCall
+from sentrial_otel_exporter.transport import Transport
 
 
 def _event_body(session_id: str, step: int, cost: float = 0.0) -> dict[str, Any]:

@@ -18,11 +18,8 @@ hand: ``chain.invoke(x, config={"callbacks": [SentrialCallbackHandler()]})``.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -49,6 +46,8 @@ from sentrial.instrumentation._llm import (
     capture_content,
     should_trace,
 )
+from sentrial.integrations._langchain_model_context import scope_model_calls, unscope_model_calls
+from sentrial.integrations._langchain_scopes import Scopes
 from sentrial.integrations._langchain_terms import (
     chat_request,
     llm_result,
@@ -57,14 +56,11 @@ from sentrial.integrations._langchain_terms import (
     text_request,
     user_metadata,
 )
+from sentrial.integrations._langchain_thoughts import AgentThoughts
 from sentrial.semconv import ANONYMOUS_USER
-from sentrial.tracing import current_route, leave_context
-from sentrial_otel_exporter.forks import renew_in_child
+from sentrial.tracing import current_route
 
 __all__ = ["LangChainInstrumentor", "SentrialCallbackHandler"]
-
-_MAX_AGENT_RUNS = 256  # agent runs whose chosen tools have not all run yet, at most
-
 
 # A callback that fails logs it (once per callback) and lets the LangChain run go on.
 _never_raises = guarded("could not record a LangChain %s")
@@ -81,47 +77,6 @@ class _Run:
     scope: tuple[otel_context.Context, object] | None = None  # (context made current, its token)
     parent_run_id: UUID | None = None
     outer: otel_context.Context | None = None  # the context the run started in
-
-
-class _Scopes:
-    """The contexts the handler made current for its runs, and leaving them in the right order.
-
-    Contexts can only be left last in, first out, in the context they were entered in. LangChain
-    may end runs in another order (a batch of model calls is started all at once, then ended first
-    to last), and ends async runs in a task of its own, a copy of the run's context. So a run's
-    context is left when it is the current one; one whose run ended while it was covered, or in a
-    copy, waits, and is left as soon as it is current again where it was entered (at the handler's
-    next callback there), or is dropped with the context it was entered in.
-    """
-
-    _MAX_WAITING = 256  # contexts entered in contexts that are gone for good are forgotten in time
-
-    def __init__(self) -> None:
-        self._waiting: dict[int, tuple[otel_context.Context, object]] = {}
-        self._lock = threading.Lock()
-
-    def enter(self, context: otel_context.Context) -> tuple[otel_context.Context, object]:
-        """Make ``context`` current; returns what :meth:`leave` takes."""
-        return context, otel_context.attach(context)
-
-    def leave(self, scope: tuple[otel_context.Context, object]) -> None:
-        """Leave the scope's context now if it can be, else as soon as it can be."""
-        with self._lock:
-            self._waiting[id(scope[0])] = scope
-            while len(self._waiting) > self._MAX_WAITING:
-                del self._waiting[next(iter(self._waiting))]
-        self.sweep()
-
-    def sweep(self) -> None:
-        """Leave every waiting context that is current here, innermost first."""
-        while self._waiting:
-            current = otel_context.get_current()
-            with self._lock:
-                entry = self._waiting.get(id(current))
-            if entry is None or entry[0] is not current or not leave_context(entry[1]):
-                return
-            with self._lock:
-                self._waiting.pop(id(current), None)
 
 
 class SentrialCallbackHandler(BaseCallbackHandler):
@@ -146,9 +101,9 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self._tracers = TracerSource(TRACER_NAME, tracer_provider)
         self._runs: dict[UUID, _Run] = {}
         self._llm_contexts: dict[int, _Run] = {}  # id of the context an LLM run made current -> the run
-        self._reasons: dict[UUID, list[str | None]] = {}  # agent run -> logs of actions not yet run
         self._lock = threading.Lock()
-        self._scopes = _Scopes()
+        self._scopes = Scopes()
+        self._thoughts = AgentThoughts()
         scope_model_calls()
 
     # --- chains -----------------------------------------------------------------------------------
@@ -174,13 +129,13 @@ class SentrialCallbackHandler(BaseCallbackHandler):
     @_never_raises
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain ended: its interaction (if it has one) finishes with its output."""
-        self._forget_actions(run_id)
+        self._thoughts.forget(run_id)
         self._end(run_id, output=outputs)
 
     @_never_raises
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain raised: its interaction (if it has one) finishes as failed."""
-        self._forget_actions(run_id)
+        self._thoughts.forget(run_id)
         self._end(run_id, error=error)
 
     # --- agents -----------------------------------------------------------------------------------
@@ -188,29 +143,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
     def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """An agent chose a tool: what it logged (its thought) waits for that tool's run, which the
         agent starts next, as a child of its own run (in the order of the actions)."""
-        log = getattr(action, "log", None)
-        reason = log.strip() if isinstance(log, str) and log.strip() else None
-        with self._lock:
-            self._reasons.setdefault(run_id, []).append(reason)
-            if len(self._reasons) > _MAX_AGENT_RUNS:  # runs whose end never came are forgotten in time
-                del self._reasons[next(iter(self._reasons))]
-
-    def _next_reason(self, agent_run_id: UUID | None) -> str | None:
-        """The logged thought of the agent's oldest action not yet run, if any."""
-        if agent_run_id is None:
-            return None
-        with self._lock:
-            waiting = self._reasons.get(agent_run_id)
-            if not waiting:
-                return None
-            reason = waiting.pop(0)
-            if not waiting:
-                del self._reasons[agent_run_id]
-            return reason
-
-    def _forget_actions(self, run_id: UUID) -> None:
-        with self._lock:
-            self._reasons.pop(run_id, None)
+        self._thoughts.add(run_id, action)
 
     # --- tools and retrievers ---------------------------------------------------------------------
     @_never_raises
@@ -229,7 +162,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self._scopes.sweep()
         tool_input = plain(inputs) if isinstance(inputs, dict) else {"input": input_str}
         name = _name(serialized, kwargs, "tool")
-        reason = self._next_reason(parent_run_id)
+        reason = self._thoughts.next_for(parent_run_id)
         self._start_tool(run_id, parent_run_id, name, tool_input, metadata, reason)
 
     @_never_raises
@@ -473,103 +406,3 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         unwrap(BaseCallbackManager, "__init__")
         unscope_model_calls()
-
-
-# --- model calls in a context of their own ---------------------------------------------------------
-# The handler makes an LLM run's span current from the run's start to its end, so the provider
-# library's own instrumentation (and anything else the call does) nests under it. LangChain ends
-# async runs in tasks of their own, where that context cannot be left, and between the chunks of a
-# stream the caller's own code would run inside it. Running each model call in a copy of the
-# caller's context keeps whatever the call makes current inside the call.
-_scoped: list[type] = []
-_scoped_lock = threading.Lock()
-renew_in_child(globals(), "_scoped_lock")
-
-
-def scope_model_calls() -> None:
-    """Run every LangChain model call in a context of its own (once per process)."""
-    from langchain_core.language_models import BaseChatModel, BaseLLM
-
-    with _scoped_lock:
-        if _scoped:
-            return
-        for owner in (BaseChatModel, BaseLLM):
-            for method, wrapper in _OWN_CONTEXT_WRAPPERS.items():
-                wrapt.wrap_function_wrapper(owner, method, wrapper)
-            _scoped.append(owner)
-
-
-def unscope_model_calls() -> None:
-    """Undo :func:`scope_model_calls`."""
-    with _scoped_lock:
-        for owner in _scoped:
-            for method in _OWN_CONTEXT_WRAPPERS:
-                unwrap(owner, method)
-        _scoped.clear()
-
-
-def _generate_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    return contextvars.copy_context().run(wrapped, *args, **kwargs)
-
-
-def _agenerate_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    return _in_task(wrapped(*args, **kwargs))
-
-
-async def _in_task(coroutine: Any) -> Any:
-    # A task runs in a copy of the context it was created in; cancelling the caller cancels it.
-    return await asyncio.ensure_future(coroutine)
-
-
-def _stream_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    return _iterate_in_own_context(wrapped(*args, **kwargs))
-
-
-def _iterate_in_own_context(iterator: Iterator[Any]) -> Iterator[Any]:
-    context = contextvars.copy_context()
-    try:
-        while True:
-            try:
-                item = context.run(next, iterator)
-            except StopIteration:
-                return
-            yield item
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            context.run(close)
-
-
-def _astream_in_own_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    return _aiterate_in_own_context(wrapped(*args, **kwargs))
-
-
-async def _aiterate_in_own_context(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    context = contextvars.copy_context()
-    try:
-        while True:
-            try:
-                item = await _step_in(context, iterator.__anext__())
-            except StopAsyncIteration:
-                return
-            yield item
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await _step_in(context, close())
-
-
-def _step_in(context: contextvars.Context, step: Any) -> Any:
-    """A task running one step of an async iterator in ``context`` (before Python 3.11, which cannot
-    give a task a context, in a copy of it: the step's own changes then end with the step)."""
-    if sys.version_info >= (3, 11):
-        return asyncio.get_running_loop().create_task(step, context=context)
-    return context.run(asyncio.ensure_future, step)
-
-
-_OWN_CONTEXT_WRAPPERS: dict[str, Callable[..., Any]] = {
-    "generate": _generate_in_own_context,
-    "agenerate": _agenerate_in_own_context,
-    "stream": _stream_in_own_context,
-    "astream": _astream_in_own_context,
-}
