@@ -31,6 +31,7 @@ from opentelemetry.trace import StatusCode
 
 from sentrial import semconv as sc
 from sentrial._values import json_text
+from sentrial.instrumentation import _anthropic_streams as anthropic_streams
 from sentrial.instrumentation import anthropic as instrumentation
 from sentrial.instrumentation._llm import set_capture_content
 from sentrial.instrumentation.anthropic import AnthropicInstrumentor
@@ -384,6 +385,7 @@ def test_an_instrumentation_bug_never_breaks_the_call(
         raise KeyError("instrumentation bug")
 
     monkeypatch.setattr(instrumentation, "message_result", broken)
+    monkeypatch.setattr(anthropic_streams, "message_result", broken)  # read there by messages.stream()
     monkeypatch.setattr(instrumentation.EventAccumulator, "add", broken)
     client = sync_client(fake)
     with caplog.at_level(logging.WARNING, logger="sentrial"):
@@ -404,7 +406,7 @@ def test_an_instrumentation_bug_never_breaks_the_call(
     assert raised.value is failure
     assert llm_spans(instrumented)[-1].status.status_code == StatusCode.ERROR
 
-    monkeypatch.setattr(instrumentation, "_observe", lambda *args: None)  # as if the SDK changed shape
+    monkeypatch.setattr(anthropic_streams, "_observe", lambda *args: None)  # as if the SDK changed shape
     with client.messages.stream(**create_kwargs()) as stream:
         assert stream.get_final_text() == ANSWER
         assert len(llm_spans(instrumented)) == 4

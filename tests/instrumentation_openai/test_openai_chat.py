@@ -328,7 +328,7 @@ def test_bugs_in_describe_finish_or_accumulate_never_break_the_call(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("instrumentation bug")
 
-    monkeypatch.setattr(instrumentation, "_chat_result", broken)
+    monkeypatch.setattr(instrumentation, "chat_result", broken)
     assert (
         client.chat.completions.create(model="gpt-4o", messages=USER).choices[0].message.content
         == "Hello there!"
@@ -338,7 +338,7 @@ def test_bugs_in_describe_finish_or_accumulate_never_break_the_call(
     chunks = list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello there!"
     assert len(traced.spans()) == 2
-    monkeypatch.setattr(instrumentation, "_chat_parameters", broken)
+    monkeypatch.setattr(instrumentation, "chat_parameters", broken)
     assert client.chat.completions.create(model="gpt-4o", messages=USER).id
     assert len(traced.spans()) == 2  # an undescribable call goes through untraced
 

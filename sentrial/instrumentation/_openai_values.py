@@ -1,0 +1,79 @@
+"""Reading the openai SDK's values: its "not given" sentinels, the client's provider, the parsed
+body behind a result, and the parts of a request and an answer that chat completions and the
+Responses API read alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+
+from sentrial import semconv as sc
+
+__all__ = [
+    "SYSTEM_ROLES",
+    "RawResponse",
+    "assistant_message",
+    "given",
+    "given_text",
+    "provider_of",
+    "request_parameters",
+    "response_body",
+]
+
+try:  # what ``with_raw_response`` returns (LangChain's ChatOpenAI calls through it)
+    from openai._legacy_response import LegacyAPIResponse as RawResponse
+except ImportError:  # pragma: no cover - older or newer SDKs without it
+    RawResponse = None  # type: ignore[assignment,misc]
+
+SYSTEM_ROLES = ("system", "developer")
+"""The roles of a request's instructions rather than its messages."""
+
+
+def _classes(*names: str) -> tuple[type, ...]:
+    """The classes of these names that this version of the SDK exports."""
+    return tuple(kind for name in names if isinstance(kind := getattr(openai, name, None), type))
+
+
+_SENTINELS = _classes("NotGiven", "Omit")
+_AZURE_CLIENTS = _classes("AzureOpenAI", "AsyncAzureOpenAI")
+
+
+def given(value: Any) -> bool:
+    """Whether a request's value was given: neither None nor one of the SDK's sentinels."""
+    return value is not None and not isinstance(value, _SENTINELS)
+
+
+def given_text(value: Any) -> str | None:
+    """A given value as text; None when it was not given."""
+    if type(value) is str:
+        return value
+    return str(value) if given(value) else None
+
+
+def provider_of(instance: Any) -> str:
+    """Azure OpenAI for a resource of an Azure client, else OpenAI."""
+    client = getattr(instance, "_client", None)
+    return sc.PROVIDER_AZURE_OPENAI if isinstance(client, _AZURE_CLIENTS) else sc.PROVIDER_OPENAI
+
+
+def request_parameters(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """The given parameters among ``names`` (a parameter's name to its attribute) under their attributes."""
+    # A call passes a few of the many parameters: walk what it passed, not every known name.
+    return {names[name]: value for name, value in kwargs.items() if name in names and given(value)}
+
+
+def assistant_message(parts: list[dict[str, Any]], finish_reason: Any) -> dict[str, Any]:
+    """An answer's message in the GenAI format."""
+    return {"role": "assistant", "parts": parts, "finish_reason": finish_reason}
+
+
+def response_body(result: Any) -> Any:
+    """The parsed response model behind a call's result, or None when there is none to read."""
+    if RawResponse is not None and isinstance(result, RawResponse):
+        try:
+            return result.parse()  # parsed once and cached: the caller's own parse() gets the same object
+        except Exception:
+            return None
+    return result if isinstance(result, openai.BaseModel) else None
