@@ -5,8 +5,11 @@ raised again where the caller is strict (``fail_silently=False``); otherwise it 
 traceback, as an error the first time it happens at that site and at debug level after that (one
 broken callback must not flood the app's log), and the caller carries on.
 
-    with guard("langchain-on_chain_start", "could not record a LangChain run"):
+    with guard("claude-end", "could not end a Claude Agent SDK run"):
         ...
+
+On paths run for every call or chunk, ``try``/``except`` with :func:`failed` does the same without
+making a guard object.
 
     @guarded("%s() failed; the app carries on", fallback=..., strict=lambda self: ...)
     def method(self, ...): ...

@@ -11,7 +11,7 @@ from typing import Any
 
 from anthropic import AsyncStream, Stream
 
-from sentrial._guard import failed
+from sentrial._guard import failed, guard
 from sentrial.instrumentation._anthropic_messages import (
     message_result,
     output_messages,
@@ -164,10 +164,8 @@ def _settle(call: LlmCall, message_stream: Any, error: BaseException | None) -> 
         return
     partial = None
     if message_stream is not None:
-        try:
+        with guard("anthropic-snapshot", "could not read an anthropic stream's message"):
             partial = _snapshot_result(message_stream)
-        except Exception:
-            failed("anthropic-snapshot", "could not read an anthropic stream's message")
     if error is not None:
         call.fail(error, partial)
     else:

@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
-from sentrial._guard import failed
+from sentrial._guard import guard
 from sentrial._ids import TracerSource
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
 
@@ -125,10 +125,8 @@ def _wrap_copies(target: Any, patches: Sequence[Patch], tracer: Tracer | None) -
 
     def wrap_the_copy(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         copy = wrapped(*args, **kwargs)
-        try:
+        with guard("wrap-copy", "could not wrap a copy of a wrapped client"):
             wrap_instance(copy, patches, tracer)
-        except Exception:
-            failed("wrap-copy", "could not wrap a copy of a wrapped client")
         return copy
 
     for name in _COPY_METHODS:

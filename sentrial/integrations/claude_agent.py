@@ -34,7 +34,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from sentrial import semconv as sc
-from sentrial._guard import failed
+from sentrial._guard import failed, guard
 from sentrial._tool_runs import ToolRun
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
@@ -234,10 +234,8 @@ class _RunTotals:
 
 
 def _end_turn(turn: _Turn, error: BaseException | str | None) -> None:
-    try:
+    with guard("claude-end", "could not end a Claude Agent SDK run"):
         turn.end(error)
-    except Exception:
-        failed("claude-end", "could not end a Claude Agent SDK run")
 
 
 class _Conversation:
@@ -252,10 +250,8 @@ class _Conversation:
 
     def begin(self, prompt: Any) -> None:
         """A prompt was sent: begin its turn here, in the sender's context."""
-        try:
+        with guard("claude-begin", "could not record a Claude Agent SDK prompt"):
             self._waiting.append(_Turn(prompt, self.user_id, self._totals))
-        except Exception:
-            failed("claude-begin", "could not record a Claude Agent SDK prompt")
 
     def see(self, message: Any) -> None:
         """Record one message of the run."""
