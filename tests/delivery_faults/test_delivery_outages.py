@@ -274,3 +274,46 @@ def test_the_exit_warning_counts_the_loss_and_names_an_unreachable_server(dead_u
     lines = [line for line in done.stderr.splitlines() if line.startswith("Sentrial dropped")]
     assert sum(int(line.split()[2]) for line in lines) == 6, done.stderr  # open, 4 events, complete
     assert f"connection refused by {urlsplit(dead_url).netloc}" in done.stderr
+
+
+def test_at_exit_every_client_delivers_side_by_side_and_reports_what_it_could_not(
+    dead_url: str, local_server: LocalServer
+) -> None:
+    """Two clients at exit: one whose server is unreachable, one with a backlog of 200 events for a
+    server answering in 40 ms each, more than the exit's 5 s allow. The exit hook does not wait for
+    one before the other: the second delivers what it can meanwhile, and each warning counts what
+    its client could not deliver."""
+    script = (
+        "import sys\n"
+        "from sentrial import SentrialClient\n"
+        "lost = SentrialClient(api_key='k', api_url=sys.argv[1], timeout=0.2, retry_timeout=30)\n"
+        "busy = SentrialClient(api_key='k', api_url=sys.argv[2])\n"
+        "for client in (lost, busy):\n"
+        "    sid = client.create_session(name='run', agent_name='agent', user_id='u')\n"
+        "    for i in range(200):\n"
+        "        client.track_tool_call(sid, 'step', {'i': i}, {})\n"
+        "    client.complete_session(sid, success=True)\n"
+        "print(sid)\n"
+    )
+    local_server.set_delay(40)
+    done = subprocess.run(
+        [sys.executable, "-c", script, dead_url, local_server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    local_server.set_delay(0)
+    dropped: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        found = re.match(r"Sentrial dropped (\d+) request\(s\) to (\S+): ", line)
+        if found:
+            dropped[found.group(2)] = dropped.get(found.group(2), 0) + int(found.group(1))
+    assert dropped.get(dead_url) == 202, done.stderr  # the opening, 200 events, the completion
+    delivered = stored_count(local_server, done.stdout.strip())
+    assert delivered > 0
+    # Every request of the busy client was delivered or counted (the opening is not an event; the
+    # completion comes last); the calls counted in flight may have reached the server too.
+    in_flight = re.search(r"(\d+) x [^;]*\(in flight", done.stderr)
+    unconfirmed = int(in_flight.group(1)) if in_flight else 0
+    assert 0 <= delivered + 1 + dropped[local_server.url] - 202 <= unconfirmed, done.stderr
