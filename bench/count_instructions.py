@@ -13,9 +13,10 @@ Two cases are counted at a time, one per core.
       process, not counted): plain, inside a bare OTel span with the same attributes (the floor),
       and traced. Target: traced within 5% of plain.
   LLM span in the background: the traced call inside an interaction of a ``SentrialClient`` that
-      delivers to the local server (a child process, not counted), flushed after every call, and
-      the same with the client's batch processor set never to run; the difference is what the
-      background delivery (mapping, encoding, sending) executes per LLM span.
+      delivers to the local server (a child process, not counted), flushed once after the calls,
+      against the same with the client's batch processor set never to run; the difference per
+      call is what the background delivery (handing on, mapping, encoding, sending) executes per
+      LLM span, on all its threads.
   tracked event (as bench_app_thread.py): a bare OTel span with the tool call's attributes, and
       ``interaction.track_tool_call(...)``. Only the app thread counts: both batch processors are
       set never to run during the count. Target: within 1.5x of the bare span.
@@ -97,8 +98,8 @@ def background_case(name: str, url: str, server_url: str) -> Callable[[int], Any
     def run(calls: int) -> None:
         for _ in range(calls):
             call()
-            if not held:
-                client.flush(timeout=60)
+        if not held:
+            client.flush(timeout=60)  # once per run, in both counted runs alike
 
     assert interaction.session_id
     return run
