@@ -31,8 +31,10 @@ def is_llm_span(attributes: Mapping[str, Any]) -> bool:
 
 def normalised(span: ReadableSpan) -> ReadableSpan:
     """``span`` with our GenAI attributes and a cost filled in, when another instrumentation made it."""
+    if sc.SPAN_KIND in (span.attributes or {}):  # Sentrial's own span: nothing to fill in
+        return span
     attributes = dict(span.attributes or {})
-    if sc.SPAN_KIND in attributes or not is_llm_span(attributes):
+    if not is_llm_span(attributes):
         return span
     added: dict[str, Any] = {}
     if attributes.get(sc.OPENINFERENCE_SPAN_KIND) in sc.OPENINFERENCE_LLM_KINDS:

@@ -63,7 +63,7 @@ def take_run(lane: deque[ApiCall], calls: int) -> list[ApiCall]:
 
 
 def next_run_calls(calls: int, accepted_whole: bool) -> int:
-    """How many calls the lane's next run may hold after a run of ``calls``."""
+    """How many calls the lane's next run may hold after a run that could hold ``calls``."""
     return min(MAX_RUN_CALLS, calls * 2) if accepted_whole else 1
 
 

@@ -42,6 +42,9 @@ _OPENING_HEADROOM = 64
 _UNOPENED = "its session's opening was dropped (the delivery queue was full)"
 _MAX_UNOPENED = 10_000  # sessions whose opening was dropped, remembered (the latest)
 DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
+# Lanes whose run length is remembered while they have nothing to send (a session's next call
+# then goes out in a run as long as its last one), the latest.
+_MAX_REMEMBERED_LANES = 10_000
 
 
 @dataclass
@@ -341,10 +344,11 @@ class Transport:
         """Take the run off the head of its lane: what the server took counts as sent, what it
         refused is retried or dropped, and the lane goes back to wait for its next turn.
 
-        A call that failed after an earlier call of its run failed or opened a session goes back
-        to the lane to be sent after that call: it may have failed only because of it (an event
-        whose session's opening was refused gets a 404; an event sent with the SDK's session id
-        before the server answered the opening with an id of its own).
+        Behind a failed call, a call refused for a transient reason goes back to the lane with it,
+        to be sent after it. Behind a session's opening, a call refused for good goes back too: it
+        may have failed only because of the opening (an event whose session's opening was refused
+        gets a 404; so does one sent with the SDK's session id when the server answered the
+        opening with an id of its own). Sent again, it is judged on its own.
         """
         lane = self._lanes[key]
         for _ in run:
@@ -352,7 +356,7 @@ class Transport:
         again: list[ApiCall] = []  # back to the head of the lane, in order
         retry_due: float | None = None
         trouble = None
-        depends = False  # an earlier call of the run failed or opened a session
+        failed_before = opened_before = False  # an earlier call of the run failed / opened a session
         for call, outcome in zip(run, outcomes, strict=True):
             if outcome.unanswered:
                 call.attempts -= 1
@@ -361,41 +365,45 @@ class Transport:
             if outcome.failure is None:
                 self._stats.sent += 1
                 self._failing.discard(key)
-            elif depends:
-                if outcome.server_wait is not None and outcome.retry_in is not None:
-                    self._honour_server_wait(call, time.monotonic() + outcome.retry_in)
+                self._forget_locked(call)
+            elif (failed_before and outcome.retry_in is not None) or opened_before:
+                now = time.monotonic()
+                if outcome.retry_in is not None:
+                    if outcome.server_wait is not None:
+                        self._honour_server_wait(call, now + outcome.retry_in)
+                    if retry_due is None:
+                        retry_due, trouble = now + outcome.retry_in, outcome.failure
                 self._stats.retried += 1
                 again.append(call)
             else:
                 failure, gave_up = outcome.failure, outcome.gave_up
+                now = time.monotonic()
                 if outcome.retry_in is not None:
-                    now = time.monotonic()
                     if outcome.server_wait is not None:
                         self._honour_server_wait(call, now + outcome.retry_in)
                     if now + outcome.retry_in <= call.deadline:
                         self._stats.retried += 1
                         retry_due, trouble = now + outcome.retry_in, failure
                         again.append(call)
-                        depends = True
+                        failed_before = True
                         continue
                     failure, gave_up = f"gave up retrying: {failure}", True
                 self._forget_locked(call)
                 self._drop_locked(failure)
                 if gave_up:
                     self._failing.add(key)
-            if outcome.failure is not None or call.opens_session:
-                depends = True
-            if outcome.failure is None:
-                self._forget_locked(call)
+            failed_before = failed_before or outcome.failure is not None
+            opened_before = opened_before or call.opens_session
         lane.extendleft(reversed(again))
         del self._in_flight[key]
         accepted_whole = all(outcome.failure is None and not outcome.unanswered for outcome in outcomes)
-        self._run_calls[key] = next_run_calls(len(run), accepted_whole)
+        self._run_calls[key] = next_run_calls(self._run_calls.pop(key, 1), accepted_whole)
+        if len(self._run_calls) > _MAX_REMEMBERED_LANES:  # the lane whose run ended longest ago
+            del self._run_calls[next(iter(self._run_calls))]
         if not lane:
             del self._lanes[key]
             self._failing.discard(key)
             self._troubles.pop(key, None)
-            self._run_calls.pop(key, None)
         elif retry_due is not None:
             self._troubles[key] = trouble or "retrying"
             heapq.heappush(self._backing_off, (retry_due, next(self._seq), key))
