@@ -1,9 +1,10 @@
 """HTTP delivery of Sessions API calls: ordered per lane, parallel across lanes, retried, bounded.
 
 The transport knows the REST API (paths, which body fields hold session ids) but nothing of
-spans. Calls of one lane (one root session and its sub-sessions) go out one at a time in the order
-they were submitted, so a session is always opened before its events and completed last; different
-lanes are sent in parallel by a small pool of worker threads, each over its own kept-alive connection.
+spans. Calls of one lane (one root session and its sub-sessions) go out in the order they were
+submitted, pipelined in runs on one connection (:mod:`sentrial_otel_exporter.pipelining`), so a
+session is always opened before its events and completed last; different lanes are sent in
+parallel by a small pool of worker threads, each over its own kept-alive connection.
 What waits is bounded twice: in calls (``max_pending``) and in bytes (``max_pending_bytes``, each
 call's body counted as the JSON it is sent as, encoded once when it is queued). A call's wire form
 is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_exporter.retries`'s.
