@@ -35,6 +35,42 @@ MAX_RUN_CALLS = 32
 MAX_RUN_BYTES = 64 * 1024
 
 
+# Runs in a row answered in part, as a server that takes no pipelined requests answers them, before
+# the transport sends one call at a time.
+_STRIKES = 2
+
+
+class PipeliningCheck:
+    """Whether the server takes pipelined requests: true until shown otherwise.
+
+    A server that closes a new connection after its first answer keeps no connection alive, and
+    one that stops answering in the middle of a run (a timeout) may have thrown the pipelined
+    requests away. Twice in a row, with no run answered whole between (a server that stalls once
+    in a while still answers the runs around it), and it is false for good.
+    """
+
+    def __init__(self) -> None:
+        self._strikes = 0
+        self._takes_pipelining = True
+
+    def __bool__(self) -> bool:
+        return self._takes_pipelining
+
+    def after_run(
+        self, fresh: bool, sent: int, answers: list[Response], failure: BaseException | None
+    ) -> bool:
+        """Note how a run of ``sent`` calls was answered (``fresh``: on a new connection); returns
+        whether the server still counts as taking pipelined requests."""
+        if len(answers) == sent:
+            self._strikes = 0
+        elif answers and (
+            (failure is None and fresh and len(answers) == 1) or isinstance(failure, TimeoutError)
+        ):
+            self._strikes += 1
+            self._takes_pipelining = self._strikes < _STRIKES
+        return self._takes_pipelining
+
+
 @dataclass
 class Outcome:
     """What became of one call of a run."""

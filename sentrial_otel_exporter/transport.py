@@ -27,7 +27,14 @@ from sentrial_otel_exporter.calls import ApiCall, IdTable, encode, wire_request
 from sentrial_otel_exporter.connection import Connection, Response
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.forks import after_fork_in_child
-from sentrial_otel_exporter.pipelining import Outcome, judge_answer, next_run_calls, outcomes_of, take_run
+from sentrial_otel_exporter.pipelining import (
+    Outcome,
+    PipeliningCheck,
+    judge_answer,
+    next_run_calls,
+    outcomes_of,
+    take_run,
+)
 from sentrial_otel_exporter.retries import MAX_RETRY_AFTER_S
 
 logger = logging.getLogger("sentrial")
@@ -89,7 +96,7 @@ class Transport:
         self._seq = itertools.count()
         self._closed = False
         self._delivered_at_shutdown = False
-        self._pipelining = True  # until the server shows it takes no pipelined requests
+        self._pipelining = PipeliningCheck()  # true until the server shows it takes no pipelining
         self._set_up_queue()
         after_fork_in_child(self._start_over_in_child)
 
@@ -453,19 +460,14 @@ class Transport:
         fresh = not connection.is_open
         requests = [(call.method, *wire_request(call, self._ids)) for call in run]
         answers, failure = connection.pipeline(requests)
-        if len(run) > 1 and answers and len(answers) < len(run):
-            self._check_pipelining(fresh, len(answers), failure)
+        if (
+            len(run) > 1
+            and self._pipelining
+            and not self._pipelining.after_run(fresh, len(run), answers, failure)
+        ):
+            logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
         judge = functools.partial(self._judge, max_retry_after=self._max_retry_after)
         return outcomes_of(run, answers, failure, judge, connection.describe_failure)
-
-    def _check_pipelining(self, fresh: bool, answered: int, failure: BaseException | None) -> None:
-        """A run was answered in part. A server that closes a new connection after its first answer
-        keeps no connection alive, and one that stops answering in the middle of a run (a timeout)
-        may have thrown the pipelined requests away: either way, from now on one call at a time."""
-        closes_every_time = failure is None and fresh and answered == 1
-        if (closes_every_time or isinstance(failure, TimeoutError)) and self._pipelining:
-            self._pipelining = False
-            logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
 
     def _judge(self, call: ApiCall, response: Response, max_retry_after: float) -> Outcome:
         outcome = judge_answer(call, response, max_retry_after)
