@@ -23,6 +23,7 @@ from sentrial.delivery import Delivery
 from sentrial.tracing import SessionRoute, with_route
 
 
+# Twins by nature: Interaction's and the async classes' event calls take these parameters, written out.
 class EventCalls:
     """The event calls of a client; the client sets the attributes declared here."""
 

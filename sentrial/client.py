@@ -43,6 +43,7 @@ logger = logging.getLogger("sentrial")
 _INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 
 
+# Twin by nature of AsyncSentrialClient (aio.py): the same parameters, written out on both.
 class SentrialClient(EventCalls):
     """A connection to one Sentrial server, with its own delivery, batching and redaction.
 
@@ -191,31 +192,13 @@ class SentrialClient(EventCalls):
             metadata=check.mapping("metadata", metadata, optional=True),
         )
 
-    def _open_session(
-        self,
-        *,
-        name: str,
-        agent_name: str,
-        user_id: str,
-        parent_session_id: str | None,
-        convo_id: str | None,
-        metadata: dict[str, Any] | None,
-        extra: dict[str, Any] | None = None,
-    ) -> str:
+    def _open_session(self, extra: dict[str, Any] | None = None, **checked: Any) -> str:
+        """Open a session from arguments already checked (those of ``session_attributes``)."""
         session_id = str(uuid.uuid4())
-        attributes = session_attributes(
-            self._max_chars,
-            session_id=session_id,
-            name=name,
-            agent_name=agent_name,
-            user_id=user_id,
-            parent_session_id=parent_session_id,
-            convo_id=convo_id,
-            metadata=metadata,
-        )
+        attributes = session_attributes(self._max_chars, session_id=session_id, **checked)
         if extra:
             attributes.update(extra)
-        self._registry.start(session_id, agent_name, attributes, parent_session_id)
+        self._registry.start(session_id, checked["agent_name"], attributes, checked["parent_session_id"])
         return session_id
 
     @public_call()
