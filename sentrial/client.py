@@ -183,22 +183,20 @@ class SentrialClient(EventCalls):
         check = self._check("create_session")
         if parent_session_id is not None:  # a refused one is left out: the session is still opened
             parent_session_id = check.session_id("parent_session_id", parent_session_id)
-        return self._open_session(
-            name=check.text("name", name, required=True) or "",
-            agent_name=check.text("agent_name", agent_name, required=True) or "",
+        session_id = str(uuid.uuid4())
+        name = check.text("name", name, required=True) or ""  # checked in the signature's order
+        agent_name = check.text("agent_name", agent_name, required=True) or ""
+        attributes = session_attributes(
+            self._max_chars,
+            session_id=session_id,
+            name=name,
+            agent_name=agent_name,
             user_id=check.text("user_id", user_id, required=True) or "",
             parent_session_id=parent_session_id,
             convo_id=check.text("convo_id", convo_id),
             metadata=check.mapping("metadata", metadata, optional=True),
         )
-
-    def _open_session(self, extra: dict[str, Any] | None = None, **checked: Any) -> str:
-        """Open a session from arguments already checked (those of ``session_attributes``)."""
-        session_id = str(uuid.uuid4())
-        attributes = session_attributes(self._max_chars, session_id=session_id, **checked)
-        if extra:
-            attributes.update(extra)
-        self._registry.start(session_id, checked["agent_name"], attributes, checked["parent_session_id"])
+        self._registry.start(session_id, agent_name, attributes, parent_session_id)
         return session_id
 
     @public_call()
@@ -288,20 +286,22 @@ class SentrialClient(EventCalls):
         event_id = check.text("event_id", event_id) or str(uuid.uuid4())
         current = current_route()
         parent_id = current.session_id if current is not None and current.delivery is self._delivery else None
-        extra: dict[str, Any] = {semconv.EVENT_ID: event_id}
-        if text_input is not None:
-            extra[semconv.INPUT] = text_input
-        session_id = self._open_session(
+        session_id = str(uuid.uuid4())
+        attributes = session_attributes(
+            self._max_chars,
+            session_id=session_id,
             name=f"{event}:{event_id[:8]}",
             agent_name=event,
             user_id=user_id,
             parent_session_id=parent_id,
             convo_id=check.text("convo_id", convo_id),
             metadata=check.mapping("metadata", metadata, optional=True),
-            extra=extra,
         )
+        attributes[semconv.EVENT_ID] = event_id
+        if text_input is not None:
+            attributes[semconv.INPUT] = text_input
+        open_session = self._registry.start(session_id, event, attributes, parent_id)
         interaction = Interaction(self, session_id, event_id, text_input)
-        open_session = self._registry.open[session_id]
         open_session.interaction = interaction
         return interaction, otel_context.set_value(_INTERACTION_KEY, interaction, open_session.context)
 
