@@ -95,7 +95,7 @@ class TextRedactor:
 
     def _build_rules(self, config: PiiConfig, strict: bool) -> list[_Rule]:
         builtins = config.builtin_patterns or PiiBuiltinPatterns()
-        chosen = [
+        chosen = [  # a table of data: alike in shape only to other (value, name) tables
             (builtins.emails, patterns.EMAIL),
             (builtins.credit_cards, patterns.CREDIT_CARD),
             (builtins.ssns, patterns.SSN),
