@@ -125,6 +125,8 @@ class ArgumentChecker:
         self, name: str, value: Any, *, low: float | None = None, high: float | None = None
     ) -> float | None:
         """An optional finite number, kept within ``[low, high]``."""
+        if value is None:  # the common case, without a call
+            return None
         value = self._numeric(name, value, (int, float), "a number", float)
         number: float | None = None if value is None else self.converted(name, _as_float, value, None)
         if number is None:
@@ -148,6 +150,8 @@ class ArgumentChecker:
 
     def integer(self, name: str, value: Any) -> int | None:
         """An optional non-negative integer, at most MAX_INTEGER (a larger one is cut to it)."""
+        if value is None:  # the common case, without a call
+            return None
         value = self._numeric(name, value, int, "an int", int)
         number: int | None = None if value is None else self.converted(name, _as_int, value, None)
         if number is None:
