@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from sentrial_otel_exporter import mapping
+from sentrial_otel_exporter import experiments, mapping
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.calls import ApiCall
@@ -134,6 +134,8 @@ class SentrialSpanExporter(SpanExporter):
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
         kind = mapping.span_kind(span)
+        if kind == sc.KIND_EXPERIMENT_RUN:
+            return self._run_calls(span)
         sid = mapping.session_id(span)
         if sid is None:  # only without the SDK, which gives every span it exports a session
             return self._trace_session_calls(span, kind)
@@ -166,6 +168,22 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 book.totals.add(usage)
         return [call]
+
+    def _run_calls(self, span: ReadableSpan) -> list[ApiCall]:
+        """An experiment run: opened from its snapshot, completed when it ends. The sessions begun
+        inside it share its lane, so the run is opened before them and completed after them."""
+        run = experiments.run_id(span)
+        if run is None:
+            return []
+        if mapping.is_open_snapshot(span):
+            with self._lock:
+                self._books[run] = _SessionBook(lane=run)
+            opening = experiments.open_run_call(span, run)
+            return [opening] if opening is not None else []
+        with self._lock:
+            self._books.pop(run, None)
+        completion = experiments.complete_run_call(span, run)
+        return [completion] if completion is not None else []
 
     def _late_event_calls(self, span: ReadableSpan, completed: _Completed) -> list[ApiCall]:
         """An event that ended after its session's completion (an LLM stream read after
@@ -219,10 +237,11 @@ class SentrialSpanExporter(SpanExporter):
         return calls
 
     def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
-        parent = mapping.parent_session_id(span)
+        parent = mapping.parent_session_id(span) or experiments.run_id(span)
         with self._lock:
             parent_book = self._books.get(parent) if parent else None
-            # A sub-session shares its root's lane, so its parent is always opened before it.
+            # A sub-session shares its root's lane, so its parent is always opened before it (a
+            # session begun in an experiment run shares the run's, for the same reason).
             book = _SessionBook(lane=parent_book.lane if parent_book else sid)
             self._books[sid] = book
             if len(self._books) > _MAX_TRACKED_SESSIONS:
