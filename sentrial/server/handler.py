@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sentrial.server import auth, page, validate
+from sentrial.server import auth, experiment_routes, page, validate
 from sentrial.server.state import State
 from sentrial.server.store import UnknownSession
 from sentrial.server.validate import ApiError
@@ -131,6 +131,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Endpoint]]] = [
     (re.compile(r"/api/sdk/pii-config"), {"GET": _pii_config}),
     (re.compile(r"/"), {"GET": _index_page}),
     (re.compile(r"/sessions/(?P<id>[^/]+)"), {"GET": _session_page}),
+    *experiment_routes.ROUTES,
 ]
 
 
@@ -212,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             return Response(fault.status, fault.body, headers=dict(fault.headers))
         try:
-            if path == "/api/sdk" or path.startswith("/api/sdk/"):
+            if path == "/api/sdk" or path.startswith(("/api/sdk/", "/api/experiments")):
                 if state.api_key is not None and not auth.bearer_matches(
                     self.headers.get("Authorization"), state.api_key
                 ):
