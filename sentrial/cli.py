@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sentrial import __version__
+from sentrial.experiment_cli import add_experiment
 
 
 def _fail(command: str, error: BaseException) -> int:
@@ -95,6 +96,7 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_serve,
     _add_demo,
+    add_experiment,
 ]
 
 
