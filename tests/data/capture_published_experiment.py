@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiment_support import API_KEY, normalised, seed_experiment  # noqa: E402
+from experiment_support import API_KEY, normalised, seed_experiment
 
-from sentrial.server import LocalServer  # noqa: E402
+from sentrial.server import LocalServer
 
 # The client calls, the same for both packages: the definition, one run per variant × test case
 # (each naming its test case's session as its result, the one that fails raising), the results, a reset.
