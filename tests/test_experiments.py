@@ -221,3 +221,23 @@ def test_an_unknown_experiment_is_a_clear_error(server: LocalServer) -> None:
     assert experiment.get_results() == {}
     assert experiment.reset() is False
     experiment.client.shutdown(timeout=5)
+
+
+def test_redaction_leaves_the_runs_addresses_alone(server: LocalServer) -> None:
+    from sentrial.redact import PiiConfig
+
+    experiment_id, _ = seed_experiment(server.url)
+    sentrial.configure(api_key=API_KEY, api_url=server.url, instrument=False, pii=PiiConfig(enabled=True))
+    try:
+        experiment = Experiment(experiment_id)
+        with experiment.track_run("ops@example.com", "base-session-0") as tracker:
+            tracker.set_result_session_id("base-session-0")
+        assert sentrial.flush()
+        [run] = call(server.url, "GET", f"/api/experiments/{experiment_id}/runs")["runs"]
+        assert (run["variantName"], run["baseSessionId"], run["status"]) == (
+            "ops@example.com",
+            "base-session-0",
+            "completed",
+        )
+    finally:
+        sentrial.shutdown(timeout=5)
