@@ -28,7 +28,7 @@ from opentelemetry.util.types import AttributeValue
 from sentrial import _pii_patterns as patterns
 from sentrial import semconv as sc
 from sentrial._pii_secret import hash_secret
-from sentrial._spans import copy_span
+from sentrial_otel_exporter.spans import copy_span
 
 logger = logging.getLogger("sentrial")
 
