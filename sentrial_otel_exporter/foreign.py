@@ -181,7 +181,7 @@ def _from_openinference(attrs: Attributes) -> dict[str, Any]:
 def _from_traceloop(attrs: Attributes) -> dict[str, Any]:
     """Traceloop and the GenAI conventions before 1.28: ``gen_ai.system``, prompt and usage names."""
     values: dict[str, Any] = {
-        sc.GEN_AI_PROVIDER_NAME: _lower(attrs.get(sc.GEN_AI_SYSTEM)),  # "Anthropic" and the like
+        sc.GEN_AI_PROVIDER_NAME: _provider_of(attrs.get(sc.GEN_AI_SYSTEM)),  # "Anthropic", "openai.chat"
         sc.GEN_AI_USAGE_INPUT_TOKENS: _first(
             attrs, (sc.LEGACY_USAGE_PROMPT_TOKENS, TRACELOOP_USAGE_PROMPT_TOKENS)
         ),
