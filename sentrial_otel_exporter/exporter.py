@@ -97,6 +97,11 @@ class SentrialSpanExporter(SpanExporter):
         after_fork_in_child(self._start_over_in_child)
 
     @property
+    def api_url(self) -> str:
+        """The Sessions API server the calls go to."""
+        return self._transport.base_url
+
+    @property
     def stats(self) -> DeliveryStats:
         """Counters of sent, retried, dropped and pending requests."""
         return self._transport.stats()
