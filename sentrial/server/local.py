@@ -63,6 +63,7 @@ class LocalServer:
             raise
         self._state = State(self._store, api_key=api_key, delay_ms=delay_ms, verbose=verbose)
         self._httpd.state = self._state
+        self._state.own_url = self.url
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._serving = False
@@ -108,6 +109,7 @@ class LocalServer:
                 return
             self._stopped = True
             serving = self._serving
+        self._state.close_relay(_STOP_TIMEOUT if serving else 0)  # it sends to this server: first
         if serving:
             # Returns at once when serve_forever already ended, e.g. through KeyboardInterrupt.
             self._httpd.shutdown()
