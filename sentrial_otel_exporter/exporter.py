@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -257,7 +258,7 @@ class SentrialSpanExporter(SpanExporter):
         with self._lock:
             book = self._books.pop(sid)
         if end.failure is None and book.failure is not None:
-            end = mapping.TraceEnd(book.failure, end.duration_ms)
+            end = dataclasses.replace(end, failure=book.failure)
         completion = mapping.complete_trace_session_call(sid, end, book.totals)
         assert completion.body is not None
         outcome = {key: completion.body[key] for key in ("status", "success")}

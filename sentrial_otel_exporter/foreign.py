@@ -152,6 +152,50 @@ def _json_text(value: Any, key: str) -> str | None:
     return json.dumps(wrapped, ensure_ascii=False, default=str)
 
 
+# The texts of an agent run's root span, in each instrumentation's spelling: (input, output).
+_RUN_TEXTS = (
+    (sc.OPENINFERENCE_INPUT_VALUE, sc.OPENINFERENCE_OUTPUT_VALUE),
+    (sc.TRACELOOP_ENTITY_INPUT, sc.TRACELOOP_ENTITY_OUTPUT),
+    ("mastra.agent_run.input", "mastra.agent_run.output"),
+    ("ai.prompt", AI_SDK_RESPONSE_TEXT),
+)
+
+
+def run_texts(attrs: Attributes) -> tuple[str | None, str | None]:
+    """What an agent run's root span says it was asked and answered (the session's user input and
+    assistant output), from the GenAI messages or another instrumentation's attributes."""
+    asked = _messages_content(attrs.get(sc.GEN_AI_INPUT_MESSAGES))
+    answered = _messages_content(attrs.get(sc.GEN_AI_OUTPUT_MESSAGES))
+    for input_name, output_name in _RUN_TEXTS:
+        if asked is None and isinstance(attrs.get(input_name), str):
+            asked = attrs[input_name]
+        if answered is None and isinstance(attrs.get(output_name), str):
+            answered = attrs[output_name]
+    return _text_of(asked), _text_of(answered)
+
+
+def _text_of(value: str | None) -> str | None:
+    """A run's text; of a JSON result object, its ``text`` (``{"text": ..., "files": []}``)."""
+    result = _loaded(value) if value is not None and value.startswith("{") else None
+    if isinstance(result, dict) and isinstance(result.get("text"), str):
+        return str(result["text"])
+    return value
+
+
+def _messages_content(value: Any) -> str | None:
+    messages = _loaded(value)
+    if not isinstance(messages, list):
+        return None
+    texts = [
+        str(part.get("content"))
+        for message in messages
+        if isinstance(message, dict)
+        for part in message.get("parts") or []
+        if isinstance(part, dict) and part.get("type") == "text"
+    ]
+    return "".join(texts) if texts else None
+
+
 # --- LLM spans in other spellings ------------------------------------------------------------------
 def _from_openinference(attrs: Attributes) -> dict[str, Any]:
     kind = attrs.get(sc.OPENINFERENCE_SPAN_KIND)
@@ -242,6 +286,12 @@ def _provider_of(value: Any) -> Any:
     return lowered if lowered in sc.SHORT_PROVIDER_NAMES else lowered.partition(".")[0]
 
 
+def short_provider(name: str) -> str:
+    """The provider's name in Sentrial's tool names (``llm:{provider}:{model}``) and price table."""
+    provider: str = _provider_of(name)
+    return sc.SHORT_PROVIDER_NAMES.get(provider, provider)
+
+
 def _messages_text(attrs: Attributes, prefix: str, role_key: str, content_key: str) -> str | None:
     """Flattened messages (``{prefix}{i}.{role_key}`` / ``{content_key}``) as GenAI messages JSON."""
     found: dict[int, dict[str, Any]] = {}
@@ -284,8 +334,7 @@ def _cost(attrs: Attributes) -> float | None:
         return None
     if not isinstance(input_tokens, int) and not isinstance(output_tokens, int):
         return None
-    provider = _provider_of(provider_name)
-    provider = sc.SHORT_PROVIDER_NAMES.get(provider, provider)
+    provider = short_provider(provider_name)
     cached = attrs.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
     written = attrs.get(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     try:

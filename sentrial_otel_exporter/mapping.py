@@ -279,6 +279,8 @@ class TraceEnd:
 
     failure: str | None  # None: it succeeded
     duration_ms: int | None
+    user_input: str | None = None
+    assistant_output: str | None = None
 
 
 def trace_end(root: ReadableSpan) -> TraceEnd:
@@ -289,7 +291,7 @@ def trace_end(root: ReadableSpan) -> TraceEnd:
     duration = None
     if root.start_time and root.end_time:
         duration = max(0, (root.end_time - root.start_time) // 1_000_000)
-    return TraceEnd(failure, duration)
+    return TraceEnd(failure, duration, *foreign.run_texts(root.attributes or {}))
 
 
 def complete_trace_session_call(sid: str, end: TraceEnd, totals: SessionTotals) -> ApiCall:
@@ -302,6 +304,8 @@ def complete_trace_session_call(sid: str, end: TraceEnd, totals: SessionTotals) 
     _put(body, "durationMs", end.duration_ms)
     for key in _TOKEN_TOTALS:
         _put(body, key, counted[key])
+    _put(body, "userInput", end.user_input)
+    _put(body, "assistantOutput", end.assistant_output)
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=sid)
 
 
@@ -391,7 +395,7 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
     provider_name = (
         _text(attrs.get(sc.GEN_AI_PROVIDER_NAME)) or _text(attrs.get(sc.GEN_AI_SYSTEM)) or "unknown"
     )
-    provider = sc.SHORT_PROVIDER_NAMES.get(provider_name, provider_name)
+    provider = foreign.short_provider(provider_name)
     model = (
         _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or _text(attrs.get(sc.GEN_AI_RESPONSE_MODEL)) or "unknown"
     )

@@ -104,8 +104,10 @@ class Relay:
                 self._counters.malformed_requests += 1
             return Reply(400, otlp.error_body(kind, _INVALID_ARGUMENT, str(exc)), kind)
         spans = self._redacted(decoded)
-        # Within a request, spans go in the order they ended, as an in-process exporter sees them.
-        spans.sort(key=lambda span: span.end_time or 0)
+        # Within a request, spans go in the order they started (an agent's LLM call that asked for a
+        # tool may end after the tool, as Mastra's does: the timeline reads call, tool, call), and a
+        # trace's root, which completes its session, after the rest.
+        spans.sort(key=lambda span: (span.parent is None, span.start_time or 0))
         with self._lock:
             self._counters.requests += 1
             if not self._has_room(len(spans), len(body)):
