@@ -224,6 +224,9 @@ class SentrialSpanExporter(SpanExporter):
                     book = self._books[sid] = _SessionBook(lane=sid, per_trace=True)
                     book.first_start = span.start_time or 0
                     calls.append(mapping.open_trace_session_call(span, sid, trace_session_agent(span)))
+                oldest = next(iter(self._books)) if len(self._books) > _MAX_TRACKED_SESSIONS else None
+            if oldest is not None:  # bounded memory: the oldest open trace ends as if it went quiet
+                calls.extend(self._end_quietly([oldest]))
             if completed is not None:
                 return self._late_event_calls(span, completed, session=sid)
             assert book is not None
@@ -239,7 +242,7 @@ class SentrialSpanExporter(SpanExporter):
                 book.last_end = max(book.last_end, span.end_time or 0)
                 ended_first = self._ended_roots.pop(sid, None)
             if ended_first is not None:  # its root came first: the trace ended already
-                calls.append(self._end_trace(sid, ended_first))
+                calls.extend(filter(None, [self._end_trace(sid, ended_first)]))
         if mapping.is_local_root(span):
             end = mapping.trace_end(span)
             with self._lock:
@@ -250,13 +253,16 @@ class SentrialSpanExporter(SpanExporter):
                         if len(self._ended_roots) > _MAX_REMEMBERED_ROOTS:
                             self._ended_roots.popitem(last=False)
                     return calls
-            calls.append(self._end_trace(sid, end))
+            calls.extend(filter(None, [self._end_trace(sid, end)]))
         return calls
 
-    def _end_trace(self, sid: str, end: mapping.TraceEnd) -> ApiCall:
-        """Complete a trace's session (its book leaves, its completion is remembered for late spans)."""
+    def _end_trace(self, sid: str, end: mapping.TraceEnd) -> ApiCall | None:
+        """Complete a trace's session (its book leaves, its completion is remembered for late spans);
+        None when it was completed already."""
         with self._lock:
-            book = self._books.pop(sid)
+            book = self._books.pop(sid, None)
+        if book is None:
+            return None
         if end.failure is None and book.failure is not None:
             end = dataclasses.replace(end, failure=book.failure)
         completion = mapping.complete_trace_session_call(sid, end, book.totals)
@@ -271,16 +277,24 @@ class SentrialSpanExporter(SpanExporter):
         cutoff = time.monotonic() - quiet_s
         with self._lock:
             quiet = [sid for sid, b in self._books.items() if b.per_trace and b.last_seen <= cutoff]
-        calls = []
-        for sid in quiet:
-            with self._lock:
-                book = self._books.get(sid)
-            if book is None:
-                continue
-            duration = max(0, (book.last_end - book.first_start) // 1_000_000) if book.last_end else None
-            calls.append(self._end_trace(sid, mapping.TraceEnd(None, duration)))
+        calls = self._end_quietly(quiet)
         self._transport.submit(calls)
         return len(calls)
+
+    def _end_quietly(self, sids: list[str]) -> list[ApiCall]:
+        """Complete trace sessions without their root: a success unless an LLM call failed, lasting
+        from their first span's start to their last span's end."""
+        calls = []
+        for sid in sids:
+            with self._lock:
+                book = self._books.get(sid)
+            if book is None or not book.per_trace:
+                continue
+            duration = max(0, (book.last_end - book.first_start) // 1_000_000) if book.last_end else None
+            completion = self._end_trace(sid, mapping.TraceEnd(None, duration))
+            if completion is not None:
+                calls.append(completion)
+        return calls
 
     def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
         parent = mapping.parent_session_id(span)

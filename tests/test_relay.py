@@ -254,3 +254,16 @@ def test_a_full_queue_answers_429_and_the_retrying_sender_loses_nothing(
         session = local_server.session(f"trace-{trace_id}")
         assert session is not None and session["status"] == "completed"
         assert [e["toolName"] for e in session["events"]] == ["llm:openai:gpt-4o"]
+
+
+def test_a_trace_whose_root_never_comes_completes_when_it_goes_quiet(local_server: LocalServer) -> None:
+    first_llm, tool, _, _ = _spans()
+    relay = start_relay(local_server, quiet_s=0.2)
+    try:
+        assert post(relay.url, encode_spans([first_llm, tool]).SerializeToString())[0] == 200
+        sid = f"trace-{first_llm.context.trace_id:032x}"  # type: ignore[union-attr]
+        session = wait_until(lambda: _completed(local_server, sid), what="the quiet trace's completion")
+    finally:
+        relay.stop()
+    assert session["status"] == "completed" and session["totalTokens"] == 1500
+    assert [e["toolName"] for e in session["events"]] == ["llm:openai:gpt-4o", "lookup"]
