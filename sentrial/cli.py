@@ -94,11 +94,12 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _relay(args: argparse.Namespace) -> int:
     from sentrial.relay import Relay, RelayServer
+    from sentrial.server import ListenError
 
     relay = Relay(api_url=args.api_url, api_key=args.api_key, pii=args.pii, quiet_s=args.quiet_s)
     try:
         server = RelayServer(relay, host=args.host, port=args.port, verbose=args.verbose)
-    except OSError as exc:
+    except ListenError as exc:
         relay.close(0)
         return _fail("relay", exc)
     print(

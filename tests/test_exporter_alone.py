@@ -24,6 +24,16 @@ from opentelemetry.trace import Status, StatusCode
 from sentrial_otel_exporter import SentrialSpanExporter
 from sentrial_otel_exporter.pricing import calculate_cost
 
+
+def on_own_provider(url: str, service: str | None = None) -> tuple[SentrialSpanExporter, TracerProvider, Any]:
+    """An app's own provider with only the exporter on it (batched, as apps set it up), and a tracer."""
+    exporter = SentrialSpanExporter(api_key="k", api_url=url)
+    resource = Resource.create({"service.name": service}) if service else None
+    provider = TracerProvider(resource=resource) if resource else TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return exporter, provider, provider.get_tracer("app")
+
+
 LLM = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
@@ -34,10 +44,7 @@ LLM = {
 
 
 def test_llm_spans_of_a_trace_become_one_session(local_server: RecordingServer) -> None:
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider(resource=Resource.create({"service.name": "ops-bot"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("app")
+    exporter, provider, tracer = on_own_provider(local_server.url, service="ops-bot")
     with tracer.start_as_current_span("nightly job") as root:
         with tracer.start_as_current_span("SELECT 1"):
             pass
@@ -109,10 +116,7 @@ def test_the_exporter_imports_and_delivers_without_loading_the_sdk(local_server:
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork():DeprecationWarning")
 def test_the_exporter_alone_delivers_from_a_forked_child(local_server: RecordingServer) -> None:
     """``opentelemetry-instrument`` under a pre-forking server: only the exporter, on the app's provider."""
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("app")
+    exporter, provider, tracer = on_own_provider(local_server.url)
     llm = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
@@ -165,10 +169,7 @@ def test_another_instrumentations_openai_calls_arrive_priced_and_failing(
 
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider(resource=Resource.create({"service.name": "mailer"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("app")
+    exporter, provider, tracer = on_own_provider(local_server.url, service="mailer")
     instrumentor = _instrumentor(instrumentation)
     instrumentor.instrument(tracer_provider=provider)
     try:
@@ -209,10 +210,7 @@ def test_another_instrumentations_openai_calls_arrive_priced_and_failing(
 def test_an_agents_tool_and_llm_spans_arrive_in_one_session(local_server: RecordingServer) -> None:
     """GenAI-conventions agent spans (as Mastra and the Vercel AI SDK write them): the tool call and
     the LLM calls of one run arrive as one session; the AI SDK's outer span is not a second call."""
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("agent")
+    exporter, provider, tracer = on_own_provider(local_server.url)
     ai_sdk_call = {
         "ai.operationId": "ai.generateText.doGenerate",
         "gen_ai.system": "openai.chat",

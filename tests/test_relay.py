@@ -16,8 +16,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from cli_runner import running_sentrial, sentrial_command
 from fake_openai import FakeOpenAI, Reply
 from helpers import wait_until
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -267,3 +269,22 @@ def test_a_trace_whose_root_never_comes_completes_when_it_goes_quiet(local_serve
         relay.stop()
     assert session["status"] == "completed" and session["totalTokens"] == 1500
     assert [e["toolName"] for e in session["events"]] == ["llm:openai:gpt-4o", "lookup"]
+
+
+def test_the_relay_command_delivers_what_it_took_before_ctrl_c_ends_it(local_server: LocalServer) -> None:
+    first_llm, tool, _, root = _spans()
+    args = ("relay", "--port", "0", "--api-url", local_server.url, "--api-key", "k")
+    with running_sentrial(*args) as relay:
+        url = relay.line_starting("Sentrial relay: OTLP/HTTP on ").split()[4].removesuffix("/v1/traces")
+        assert post(url, encode_spans([first_llm, tool, root]).SerializeToString())[0] == 200
+        status, err = relay.interrupt()
+    assert status == 0 and "Traceback" not in err
+    session = local_server.session(f"trace-{root.context.trace_id:032x}")  # type: ignore[union-attr]
+    assert session is not None and session["status"] == "completed" and len(session["events"]) == 2
+
+
+def test_the_relay_command_names_a_port_it_cannot_listen_on(local_server: LocalServer) -> None:
+    port = urlsplit(local_server.url).port
+    result = sentrial_command("relay", "--port", str(port), "--api-url", local_server.url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"sentrial relay: cannot listen on 127.0.0.1:{port}: ")

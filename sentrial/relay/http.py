@@ -12,6 +12,7 @@ from typing import Any
 
 from sentrial.relay import otlp
 from sentrial.relay.receiver import MAX_BODY, Relay, Reply
+from sentrial.server.local import listening
 
 TRACES_PATH = "/v1/traces"
 
@@ -109,10 +110,11 @@ class RelayServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, relay: Relay, host: str = "127.0.0.1", port: int = 4318, verbose: bool = False):
+        """ListenError (naming host and port) when it cannot listen there."""
         self.relay = relay
         self.verbose = verbose
         self._thread: threading.Thread | None = None
-        super().__init__((host, port), _Handler)
+        listening(host, port, lambda address: super(RelayServer, self).__init__(address, _Handler))
 
     def server_bind(self) -> None:
         """Bind without the reverse DNS lookup of HTTPServer."""
