@@ -148,11 +148,13 @@ class SentrialSpanExporter(SpanExporter):
 
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
+        own_kind = mapping.span_kind(span)  # the Sentrial SDK's spans carry theirs
         span = foreign.in_sentrial_terms(span)
         kind = mapping.span_kind(span)
         sid = mapping.session_id(span)
         if sid is None:  # only without the SDK, which gives every span it exports a session
-            return self._trace_session_calls(span, kind)
+            # A span of the SDK outside any session (an @tool called on its own) joins none.
+            return self._trace_session_calls(span, kind, joins=own_kind is None)
         if kind is None and not mapping.is_genai_span(span.attributes or {}):
             return []
         if kind == sc.KIND_SESSION:
@@ -208,7 +210,7 @@ class SentrialSpanExporter(SpanExporter):
             if len(self._completed) > _MAX_REMEMBERED_COMPLETIONS:
                 self._completed.popitem(last=False)
 
-    def _trace_session_calls(self, span: ReadableSpan, kind: str | None) -> list[ApiCall]:
+    def _trace_session_calls(self, span: ReadableSpan, kind: str | None, joins: bool) -> list[ApiCall]:
         """Used alone on an app's provider (or behind the relay): the LLM and tool spans outside any
         session join their trace's session, opened by the first such span and completed when the
         trace's local root span ends (or, see :meth:`end_quiet_traces`, when the trace goes quiet)."""
@@ -216,7 +218,8 @@ class SentrialSpanExporter(SpanExporter):
         if sid is None:
             return []
         calls: list[ApiCall] = []
-        if kind == sc.KIND_TOOL_CALL or (kind is None and mapping.is_genai_span(span.attributes or {})):
+        event = kind == sc.KIND_TOOL_CALL or (kind is None and mapping.is_genai_span(span.attributes or {}))
+        if joins and event:
             with self._lock:
                 book = self._books.get(sid)
                 completed = self._completed.get(sid) if book is None else None
