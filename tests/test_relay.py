@@ -288,3 +288,13 @@ def test_the_relay_command_names_a_port_it_cannot_listen_on(local_server: LocalS
     result = sentrial_command("relay", "--port", str(port), "--api-url", local_server.url)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"sentrial relay: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_serve_with_a_key_takes_otlp_only_with_it() -> None:
+    first_llm, _, _, root = _spans()
+    body = encode_spans([first_llm, root]).SerializeToString()
+    with LocalServer(api_key="k-1") as server:
+        assert post(server.url, body)[0] == 401
+        assert post(server.url, body, Authorization="Bearer k-1")[0] == 200
+        session = wait_until(lambda: _completed(server, f"trace-{root.context.trace_id:032x}"))  # type: ignore[union-attr]
+    assert session["totalTokens"] == 1500
