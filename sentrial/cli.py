@@ -8,6 +8,7 @@ usage of the command at hand and exits with 2."""
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -113,6 +114,7 @@ def _relay(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         relay.close(10)
+        print(f"Sentrial relay stopped: {json.dumps(relay.stats())}", flush=True)
     return 0
 
 
