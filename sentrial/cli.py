@@ -114,7 +114,7 @@ def _relay(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         relay.close(10)
-        print(f"Sentrial relay stopped: {json.dumps(relay.stats())}", flush=True)
+        print(f"Sentrial relay stopped: {json.dumps(relay.stats())}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -114,7 +114,10 @@ class RelayServer(ThreadingHTTPServer):
         self.relay = relay
         self.verbose = verbose
         self._thread: threading.Thread | None = None
-        listening(host, port, lambda address: super(RelayServer, self).__init__(address, _Handler))
+        listening(host, port, self._bind)
+
+    def _bind(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
         """Bind without the reverse DNS lookup of HTTPServer."""

@@ -84,7 +84,8 @@ def decode(body: bytes, kind: str) -> Decoded:
         if kind == PROTOBUF:
             request.ParseFromString(body)
         else:
-            json_format.ParseDict(_ids_as_base64(json.loads(body)), request)
+            # OTLP/JSON receivers ignore fields they do not know (a newer sender's).
+            json_format.ParseDict(_ids_as_base64(json.loads(body)), request, ignore_unknown_fields=True)
     except (DecodeError, ValueError, json_format.ParseError, RecursionError, TypeError) as exc:
         raise OtlpError(f"malformed OTLP {'protobuf' if kind == PROTOBUF else 'JSON'}: {exc}") from None
     decoded = Decoded()
