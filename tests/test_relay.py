@@ -8,6 +8,7 @@ to the local server itself.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import subprocess
 import sys
@@ -300,3 +301,21 @@ def test_serve_with_a_key_takes_otlp_only_with_it() -> None:
         assert post(server.url, body, Authorization="Bearer k-1")[0] == 200
         session = wait_until(lambda: _completed(server, f"trace-{root.context.trace_id:032x}"))  # type: ignore[union-attr]
     assert session["totalTokens"] == 1500
+
+
+def test_a_chunked_body_is_read(local_server: LocalServer) -> None:
+    first_llm, _, _, root = _spans()
+    body = gzip.compress(encode_spans([first_llm, root]).SerializeToString())
+    relay = start_relay(local_server)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", urlsplit(relay.url).port, timeout=10)
+        headers = {"Content-Type": PROTOBUF, "Content-Encoding": "gzip", "Transfer-Encoding": "chunked"}
+        pieces = [body[: len(body) // 2], body[len(body) // 2 :]]
+        connection.request("POST", "/v1/traces", iter(pieces), headers, encode_chunked=True)
+        assert connection.getresponse().status == 200
+        connection.close()
+        assert relay.relay.flush(timeout=10)
+    finally:
+        relay.stop()
+    session = local_server.session(f"trace-{root.context.trace_id:032x}")  # type: ignore[union-attr]
+    assert session is not None and session["status"] == "completed"
