@@ -16,15 +16,17 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from sentrial.redact import PiiConfig, Redactor
 from sentrial.relay import otlp
-from sentrial_otel_exporter import SentrialSpanExporter
+from sentrial_otel_exporter import SentrialSpanExporter, foreign
+from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES
 
 logger = logging.getLogger("sentrial")
 
 MAX_BODY = 32 * 1024 * 1024  # a request's body, also after decompression
 DEFAULT_QUIET_S = 30.0
-# What one span can turn into at most: a session's opening, its event, the completion, late totals.
-_CALLS_PER_SPAN = 3
+# What an LLM or tool span can turn into at most: its session's opening (or a late event's totals
+# again) and its event; a root adds the completion. Other spans (HTTP, database) turn into nothing.
+_CALLS_PER_EVENT_SPAN = 2
 _CALL_BYTES = 512  # what a queued call holds besides its body (as the transport counts it)
 # gRPC status codes that OTLP/HTTP error bodies carry.
 _INVALID_ARGUMENT = 3
@@ -70,7 +72,7 @@ class Relay:
         *,
         pii: PiiConfig | bool | None = None,
         quiet_s: float = DEFAULT_QUIET_S,
-        max_pending: int = 10_000,
+        max_pending: int = 50_000,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         retry_after_s: int = 1,
     ) -> None:
@@ -110,7 +112,7 @@ class Relay:
         spans.sort(key=lambda span: (span.parent is None, span.start_time or 0))
         with self._lock:
             self._counters.requests += 1
-            if not self._has_room(len(spans), len(body)):
+            if not self._has_room(_calls_needed(spans), len(body)):
                 self._counters.refused_requests += 1
                 message = "the relay's delivery queue is full; retry later"
                 return Reply(
@@ -153,9 +155,12 @@ class Relay:
                 decoded.reason = decoded.reason or f"span {span.name!r} could not be redacted"
         return spans
 
-    def _has_room(self, spans: int, body_bytes: int) -> bool:
+    def _has_room(self, calls: int, body_bytes: int) -> bool:
+        """Whether a request's calls fit the delivery queue. An empty queue takes any request: one
+        larger than the whole queue would otherwise be refused for ever."""
         stats = self.exporter.stats
-        calls = spans * _CALLS_PER_SPAN
+        if stats.pending == 0:
+            return True
         if stats.pending + calls > self._max_pending:
             return False
         return stats.pending_bytes + calls * _CALL_BYTES + 2 * body_bytes <= self._max_pending_bytes
@@ -168,3 +173,15 @@ class Relay:
                     self.exporter.end_quiet_traces(self._quiet_s)
             except Exception:
                 logger.exception("sentrial relay: could not complete quiet traces")
+
+
+def _calls_needed(spans: list[ReadableSpan]) -> int:
+    """At most how many API calls the spans of a request turn into."""
+    calls = 0
+    for span in spans:
+        attrs = span.attributes or {}
+        if sc.SPAN_KIND in attrs or foreign.is_llm_span(attrs) or foreign.is_tool_span(attrs):
+            calls += _CALLS_PER_EVENT_SPAN
+        if span.parent is None:
+            calls += 1
+    return calls
