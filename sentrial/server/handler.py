@@ -24,6 +24,7 @@ from sentrial.server.store import UnknownSession
 from sentrial.server.validate import ApiError
 
 MAX_BODY = 32 * 1024 * 1024
+OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's path: OTEL_EXPORTER_OTLP_ENDPOINT may name this server
 # A 401 must name a scheme; for Bearer, browsers show the answer's page (the sign-in form), no dialog.
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -207,6 +208,9 @@ class Handler(BaseHTTPRequestHandler):
             return Response(413, json.dumps({"error": message}).encode(), close=True)
         if length:
             raw = self.rfile.read(length)
+        if path == OTLP_TRACES_PATH:
+            state.record(self.command, self.path, dict(self.headers.items()), None)
+            return self._otlp(state, raw)
         parsed, json_error = _parse_json(raw)
         state.record(self.command, self.path, dict(self.headers.items()), parsed)
         fault = state.take_fault(path)
@@ -226,6 +230,22 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             headers = _CHALLENGE if exc.status == 401 else None
             return error_response(exc.status, exc.message, headers)
+
+    def _otlp(self, state: State, raw: bytes) -> Response:
+        """OTLP/HTTP traces from any OpenTelemetry SDK, into this server's store through its relay."""
+        if self.command != "POST":
+            return error_response(
+                405, f"{self.command} is not allowed here (allowed: POST)", {"Allow": "POST"}
+            )
+        if state.api_key is not None and not auth.bearer_matches(
+            self.headers.get("Authorization"), state.api_key
+        ):
+            message = "missing or wrong API key (send 'Authorization: Bearer <key>')"
+            return error_response(401, message, _CHALLENGE)
+        reply = state.relay().receive(
+            raw, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
+        )
+        return Response(reply.status, reply.body, reply.content_type, reply.headers)
 
     def _page_gate(self, api_key: str, token: str, path: str, raw: bytes) -> Response | None:
         """None when this request may read the pages; else the sign-in form, or after a POST of it
