@@ -4,8 +4,6 @@ run's totals. Loaded by :mod:`sentrial.langchain` when the class is first asked 
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from typing import Any
 from uuid import UUID
@@ -15,15 +13,13 @@ from opentelemetry import context as otel_context
 from sentrial._guard import public_call
 from sentrial.instrumentation._llm import LlmCall, LlmResult
 from sentrial.integrations._langchain_terms import plain
-from sentrial.integrations._sessions import session_context, sync_client
+from sentrial.integrations._sessions import SessionHandler
 from sentrial.integrations.langchain import SentrialCallbackHandler as RecordingHandler
 from sentrial.integrations.langchain import _never_raises, _Run
 from sentrial.tracing import current_route
 
-logger = logging.getLogger("sentrial")
 
-
-class SessionCallbackHandler(RecordingHandler):
+class SessionCallbackHandler(SessionHandler, RecordingHandler):
     """Records the LangChain runs it is passed to into the session ``session_id`` of ``client``
     (a :class:`~sentrial.SentrialClient` or an ``AsyncSentrialClient``), and keeps the totals of
     their model calls (``total_tokens``, ``total_cost``, ...) for :meth:`finish`.
@@ -41,42 +37,12 @@ class SessionCallbackHandler(RecordingHandler):
         track_llm_calls: bool = True,
         verbose: bool = False,
     ) -> None:
-        self._session_client = sync_client(client)
-        super().__init__(self._session_client)
-        self._fail_silently = self._session_client.fail_silently
-        self.client = client
-        self.session_id = session_id
+        SessionHandler.__init__(self, client, session_id, verbose)
+        RecordingHandler.__init__(self, self._session_client)
         self.track_llm_calls = track_llm_calls
-        self.verbose = verbose
         self.step_count = 0
         self.llm_calls = 0
-        self.total_prompt_tokens = 0
-        self.total_completion_tokens = 0
-        self.total_tokens = 0
-        self.total_cost = 0.0
-        self.model_name: str | None = None
-        self.start_time: float | None = None
-        self.end_time: float | None = None
-        self.user_input: str | None = None
-        self.assistant_output: str | None = None
         self._last_answer: str | None = None  # the last model answer: the output when no agent finished
-        self._totals_lock = threading.Lock()
-
-    # --- the published API ------------------------------------------------------------------------
-    @public_call()
-    def set_input(self, user_input: str) -> None:
-        """The user's question: the session's input when :meth:`finish` completes it."""
-        self.user_input = user_input
-        self._log("input set")
-
-    @property
-    def duration_ms(self) -> int:
-        """Milliseconds from the first model call or agent step to the last model answer (or to
-        :meth:`finish`, or now); 0 before the first."""
-        if self.start_time is None:
-            return 0
-        end = self.end_time if self.end_time is not None else time.time()
-        return int((end - self.start_time) * 1000)
 
     @public_call(fallback=lambda self: {})
     def get_usage_summary(self) -> dict[str, Any]:
@@ -98,38 +64,21 @@ class SessionCallbackHandler(RecordingHandler):
         failure_reason: str | None = None,
         custom_metrics: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Complete the session with the outcome, the totals, the input (:meth:`set_input`) and the
+        """Complete the session with the outcome, the totals, the input (``set_input``) and the
         output (the agent's final answer, else the last model answer); returns what was recorded."""
-        if self.end_time is None:
-            self.end_time = time.time()
-        if not self.session_id:
-            return {}
-        completed = self._session_client.complete_session(
-            session_id=self.session_id,
-            success=success,
-            failure_reason=failure_reason,
-            estimated_cost=self.total_cost,
-            custom_metrics=custom_metrics,
-            duration_ms=self.duration_ms,
-            prompt_tokens=self.total_prompt_tokens,
-            completion_tokens=self.total_completion_tokens,
-            total_tokens=self.total_tokens,
-            user_input=self.user_input,
-            assistant_output=self.assistant_output or self._last_answer,
-        )
-        return completed or {}
+        self.assistant_output = self.assistant_output or self._last_answer
+        return self._complete(success, failure_reason, custom_metrics)
 
     # --- the runs, in the given session -----------------------------------------------------------
     def _begin(self, run: _Run, name: str, inputs: Any, metadata: dict[str, Any] | None) -> None:
         """A run begun outside every session runs in the handler's session."""
         if current_route() is None and self.session_id:
-            context = session_context(self._session_client, self.session_id)
-            run.session_scope = self._scopes.enter(context)
+            run.session_scope = self._scopes.enter(self.session_context())
 
     def _llm_outer_context(self, parent_run_id: UUID | None) -> otel_context.Context:
         outer = super()._llm_outer_context(parent_run_id)
         if current_route(outer) is None and self.session_id:  # a model invoked on its own
-            return session_context(self._session_client, self.session_id)
+            return self.session_context()
         return outer
 
     def _start_llm(self, run_id: UUID, parent_run_id: UUID | None, outer: Any, request: Any) -> None:
@@ -137,17 +86,10 @@ class SessionCallbackHandler(RecordingHandler):
         super()._start_llm(run_id, parent_run_id, outer, request)
 
     def _answered(self, call: LlmCall, result: LlmResult) -> None:
-        prompt, completion = result.input_tokens or 0, result.output_tokens or 0
-        cost = call.cost(result) or 0.0
-        with self._totals_lock:
-            self.llm_calls += 1
-            self.total_prompt_tokens += prompt
-            self.total_completion_tokens += completion
-            self.total_tokens += prompt + completion
-            self.total_cost += cost
-            self.model_name = result.response_model or call.request.model or self.model_name
-            self.end_time = time.time()
-        self._log("LLM call: %d in, %d out, $%.6f", prompt, completion, cost)
+        self.llm_calls += 1
+        model = result.response_model or call.request.model
+        self._add_usage(result.input_tokens or 0, result.output_tokens or 0, model, call.cost(result) or 0.0)
+        self.end_time = time.time()  # the run lasts until its last model answer
 
     @_never_raises
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -173,17 +115,4 @@ class SessionCallbackHandler(RecordingHandler):
         output = values.get("output", "No output") if isinstance(values, dict) else values
         self.assistant_output = output if isinstance(output, str) else str(plain(output))
         self._log("agent finished")
-        if self.session_id:
-            self._session_client.track_decision(
-                session_id=self.session_id,
-                reasoning=f"Agent completed: {self.assistant_output}",
-                confidence=1.0,
-            )
-
-    def _started(self) -> None:
-        if self.start_time is None:
-            self.start_time = time.time()
-
-    def _log(self, message: str, *args: Any) -> None:
-        if self.verbose:
-            logger.info("sentrial: " + message, *args)
+        self._decision(f"Agent completed: {self.assistant_output}")
