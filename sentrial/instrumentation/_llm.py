@@ -277,11 +277,13 @@ def should_trace(context: otel_context.Context | None = None) -> bool:
     if context.get(_IN_LLM_CALL_KEY) or context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return False
     # Another GenAI instrumentation already made a client span for this very call: one span is enough.
+    # (A framework's agent or tool span, e.g. AutoGen's invoke_agent, is no such span.)
     current = trace.get_current_span(context)
     if getattr(current, "kind", None) != SpanKind.CLIENT:
         return True
     attributes = getattr(current, "attributes", None) or {}
-    return sc.GEN_AI_OPERATION_NAME not in attributes or attributes.get(sc.SPAN_KIND) == sc.KIND_LLM
+    operation = attributes.get(sc.GEN_AI_OPERATION_NAME)
+    return operation not in sc.LLM_OPERATIONS or attributes.get(sc.SPAN_KIND) == sc.KIND_LLM
 
 
 Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], LlmRequest]

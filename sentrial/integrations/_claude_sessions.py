@@ -5,16 +5,16 @@ recording itself (tool calls, model usage, totals) is the instrumentor's (:mod:`
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 
 from sentrial.client import SentrialClient
-from sentrial.integrations._sessions import session_context
+from sentrial.integrations._sessions import entered, session_context, step_in
 from sentrial.integrations.claude_agent import (
     FOLLOWED_BY_WRAPPER,
     _Conversation,
@@ -143,29 +143,12 @@ class SessionConversation(_Conversation):
         return SessionTurn(prompt, self._wrapping, self._totals, max(self._sent, 1))
 
 
-@contextlib.contextmanager
-def instrumentor_aside() -> Iterator[None]:
+def instrumentor_aside() -> AbstractContextManager[None]:
     """While the wrapper follows a call itself, the instrumentor (if on) passes it through."""
-    token = otel_context.attach(otel_context.set_value(FOLLOWED_BY_WRAPPER, True))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+    return entered(otel_context.set_value(FOLLOWED_BY_WRAPPER, True))
 
 
-async def unfollowed(messages: AsyncIterator[Any]) -> AsyncIterator[Any]:
+def unfollowed(messages: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """``messages`` as they are, each taken with the instrumentor aside (the SDK starts its run on
     the first one); closed the same way."""
-    try:
-        while True:
-            with instrumentor_aside():
-                try:
-                    message = await anext(messages)
-                except StopAsyncIteration:
-                    return
-            yield message
-    finally:
-        close = getattr(messages, "aclose", None)
-        if close is not None:
-            with instrumentor_aside():
-                await close()
+    return step_in(messages, instrumentor_aside)

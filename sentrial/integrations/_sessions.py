@@ -3,10 +3,13 @@ in which a session given by its id is current, and the handlers' session, totals
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 
@@ -17,6 +20,8 @@ from sentrial.pricing import calculate_cost, find_price
 from sentrial.tracing import SessionRoute, with_route
 
 logger = logging.getLogger("sentrial")
+
+_T = TypeVar("_T")
 
 
 def sync_client(client: Any, argument: str = "client") -> SentrialClient:
@@ -45,6 +50,37 @@ def session_context(client: SentrialClient, session_id: str) -> otel_context.Con
     if open_session is not None:
         return open_session.context
     return with_route(SessionRoute(session_id, client.delivery))
+
+
+@contextlib.contextmanager
+def entered(context: otel_context.Context) -> Iterator[None]:
+    """``context`` made current for the block."""
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+async def step_in(
+    items: AsyncIterator[_T], scope: Callable[[], AbstractContextManager[Any]]
+) -> AsyncIterator[_T]:
+    """``items`` as they are, each one taken (and ``items`` closed) inside ``scope()``: what a
+    framework does to make the next item (its model and tool calls) runs in that scope's context,
+    while the app's code between the items runs in its own."""
+    try:
+        while True:
+            with scope():
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    return
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            with scope():
+                await close()
 
 
 def price(model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
