@@ -104,14 +104,14 @@ class SentrialAutogenHandler(SessionHandler):
                 tools[str(call.id)] = run
         elif kind == "ToolCallExecutionEvent":
             for outcome in getattr(event, "content", None) or []:
-                run = tools.pop(str(getattr(outcome, "call_id", "")), None)
-                if run is None:
+                started = tools.pop(str(getattr(outcome, "call_id", "")), None)
+                if started is None:
                     continue
                 content = getattr(outcome, "content", None)
                 if getattr(outcome, "is_error", False):
-                    run.fail(str(content))
+                    started.fail(str(content))
                 else:
-                    run.succeed(content)
+                    started.succeed(content)
         elif hasattr(event, "to_text") and not kind.endswith("Event"):  # a chat message
             self.message_count += 1
             self._log("message from %s", source)
@@ -185,7 +185,8 @@ def _models_by_agent(team: Any) -> dict[str, str]:
         for participant in participants:
             config = participant.config if hasattr(participant, "config") else participant.get("config", {})
             client = config.get("model_client") or {}
-            model = (client.get("config") if isinstance(client, dict) else client.config).get("model")
+            client_config = client.get("config") if isinstance(client, dict) else client.config
+            model = client_config.get("model") if isinstance(client_config, dict) else None
             if config.get("name") and model:
                 models[str(config["name"])] = str(model)
     return models

@@ -14,10 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")  # nothing may leave 127.0.0.1
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
-from fake_openai import FakeOpenAI  # noqa: E402
+from fake_openai import FakeOpenAI
 
-from sentrial.instrumentation import uninstrument_all  # noqa: E402
-from sentrial.server import LocalServer  # noqa: E402
+from sentrial.instrumentation import uninstrument_all
+from sentrial.server import LocalServer
 
 
 @pytest.fixture
