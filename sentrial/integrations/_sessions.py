@@ -83,15 +83,19 @@ async def step_in(
                 await close()
 
 
-def price(model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """The list price of a model call whose provider is not known (the first provider that has
-    the model), or None for an unknown model."""
+def provider_of(model: str | None) -> str | None:
+    """The provider whose price table has ``model`` (for a call whose provider was not said)."""
     if not model:
         return None
-    for provider in ("openai", "anthropic", "google"):
-        if find_price(provider, model) is not None:
-            return calculate_cost(provider, model, prompt_tokens, completion_tokens)
-    return None
+    return next((p for p in ("openai", "anthropic", "google") if find_price(p, model) is not None), None)
+
+
+def price(model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """The list price of a model call whose provider is not known, or None for an unknown model."""
+    provider = provider_of(model)
+    if provider is None or model is None:
+        return None
+    return calculate_cost(provider, model, prompt_tokens, completion_tokens)
 
 
 class SessionHandler:
