@@ -27,7 +27,9 @@ def get_weather(city: str) -> str:
 
 def crew(fake: FakeOpenAI, **options: Any) -> Crew:
     llm = LLM(model="gpt-4o", base_url=fake.url, api_key="test-key")
-    agent = Agent(role="forecaster", goal="tell the weather", backstory="a meteorologist", llm=llm, tools=[get_weather])
+    agent = Agent(
+        role="forecaster", goal="tell the weather", backstory="a meteorologist", llm=llm, tools=[get_weather]
+    )
     task = Task(description="Weather in {city}?", expected_output="one sentence", agent=agent)
     fake.queued = [
         Reply(text="", tool_calls=[CALL], prompt_tokens=12, completion_tokens=5),
@@ -71,7 +73,10 @@ def test_a_wrapped_crew_records_its_task_steps_model_calls_and_usage(
     assert names.count("llm:openai:gpt-4o") == 2  # the crew ran in the session
     task = next(e for e in session["events"] if e.get("toolName") == "task_1")
     assert task["toolInput"] == {"description": "Weather in Paris?", "agent": "forecaster"}
-    assert (task["toolOutput"], task["reasoning"]) == ({"result": "Sunny in Paris."}, "Task completed by forecaster")
+    assert (task["toolOutput"], task["reasoning"]) == (
+        {"result": "Sunny in Paris."},
+        "Task completed by forecaster",
+    )
     decisions = [e["reasoning"] for e in session["events"] if e["eventType"] == "llm_decision"]
     assert decisions == ["Agent output: Sunny in Paris."]
     assert (session["userInput"], session["assistantOutput"]) == ('{"city":"Paris"}', "Sunny in Paris.")
@@ -86,7 +91,9 @@ def test_a_tool_step_is_a_tool_call_with_the_agents_thought(
     # does not): CrewAI's own AgentAction, as it passes it.
     session_id = client.create_session(name="Steps", agent_name="crew", user_id="u1")
     handler = SentrialCrewHandler(client, session_id)
-    step = AgentAction(thought="I need the weather", tool="get_weather", tool_input='{"city": "Rome"}', text="")
+    step = AgentAction(
+        thought="I need the weather", tool="get_weather", tool_input='{"city": "Rome"}', text=""
+    )
     step.result = "Sunny in Rome"
     handler.on_step(step)
     handler.add_token_usage(100, 20, model="gpt-4o")

@@ -36,7 +36,11 @@ def test_each_question_to_the_agent_is_a_session(local_server: LocalServer, fake
     by_name = {s["name"]: local_server.session(s["id"]) for s in local_server.sessions()}
     session = by_name["weather-agent: Weather in Paris?"]
     assert session is not None
-    assert (session["agentName"], session["userId"], session["status"]) == ("weather-agent", "u4", "completed")
+    assert (session["agentName"], session["userId"], session["status"]) == (
+        "weather-agent",
+        "u4",
+        "completed",
+    )
     assert (session["userInput"], session["assistantOutput"]) == ("Weather in Paris?", "Sunny in Paris.")
     names = [e.get("toolName") for e in session["events"]]
     assert names == ["llm:openai:gpt-4o", "get_weather", "llm:openai:gpt-4o"]
