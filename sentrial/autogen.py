@@ -31,13 +31,17 @@ __all__ = ["AUTOGEN_VERSION", "SentrialAutogenHandler"]
 
 
 def _autogen_flavour() -> str:
-    for distribution, flavour in (("autogen-agentchat", "agentchat"), ("pyautogen", "legacy")):
-        try:
-            metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            continue
-        return flavour
-    return "none"
+    try:
+        metadata.version("autogen-agentchat")
+        return "agentchat"
+    except metadata.PackageNotFoundError:
+        pass
+    try:  # pyautogen before 0.4 (later releases install autogen-agentchat)
+        parts = metadata.version("pyautogen").split(".")
+    except metadata.PackageNotFoundError:
+        return "none"
+    numbers = [int(part) if part.isdigit() else 0 for part in parts[:2]]
+    return "legacy" if numbers < [0, 4] else "none"
 
 
 AUTOGEN_VERSION: str = _autogen_flavour()

@@ -42,20 +42,29 @@ __all__ = [
 _EXTRA = "pip install 'sentrial[langchain]'"
 
 
-def _installed_version(*distributions: str) -> str:
-    for name in distributions:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return "none"
+def _installed_major(distribution: str) -> int | None:
+    try:
+        version = metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+    major = version.split(".")[0]
+    return int(major) if major.isdigit() else 0
 
 
-LANGCHAIN_VERSION: str = _installed_version("langchain", "langchain-core")
-"""The installed version of ``langchain`` (else ``langchain-core``), or ``"none"``."""
+def _flavour() -> tuple[str, int]:
+    """Which LangChain is installed, as the published package names it, and its major version."""
+    core = _installed_major("langchain-core")
+    if core is not None:
+        return ("core-1.x" if core >= 1 else "core"), core
+    legacy = _installed_major("langchain")
+    if legacy is not None:
+        return "legacy", legacy
+    return "unknown", 0
 
-LANGCHAIN_MAJOR_VERSION: int = int(LANGCHAIN_VERSION.split(".")[0]) if LANGCHAIN_VERSION[:1].isdigit() else 0
-"""Its major version (0 when LangChain is not installed)."""
+
+LANGCHAIN_VERSION, LANGCHAIN_MAJOR_VERSION = _flavour()
+"""Which LangChain is installed (``"core-1.x"``, ``"core"``, ``"legacy"`` or ``"unknown"``) and
+the major version of ``langchain-core`` (else ``langchain``; 0 when neither is installed)."""
 
 
 def __getattr__(name: str) -> Any:
