@@ -155,12 +155,7 @@ class SentrialAutogenHandler(SessionHandler):
         return {
             "messages": self.message_count,
             "tool_calls": self.tool_calls,
-            "total_prompt_tokens": self.total_prompt_tokens,
-            "total_completion_tokens": self.total_completion_tokens,
-            "total_tokens": self.total_tokens,
-            "total_cost": self.total_cost,
-            "model": self.model_name,
-            "duration_ms": self.duration_ms,
+            **self._usage_totals(),
             "autogen_version": AUTOGEN_VERSION,
         }
 

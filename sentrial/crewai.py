@@ -206,12 +206,7 @@ class SentrialCrewHandler(SessionHandler):
             "tasks": self.task_count,
             "tool_calls": self.tool_calls,
             "task_outputs": list(self.task_outputs),
-            "total_prompt_tokens": self.total_prompt_tokens,
-            "total_completion_tokens": self.total_completion_tokens,
-            "total_tokens": self.total_tokens,
-            "total_cost": self.total_cost,
-            "model": self.model_name,
-            "duration_ms": self.duration_ms,
+            **self._usage_totals(),
             "crewai_version": CREWAI_VERSION,
         }
 

@@ -4,16 +4,13 @@ tests, in their environment: see tests_frameworks/test_examples.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from fake_anthropic import FakeAnthropic
 from fake_anthropic import Reply as AnthropicReply
 from fake_openai import FakeOpenAI, Reply
-from helpers import wait_until
+from helpers import run_script, wait_until
 from otlp_receiver import OtlpReceiver
 
 from sentrial.server import LocalServer
@@ -24,17 +21,7 @@ IN_FRAMEWORKS_ENVIRONMENT = {"integration_autogen.py", "integration_crewai.py"}
 
 
 def run_example(name: str, env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SENTRIAL_", "LANGFUSE_"))}
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_script(EXAMPLES / name, env, timeout=120)
 
 
 def sentrial_env(server: LocalServer) -> dict[str, str]:

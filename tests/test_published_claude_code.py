@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage, query
+from claude_agent_sdk import ClaudeSDKClient, ResultMessage, query
 from claude_agent_sdk._errors import ResultError
 from fake_anthropic import FakeAnthropic
-from test_integration_claude_agent import MODEL, TOOL, cost_of, get_weather, result_of, run, weather_turn
+from test_integration_claude_agent import MODEL, TOOL, cost_of, result_of, run, weather_turn
+from test_integration_claude_agent import Setup as InstrumentedSetup
 
 import sentrial
 from sentrial import AsyncSentrialClient, SentrialClient
@@ -29,23 +30,7 @@ class Setup:
         self.home = home
         self.client = SentrialClient(api_key="k", api_url=server.url)
 
-    def options(self, **overrides: Any) -> ClaudeAgentOptions:
-        from claude_agent_sdk import create_sdk_mcp_server
-
-        settings: dict[str, Any] = {
-            "env": {
-                "ANTHROPIC_BASE_URL": self.fake.url,
-                "ANTHROPIC_API_KEY": "test-key",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "HOME": str(self.home),
-            },
-            "cwd": str(self.home),
-            "model": MODEL,
-            "max_turns": 4,
-            "mcp_servers": {"weather": create_sdk_mcp_server("weather", tools=[get_weather])},
-            "allowed_tools": [TOOL],
-        }
-        return ClaudeAgentOptions(**{**settings, **overrides})
+    options = InstrumentedSetup.options  # the same CLI settings (it reads .fake and .home only)
 
     def sessions(self) -> list[dict[str, Any]]:
         assert self.client.flush(timeout=10)

@@ -3,14 +3,12 @@ server, their model calls going to the fake OpenAI endpoint."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, Reply
+from helpers import run_script
 
 from sentrial.server import LocalServer
 
@@ -18,24 +16,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_example(name: str, server: LocalServer, fake: FakeOpenAI) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SENTRIAL_"))}
     env = {
-        **clean,
         "SENTRIAL_API_KEY": "k",
         "SENTRIAL_API_URL": server.url,
         "OPENAI_BASE_URL": fake.url,
         "OPENAI_API_KEY": "test-key",
     }
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_script(EXAMPLES / name, env)
 
 
 def only_session(server: LocalServer) -> dict[str, Any]:

@@ -47,15 +47,7 @@ class SessionCallbackHandler(SessionHandler, RecordingHandler):
     @public_call(fallback=lambda self: {})
     def get_usage_summary(self) -> dict[str, Any]:
         """The model calls' totals so far: calls, tokens, cost in USD, model and duration."""
-        return {
-            "llm_calls": self.llm_calls,
-            "total_prompt_tokens": self.total_prompt_tokens,
-            "total_completion_tokens": self.total_completion_tokens,
-            "total_tokens": self.total_tokens,
-            "total_cost": self.total_cost,
-            "model": self.model_name,
-            "duration_ms": self.duration_ms,
-        }
+        return {"llm_calls": self.llm_calls, **self._usage_totals()}
 
     @public_call(fallback=lambda self: {})
     def finish(

@@ -135,6 +135,17 @@ class SessionHandler:
         end = self.end_time if self.end_time is not None else time.time()
         return int((end - self.start_time) * 1000)
 
+    def _usage_totals(self) -> dict[str, Any]:
+        """The totals every ``get_usage_summary()`` of the published handlers ends with."""
+        return {
+            "total_prompt_tokens": self.total_prompt_tokens,
+            "total_completion_tokens": self.total_completion_tokens,
+            "total_tokens": self.total_tokens,
+            "total_cost": self.total_cost,
+            "model": self.model_name,
+            "duration_ms": self.duration_ms,
+        }
+
     def session_context(self) -> otel_context.Context:
         """The context in which the handler's session is current."""
         return session_context(self._session_client, self.session_id)
