@@ -5,9 +5,10 @@
 ``wrap_crew(crew)`` do that and follow ``kickoff()``; ``finish()`` completes the session.
 ``@track_crew(client)`` makes each call of a function that runs a crew a session of its own.
 
-A crew kicked off through the handler (``wrap_crew``, ``@track_crew``) runs in the session's
-context, so its model calls are LLM calls of the session where the model library is instrumented
-(``sentrial.configure()``); the crew's token usage is the session's.
+A crew kicked off through ``wrap_crew`` runs in the session's context, so its model calls are LLM
+calls of the session where the model library is instrumented (``sentrial.configure()``); its
+agents' tool uses are tool calls of the session, and its token usage the session's. A function
+under ``@track_crew`` runs in its session's context too.
 
 Importing this module imports no CrewAI (``pip install 'sentrial[crewai]'``).
 """
@@ -130,7 +131,7 @@ class SentrialCrewHandler(SessionHandler):
         def tracked_kickoff(inputs: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> Any:
             self._kicked_off(inputs)
             try:
-                with entered(self.session_context()):
+                with entered(self.session_context()), _ToolUses(self, crew):
                     result = kickoff(inputs, *args, **kwargs)
             finally:
                 self.end_time = time.time()
@@ -147,7 +148,7 @@ class SentrialCrewHandler(SessionHandler):
             ) -> Any:
                 self._kicked_off(inputs)
                 try:
-                    with entered(self.session_context()):
+                    with entered(self.session_context()), _ToolUses(self, crew):
                         result = await kickoff_async(inputs, *args, **kwargs)
                 finally:
                     self.end_time = time.time()
@@ -209,6 +210,52 @@ class SentrialCrewHandler(SessionHandler):
             **self._usage_totals(),
             "crewai_version": CREWAI_VERSION,
         }
+
+
+class _ToolUses:
+    """While a crew runs, the tool uses of its agents (CrewAI reports them on its event bus, and a
+    tool the model calls natively never reaches ``step_callback``) become tool calls of the session."""
+
+    def __init__(self, handler: SentrialCrewHandler, crew: Any) -> None:
+        self._handler = handler
+        self._agents = {str(getattr(agent, "id", "")) for agent in getattr(crew, "agents", None) or []}
+        self._bus: Any = None
+        self._events: tuple[Any, ...] = ()
+
+    def __enter__(self) -> _ToolUses:
+        with guard("crewai-events", "could not follow a CrewAI crew's tool uses"):
+            from crewai.events import crewai_event_bus
+            from crewai.events.types.tool_usage_events import ToolUsageErrorEvent, ToolUsageFinishedEvent
+
+            self._events = (ToolUsageFinishedEvent, ToolUsageErrorEvent)
+            for event_type in self._events:
+                crewai_event_bus.on(event_type)(self._used)
+            self._bus = crewai_event_bus
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bus is None:
+            return
+        with guard("crewai-events", "could not follow a CrewAI crew's tool uses"):
+            self._bus.flush()  # the bus hands events to its handlers on threads of its own
+            for event_type in self._events:
+                self._bus.off(event_type, self._used)
+
+    def _used(self, source: Any, event: Any) -> None:
+        if str(getattr(event, "agent_id", None)) not in self._agents:
+            return  # another crew's
+        handler = self._handler
+        with guard("crewai-tool", "could not record a CrewAI tool use"):
+            handler.tool_calls += 1
+            error = getattr(event, "error", None) or getattr(event, "failure", None)
+            arguments = event.tool_args if isinstance(event.tool_args, dict) else {"input": event.tool_args}
+            handler._session_client.track_tool_call(
+                session_id=handler.session_id,
+                tool_name=str(event.tool_name),
+                tool_input=arguments,
+                tool_output={} if error is not None else {"output": as_text(getattr(event, "output", None))},
+                tool_error=None if error is None else {"message": as_text(error) or "tool error"},
+            )
 
 
 def _model_of(crew: Any) -> str | None:

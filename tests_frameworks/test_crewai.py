@@ -81,7 +81,9 @@ def test_a_wrapped_crew_records_its_task_steps_model_calls_and_usage(
     assert decisions == ["Agent output: Sunny in Paris."]
     assert (session["userInput"], session["assistantOutput"]) == ('{"city":"Paris"}', "Sunny in Paris.")
     assert (session["promptTokens"], session["completionTokens"]) == (52, 13)
-    assert session["customMetrics"] == {"crewai_steps": 1, "crewai_tasks": 1, "crewai_tool_calls": 0}
+    weather = next(e for e in session["events"] if e.get("toolName") == "get_weather")
+    assert (weather["toolInput"], weather["toolOutput"]) == ({"city": "Paris"}, {"output": "Sunny in Paris"})
+    assert session["customMetrics"] == {"crewai_steps": 1, "crewai_tasks": 1, "crewai_tool_calls": 1}
 
 
 def test_a_tool_step_is_a_tool_call_with_the_agents_thought(
