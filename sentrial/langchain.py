@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sentrial.integrations._langchain_session_handler import (
-        SessionCallbackHandler as SentrialCallbackHandler,
+        SentrialCallbackHandler,
     )
 
 __all__ = [
@@ -74,7 +74,7 @@ def __getattr__(name: str) -> Any:
             module = importlib.import_module("sentrial.integrations._langchain_session_handler")
         except ImportError as error:
             raise ImportError(f"SentrialCallbackHandler needs langchain-core: {_EXTRA}") from error
-        handler: type[SentrialCallbackHandler] = module.SessionCallbackHandler
+        handler: type[SentrialCallbackHandler] = module.SentrialCallbackHandler
         globals()[name] = handler
         return handler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,6 +4,7 @@ langchain-openai against the fake OpenAI endpoint, delivering to the local Sessi
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 import sentrial
+import sentrial.langchain
 from sentrial import SentrialClient, pricing
 from sentrial.langchain import SentrialCallbackHandler, create_agent_with_sentrial
 from sentrial.server import LocalServer
@@ -201,7 +203,29 @@ def test_create_agent_with_sentrial_names_what_to_install_when_no_agent_is_there
         create_agent_with_sentrial(None, [], SentrialClient(api_key="k", api_url="http://127.0.0.1:9"), "a")
 
 
-def test_importing_the_module_imports_no_langchain() -> None:
-    code = "import sys, sentrial.langchain; print('langchain_core' in sys.modules)"
+def test_importing_the_integrations_imports_no_framework() -> None:
+    code = (
+        "import sys, sentrial, sentrial.langchain, sentrial.claude_code, sentrial.autogen, sentrial.crewai,"
+        " sentrial.langfuse_integration;"
+        " print(sorted(m for m in ('langchain_core', 'claude_agent_sdk', 'autogen_agentchat', 'crewai')"
+        " if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", sorted(sentrial._INTEGRATIONS))
+def test_the_integrations_names_are_at_the_top_level_too(name: str) -> None:
+    module = importlib.import_module(sentrial._INTEGRATIONS[name])
+    assert getattr(sentrial, name) is getattr(module, name)
+
+
+def test_a_name_whose_framework_is_missing_is_absent_at_the_top_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sentrial.__dict__, "SentrialCallbackHandler", raising=False)
+    monkeypatch.delitem(sentrial.langchain.__dict__, "SentrialCallbackHandler", raising=False)
+    monkeypatch.setitem(sys.modules, "sentrial.integrations._langchain_session_handler", None)  # unimportable
+    assert not hasattr(sentrial, "SentrialCallbackHandler")
+    with pytest.raises(ImportError, match="langchain-core"):
+        sentrial.langchain.SentrialCallbackHandler  # noqa: B018

@@ -19,7 +19,7 @@ from sentrial.integrations.langchain import _never_raises, _Run
 from sentrial.tracing import current_route
 
 
-class SessionCallbackHandler(SessionHandler, RecordingHandler):
+class SentrialCallbackHandler(SessionHandler, RecordingHandler):
     """Records the LangChain runs it is passed to into the session ``session_id`` of ``client``
     (a :class:`~sentrial.SentrialClient` or an ``AsyncSentrialClient``), and keeps the totals of
     their model calls (``total_tokens``, ``total_cost``, ...) for :meth:`finish`.
