@@ -82,6 +82,7 @@ class SentrialAutogenHandler(SessionHandler):
         except BaseException as error:
             for run in tools.values():
                 run.fail(error)
+            tools.clear()
             raise
         finally:
             for run in tools.values():

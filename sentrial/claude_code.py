@@ -196,4 +196,6 @@ class TrackedClaudeClient:
         return await self._client.get_server_info()
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_client":  # not set yet (a failed __init__): no lookup in itself
+            raise AttributeError(name)
         return getattr(self._client, name)
