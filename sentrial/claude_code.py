@@ -69,14 +69,16 @@ def wrap_claude_agent(
     extra_metadata: dict[str, Any] | None = None,
 ) -> QueryFunction:
     """``query_fn`` (the SDK's ``query``) with each run recorded as a session of ``client`` (see
-    the module). The wrapped function takes the same arguments and yields the same messages."""
+    the module). The wrapped function takes the same arguments and yields the same messages; a
+    call may also name its own ``user_id``, ``convo_id`` and ``metadata`` (added to
+    ``extra_metadata``), which are not passed on."""
     wrapping = _wrapping(client, "client", default_agent, user_id, convo_id, extra_metadata, False)
 
     def tracked_query(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         from sentrial.integrations._claude_sessions import SessionConversation, unfollowed
         from sentrial.integrations.claude_agent import _follow, _sending
 
-        conversation = SessionConversation(wrapping)
+        conversation = SessionConversation(wrapping.for_call(kwargs))
         args, kwargs = _sending(conversation, args, kwargs)
         return _follow(unfollowed(query_fn(*args, **kwargs)), conversation, end_on_close=True)
 
@@ -124,13 +126,16 @@ class TrackedClaudeClient:
         wrapping = _wrapping(
             sentrial_client, "sentrial_client", default_agent, user_id, convo_id, extra_metadata, True
         )
+        self._wrapping = wrapping
         self._conversation: SessionConversation = SessionConversation(wrapping)
 
     async def query(self, prompt: Any = None, **kwargs: Any) -> Any:
-        """Send a prompt (its run begins a session when its first message arrives)."""
+        """Send a prompt (its run begins a session when its first message arrives); ``user_id``,
+        ``convo_id`` and ``metadata`` given here are this prompt's session's, not passed on."""
         from sentrial.integrations._claude_sessions import instrumentor_aside
         from sentrial.integrations.claude_agent import _sending
 
+        self._conversation.wrapping = self._wrapping.for_call(kwargs)
         _, kwargs = _sending(self._conversation, (), {**kwargs, "prompt": prompt})
         try:
             with instrumentor_aside():

@@ -123,9 +123,11 @@ def test_each_prompt_of_a_wrapped_client_is_a_session_of_the_async_client(setup:
         async with wrap_claude_client(
             raw, sentrial_client=async_client, user_id="u5", convo_id="c9"
         ) as client:
-            for prompt in ("Weather in Paris?", "And in Rome?"):
-                await client.query(prompt)
-                results.append(result_of([m async for m in client.receive_response()]))
+            await client.query("Weather in Paris?")
+            results.append(result_of([m async for m in client.receive_response()]))
+            # A prompt may name its own user and metadata (not passed on to the SDK).
+            await client.query("And in Rome?", user_id="u6", metadata={"topic": "rome"})
+            results.append(result_of([m async for m in client.receive_response()]))
         return results
 
     first_result, second_result = run(converse())
@@ -133,11 +135,13 @@ def test_each_prompt_of_a_wrapped_client_is_a_session_of_the_async_client(setup:
     by_input = {s["userInput"]: s for s in setup.sessions()}
     first, second = by_input["Weather in Paris?"], by_input["And in Rome?"]
     for number, session in enumerate((first, second), start=1):
-        assert (session["userId"], session["convoId"], session["status"]) == ("u5", "c9", "completed")
+        assert (session["convoId"], session["status"]) == ("c9", "completed")
         assert (session["metadata"]["client_mode"], session["metadata"]["turn"]) == (
             "ClaudeSDKClient",
             number,
         )
+    assert (first["userId"], second["userId"], second["metadata"]["topic"]) == ("u5", "u6", "rome")
+    assert "topic" not in first["metadata"]
     assert second["name"] == "claude-agent: And in Rome?"
     # Claude Code sums the cost over the conversation: each session gets its prompt's share.
     assert second["estimatedCost"] == pytest.approx(cost_of(second_result) - cost_of(first_result))
@@ -149,12 +153,13 @@ def test_a_run_that_fails_completes_its_session_as_failed(setup: Setup) -> None:
 
     async def until_the_error() -> None:
         with pytest.raises(ResultError):
-            async for _ in tracked(prompt="Weather in Atlantis?", options=setup.options(max_turns=1)):
+            options = setup.options(max_turns=1)
+            async for _ in tracked(prompt="Weather in Atlantis?", options=options, convo_id="c-77"):
                 pass
 
     run(until_the_error())
     (session,) = setup.sessions()
-    assert session["status"] == "failed"
+    assert (session["status"], session["convoId"]) == ("failed", "c-77")
     assert session["events"][0]["toolName"] == TOOL
 
 

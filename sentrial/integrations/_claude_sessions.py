@@ -5,6 +5,7 @@ recording itself (tool calls, model usage, totals) is the instrumentor's (:mod:`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
@@ -36,6 +37,20 @@ class Wrapping:
     convo_id: str | None
     metadata: dict[str, Any] | None
     client_mode: bool = False  # a ClaudeSDKClient's: the session says so, and which turn it is
+
+    def for_call(self, kwargs: dict[str, Any]) -> Wrapping:
+        """This wrapping with what one call names for its own session (``user_id``, ``convo_id``,
+        ``metadata``), taken out of the call's ``kwargs``."""
+        user_id, convo_id = kwargs.pop("user_id", None), kwargs.pop("convo_id", None)
+        metadata = kwargs.pop("metadata", None)
+        if user_id is None and convo_id is None and not isinstance(metadata, dict):
+            return self
+        return dataclasses.replace(
+            self,
+            user_id=self.user_id if user_id is None else str(user_id),
+            convo_id=self.convo_id if convo_id is None else str(convo_id),
+            metadata={**(self.metadata or {}), **metadata} if isinstance(metadata, dict) else self.metadata,
+        )
 
 
 class SessionTurn(_Turn):
@@ -131,7 +146,7 @@ class SessionConversation(_Conversation):
 
     def __init__(self, wrapping: Wrapping) -> None:
         super().__init__(wrapping.user_id)
-        self._wrapping = wrapping
+        self.wrapping = wrapping  # of the prompts sent from now on
         self._sent = 0
 
     def begin(self, prompt: Any) -> None:
@@ -140,7 +155,7 @@ class SessionConversation(_Conversation):
         super().begin(prompt)
 
     def _new_turn(self, prompt: Any) -> _Turn:
-        return SessionTurn(prompt, self._wrapping, self._totals, max(self._sent, 1))
+        return SessionTurn(prompt, self.wrapping, self._totals, max(self._sent, 1))
 
 
 def instrumentor_aside() -> AbstractContextManager[None]:
