@@ -85,9 +85,13 @@ def test_the_claude_code_example(local_server: LocalServer, tmp_path: Path) -> N
     )
 
 
-def test_the_langfuse_example(otlp_receiver: OtlpReceiver) -> None:
-    env = {"LANGFUSE_PUBLIC_KEY": "pk", "LANGFUSE_SECRET_KEY": "sk", "LANGFUSE_HOST": otlp_receiver.url}
-    out = run_example("integration_langfuse.py", env)
+def test_the_langfuse_example(local_server: LocalServer, otlp_receiver: OtlpReceiver) -> None:
+    langfuse = {"LANGFUSE_PUBLIC_KEY": "pk", "LANGFUSE_SECRET_KEY": "sk", "LANGFUSE_HOST": otlp_receiver.url}
+    out = run_example("integration_langfuse.py", {**sentrial_env(local_server), **langfuse})
     assert otlp_receiver.url in out
-    kinds = wait_until(lambda: [s["attributes"].get("sentrial.span.kind") for s in otlp_receiver.spans()])
-    assert sorted(map(str, kinds)) == ["llm", "session", "tool_call"]
+    session = only_session(local_server)
+    assert [e["toolName"] for e in session["events"]] == ["lookup_order"]
+    wait_until(lambda: len(otlp_receiver.spans()) >= 4, timeout=10)
+    kinds = [s["attributes"].get("sentrial.span.kind") for s in otlp_receiver.spans()]
+    # The client's session and tool call, then the Langfuse-only trace and its LLM call.
+    assert sorted(map(str, kinds)) == ["llm", "session", "session", "tool_call"]

@@ -11,7 +11,9 @@ import pytest
 from helpers import wait_until
 from otlp_receiver import OtlpReceiver
 
+from sentrial import SentrialClient
 from sentrial.langfuse_integration import OTLP_PATH, LangfuseIntegration, LangfuseTraceContext
+from sentrial.server import LocalServer
 
 EMAIL = "jane.doe@example.com"
 
@@ -101,3 +103,23 @@ def test_the_keys_and_host_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("LANGFUSE_HOST", "http://127.0.0.1:9")
     integration = LangfuseIntegration()
     assert integration.enabled and integration.endpoint == "http://127.0.0.1:9" + OTLP_PATH
+
+
+def test_a_client_with_langfuse_sends_every_span_to_both_redacted_once(
+    local_server: LocalServer, otlp_receiver: OtlpReceiver
+) -> None:
+    integration = LangfuseIntegration(public_key="pk", secret_key="sk", host=otlp_receiver.url)
+    client = SentrialClient(api_key="k", api_url=local_server.url, pii=True, langfuse=integration)
+    assert client.langfuse is integration
+    session_id = client.create_session(name="Support", agent_name="support", user_id="user_7")
+    client.track_tool_call(session_id, "lookup", {"email": EMAIL}, {"found": True})
+    client.complete_session(session_id, success=True, assistant_output=f"Wrote to {EMAIL}")
+    assert client.flush(timeout=10)
+
+    session = local_server.session(session_id)
+    assert session is not None and [e["toolName"] for e in session["events"]] == ["lookup"]
+    wait_until(lambda: len(otlp_receiver.spans()) == 2, timeout=10)
+    spans = by_kind(otlp_receiver)
+    assert spans["session"]["attributes"]["sentrial.session.id"] == session_id
+    assert EMAIL not in json.dumps(session) and EMAIL not in json.dumps(otlp_receiver.spans())
+    client.shutdown(timeout=5)
