@@ -109,3 +109,22 @@ def test_with_configure_the_teams_model_calls_are_llm_calls_of_the_session(
         assert weather["toolError"]["message"].startswith("no such city")
     finally:
         sentrial.shutdown(timeout=5)
+
+
+def test_a_team_whose_model_fails_raises_and_its_session_completes_as_failed(
+    local_server: LocalServer, fake: FakeOpenAI
+) -> None:
+    client = SentrialClient(api_key="k", api_url=local_server.url)
+    session_id = client.create_session(name="Weather team", agent_name="autogen-team", user_id="u1")
+    handler = SentrialAutogenHandler(client, session_id)
+    fake.reply = Reply(status=500)
+    model = OpenAIChatCompletionClient(model="gpt-4o", base_url=fake.url, api_key="test-key", max_retries=0)
+    agent = AssistantAgent("forecaster", model_client=model, tools=[get_weather])
+    failing = RoundRobinGroupChat([agent], termination_condition=MaxMessageTermination(2))
+    with pytest.raises(Exception) as raised:
+        asyncio.run(handler.run_team(failing, task="Weather in Paris?"))
+    assert handler.finish(success=False, failure_reason=str(raised.value))["status"] == "failed"
+    session = stored(local_server, client, session_id)
+    assert (session["status"], session["userInput"]) == ("failed", "Weather in Paris?")
+    assert session["durationMs"] >= 0
+    client.shutdown(timeout=5)
