@@ -19,6 +19,7 @@ Importing this module imports no AutoGen (``pip install 'sentrial[autogen]'``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from importlib import metadata
 from typing import Any
@@ -28,6 +29,8 @@ from sentrial._tool_runs import ToolRun
 from sentrial.integrations._sessions import SessionHandler, entered, step_in
 
 __all__ = ["AUTOGEN_VERSION", "SentrialAutogenHandler"]
+
+logger = logging.getLogger("sentrial")
 
 
 def _autogen_flavour() -> str:
@@ -127,13 +130,12 @@ class SentrialAutogenHandler(SessionHandler):
         logged. Teams of autogen-agentchat are recorded by :meth:`run_team`."""
         self._log("register_agents() is for the legacy pyautogen API: use run_team()")
         if AUTOGEN_VERSION == "legacy":
-            import logging
-
-            logging.getLogger("sentrial").warning(
+            logger.warning(
                 "sentrial: register_agents() of legacy pyautogen agents records nothing; run an "
                 "autogen-agentchat team with run_team() instead"
             )
 
+    # The published signature, as the LangChain handler's (sentrial.langchain).
     @public_call(fallback=lambda self: {})
     def finish(
         self,

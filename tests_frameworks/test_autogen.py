@@ -41,6 +41,13 @@ def weather_replies(call: tuple[str, str, str] = CALL) -> list[Reply]:
     ]
 
 
+def opened(server: LocalServer) -> tuple[SentrialClient, str, SentrialAutogenHandler]:
+    """A client of the server, a session it opened, and a handler of that session."""
+    client = SentrialClient(api_key="k", api_url=server.url)
+    session_id = client.create_session(name="Weather team", agent_name="autogen-team", user_id="u1")
+    return client, session_id, SentrialAutogenHandler(client, session_id)
+
+
 def stored(server: LocalServer, client: SentrialClient, session_id: str) -> dict[str, Any]:
     assert client.flush(timeout=5)
     session = server.session(session_id)
@@ -52,9 +59,7 @@ def stored(server: LocalServer, client: SentrialClient, session_id: str) -> dict
 def test_a_team_run_records_its_tool_calls_messages_and_usage(
     local_server: LocalServer, fake: FakeOpenAI
 ) -> None:
-    client = SentrialClient(api_key="k", api_url=local_server.url)
-    session_id = client.create_session(name="Weather team", agent_name="autogen-team", user_id="u1")
-    handler = SentrialAutogenHandler(client, session_id)
+    client, session_id, handler = opened(local_server)
     fake.queued = weather_replies()
     result = asyncio.run(handler.run_team(team(fake), task="Weather in Paris?"))
     assert result.messages[-1].content == "Sunny."
@@ -114,9 +119,7 @@ def test_with_configure_the_teams_model_calls_are_llm_calls_of_the_session(
 def test_a_team_whose_model_fails_raises_and_its_session_completes_as_failed(
     local_server: LocalServer, fake: FakeOpenAI
 ) -> None:
-    client = SentrialClient(api_key="k", api_url=local_server.url)
-    session_id = client.create_session(name="Weather team", agent_name="autogen-team", user_id="u1")
-    handler = SentrialAutogenHandler(client, session_id)
+    client, session_id, handler = opened(local_server)
     fake.reply = Reply(status=500)
     model = OpenAIChatCompletionClient(model="gpt-4o", base_url=fake.url, api_key="test-key", max_retries=0)
     agent = AssistantAgent("forecaster", model_client=model, tools=[get_weather])
