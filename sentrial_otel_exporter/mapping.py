@@ -12,6 +12,7 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -316,8 +317,33 @@ def event_call(
     _put(body, "traceId", _text(attrs.get(sc.LINKED_TRACE_ID)) or _hex_trace_id(span))
     _put(body, "spanId", _text(attrs.get(sc.LINKED_SPAN_ID)) or _hex_span_id(span))
     metadata = load_json(attrs.get(sc.METADATA))
-    _put(body, "metadata", metadata if isinstance(metadata, dict) else None)
+    # The span's timing first: what the body or the caller put under the same keys wins.
+    body["metadata"] = {
+        **span_timing(span),
+        **(body.get("metadata") or {}),
+        **(metadata if isinstance(metadata, dict) else {}),
+    }
     return ApiCall("POST", EVENTS_PATH, body, session=sid, lane=lane), usage
+
+
+def span_timing(span: ReadableSpan) -> dict[str, Any]:
+    """When an event's span started (``started_at``, ISO 8601 UTC), how long it ran (``duration_ms``)
+    and the span it ran inside (``parent_span_id``): what a server needs to nest events and draw a
+    timeline. Keys it cannot know are left out."""
+    timing: dict[str, Any] = {}
+    if span.start_time:
+        timing["started_at"] = _iso_time(span.start_time)
+        if span.end_time:
+            timing["duration_ms"] = round(max(0, span.end_time - span.start_time) / 1_000_000, 3)
+    if span.parent is not None:
+        timing["parent_span_id"] = sc.span_hex(span.parent.span_id)
+    return timing
+
+
+def _iso_time(unix_nanos: int) -> str:
+    seconds, nanos = divmod(unix_nanos, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos // 1000:06d}Z"
 
 
 def _tool_call_body(attrs: Attributes) -> tuple[dict[str, Any], EventUsage]:
