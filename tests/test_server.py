@@ -195,7 +195,9 @@ def test_read_endpoints(local_server: LocalServer) -> None:
     session_id = open_session(local_server)
     post_event(local_server, decision(session_id))
     listed = requests.get(f"{local_server.url}/api/sdk/sessions").json()
-    assert listed == {"sessions": local_server.sessions()}
+    # Every session in creation order (no filter, no page), each with its number of events
+    assert listed["sessions"] == [{**s, "eventCount": 1} for s in local_server.sessions()]
+    assert (listed["total"], listed["nextOffset"], listed["totals"]["sessions"]) == (1, None, 1)
     one = requests.get(f"{local_server.url}/api/sdk/sessions/{session_id}")
     assert one.status_code == 200 and one.json() == local_server.session(session_id)
     assert requests.get(f"{local_server.url}/api/sdk/sessions/nope").status_code == 404
@@ -381,11 +383,14 @@ def test_html_pages(local_server: LocalServer) -> None:
     requests.patch(f"{local_server.url}/api/sdk/sessions/{plain}", json=FINISH_OK)
     index = requests.get(f"{local_server.url}/")
     assert index.status_code == 200 and index.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in index.headers["Content-Security-Policy"]
+    assert index.headers["X-Content-Type-Options"] == "nosniff"
     assert "<script>" not in index.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in index.text
     assert BEGIN["name"] in index.text and f'href="/sessions/{plain}"' in index.text
     page = requests.get(f"{local_server.url}/sessions/{plain}").text
     assert "llm:openai:gpt-4o" in page and "User not found" in page and "Password reset email sent!" in page
-    assert page.index("tool_call") < page.index("#2 error")
+    # The tree: the session, then its events in the order they started
+    assert re.findall(r'data-kind="(\w+)"', page) == ["session", "llm", "error"]
     assert "&quot;provider&quot;: &quot;openai&quot;" in page  # pretty-printed, escaped JSON
     assert "<script>" not in requests.get(f"{local_server.url}/sessions/{evil}").text
     assert requests.get(f"{local_server.url}/sessions/nope").status_code == 404
