@@ -303,6 +303,7 @@ def event_call(
     sid = session or session_id(span)
     if sid is None:
         return None
+    details: dict[str, Any] = {}
     if kind == sc.KIND_TOOL_CALL:
         body, usage = _tool_call_body(attrs)
     elif kind == sc.KIND_DECISION:
@@ -311,6 +312,7 @@ def event_call(
         body, usage = _error_body(attrs), EventUsage()
     elif kind == sc.KIND_LLM or (kind is None and is_genai_span(attrs)):
         body, usage = _llm_body(span, attrs)
+        details = llm_call_details(attrs)
     else:
         return None
     body = {"sessionId": sid, **body, "stateBefore": {}, "stateAfter": {}}
@@ -320,6 +322,7 @@ def event_call(
     # The span's timing first: what the body or the caller put under the same keys wins.
     body["metadata"] = {
         **span_timing(span),
+        **details,
         **(body.get("metadata") or {}),
         **(metadata if isinstance(metadata, dict) else {}),
     }
@@ -338,6 +341,36 @@ def span_timing(span: ReadableSpan) -> dict[str, Any]:
     if span.parent is not None:
         timing["parent_span_id"] = sc.span_hex(span.parent.span_id)
     return timing
+
+
+# An LLM call's request parameters, as the GenAI conventions name them, by the name sent.
+_LLM_PARAMETERS = {
+    "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+    "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "top_p": sc.GEN_AI_REQUEST_TOP_P,
+    "top_k": sc.GEN_AI_REQUEST_TOP_K,
+    "stop_sequences": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+}
+
+
+def llm_call_details(attrs: Attributes) -> dict[str, Any]:
+    """What an LLM call's event adds to its metadata for a reader: the request's ``parameters``
+    (temperature, max_tokens, ...), why the answer ended (``finish_reason``) and, for a stream, when
+    its first chunk came (``time_to_first_chunk_ms``), those known."""
+    details: dict[str, Any] = {}
+    parameters = {name: load_json(attrs[key]) for name, key in _LLM_PARAMETERS.items() if key in attrs}
+    if parameters:
+        details["parameters"] = parameters
+    reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
+    if isinstance(reasons, (list, tuple)) and reasons:
+        details["finish_reason"] = ", ".join(str(reason) for reason in reasons)
+    first_chunk = _number(attrs.get(sc.LLM_TIME_TO_FIRST_CHUNK_MS))
+    if first_chunk is not None:
+        details["time_to_first_chunk_ms"] = first_chunk
+    return details
 
 
 def _iso_time(unix_nanos: int) -> str:

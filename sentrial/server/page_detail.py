@@ -11,6 +11,8 @@ from sentrial_otel_exporter.mapping import load_json
 
 # Metadata keys that the tree already shows (when and how long, under what).
 TIMING_KEYS = frozenset({"started_at", "duration_ms", "parent_span_id"})
+# Metadata keys of an LLM call that its facts and parameters already show.
+_LLM_SHOWN_KEYS = frozenset({"parameters", "finish_reason", "time_to_first_chunk_ms"})
 _MAX_JSON_DEPTH = 20
 # The parts of an LLM call's input that are not its parameters.
 _LLM_INPUT_KEYS = frozenset({"messages", "model", "provider"})
@@ -81,11 +83,9 @@ def _state(event: dict[str, Any]) -> str:
     return _block("State before", event.get("stateBefore")) + _block("State after", event.get("stateAfter"))
 
 
-def _metadata(event: dict[str, Any]) -> str:
-    metadata = event.get("metadata")
-    if not isinstance(metadata, dict):
-        return ""
-    return _block("Metadata", {k: v for k, v in metadata.items() if k not in TIMING_KEYS})
+def _metadata(event: dict[str, Any], shown: frozenset[str] = TIMING_KEYS) -> str:
+    metadata = page.mapping(event.get("metadata"))
+    return _block("Metadata", {k: v for k, v in metadata.items() if k not in shown})
 
 
 def _event_facts(event: dict[str, Any], duration_name: str) -> list[tuple[str, str]]:
@@ -149,12 +149,14 @@ def _llm_call(event: dict[str, Any]) -> str:
     _, provider, model = [*str(event.get("toolName")).split(":", 2), "", ""][:3]
     used = page.mapping(tool_output.get("tokens"))
     params = {k: v for k, v in tool_input.items() if k not in _LLM_INPUT_KEYS}
+    params.update(page.mapping(metadata.get("parameters")))
     finish = tool_output.get("finish_reason") or metadata.get("finish_reason")
     head = facts(
         [
             ("Model", page.text(tool_input.get("model") or model)),
             ("Provider", page.text(tool_input.get("provider") or provider)),
             ("Latency", page.duration(event.get("durationMs"))),
+            ("First chunk after", page.duration(metadata.get("time_to_first_chunk_ms"))),
             ("Prompt tokens", page.tokens(used.get("prompt", metadata.get("prompt_tokens")))),
             ("Completion tokens", page.tokens(used.get("completion", metadata.get("completion_tokens")))),
             ("Total tokens", page.tokens(used.get("total", event.get("tokenCount")))),
@@ -178,7 +180,7 @@ def _llm_call(event: dict[str, Any]) -> str:
         + _block("Parameters", params)
         + _error(event.get("toolError"))
         + _state(event)
-        + _metadata(event)
+        + _metadata(event, TIMING_KEYS | _LLM_SHOWN_KEYS)
     )
 
 

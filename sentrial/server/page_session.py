@@ -4,7 +4,7 @@ start order with a waterfall of their times, and a detail pane for the node sele
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -14,6 +14,7 @@ _KIND_NAMES = {"session": "Session", "llm": "LLM", "tool": "Tool", "decision": "
 # Depths beyond this are drawn at this indentation (the tree still nests them).
 _MAX_INDENT = 12
 _BAR_SCALE = 1000  # the waterfall's width in SVG user units
+_MIN_BAR = 4  # the narrowest bar, so that an instant still shows
 
 
 @dataclass
@@ -28,12 +29,11 @@ class Node:
     failed: bool
     order: int
     children: list[Node] = field(default_factory=list)
-
-    def end(self) -> datetime | None:
-        """When it ended, when known."""
-        if self.start is None or self.duration_ms is None:
-            return None
-        return self.start + timedelta(milliseconds=self.duration_ms)
+    # What its bar covers (Unix seconds): its own time and that of all below it. A session's start is
+    # when the server heard of it, which can be after its first events started (the client sends
+    # them as they end, and opens sessions without waiting).
+    first: float | None = None
+    last: float | None = None
 
 
 def _event_node(event: dict[str, Any], order: int) -> Node:
@@ -73,6 +73,7 @@ def _parents(events: list[dict[str, Any]]) -> list[int | None]:
 def build_tree(session: dict[str, Any], counter: list[int] | None = None) -> Node:
     """The node of a session (as ``queries.session_tree`` answers it) with its events and sub-sessions
     below it, every level in start order."""
+    top = counter is None
     counter = counter if counter is not None else [0]
     counter[0] += 1
     duration = session.get("durationMs")
@@ -93,15 +94,26 @@ def build_tree(session: dict[str, Any], counter: list[int] | None = None) -> Nod
     for node, parent in zip(nodes, _parents(events), strict=True):
         (root if parent is None else nodes[parent]).children.append(node)
     root.children.extend(build_tree(child, counter) for child in session.get("children") or [])
-    _sort(root)
+    if top:
+        _cover(root)
     return root
 
 
-def _sort(node: Node) -> None:
-    # Nodes without a start (none sent) keep their arrival place after those with one.
-    node.children.sort(key=lambda n: (n.start is None, n.start.timestamp() if n.start else 0.0, n.order))
+def _cover(node: Node) -> None:
+    """Set what each node's bar covers, and put every level in start order."""
+    firsts: list[float] = []
+    lasts: list[float] = []
+    if node.start is not None:
+        firsts.append(node.start.timestamp())
+        lasts.append(firsts[0] + (node.duration_ms or 0) / 1000)
     for child in node.children:
-        _sort(child)
+        _cover(child)
+        firsts += [child.first] if child.first is not None else []
+        lasts += [child.last] if child.last is not None else []
+    node.first = min(firsts) if firsts else None
+    node.last = max(lasts) if lasts else None
+    # Nodes without a start (none sent) keep their arrival place after those with one.
+    node.children.sort(key=lambda n: (n.first is None, n.first or 0.0, n.order))
 
 
 def _walk(node: Node, depth: int = 0) -> list[tuple[Node, int]]:
@@ -111,22 +123,19 @@ def _walk(node: Node, depth: int = 0) -> list[tuple[Node, int]]:
     return rows
 
 
-def _span(rows: list[tuple[Node, int]]) -> tuple[float, float] | None:
-    starts = [n.start.timestamp() for n, _ in rows if n.start is not None]
-    ends = [end.timestamp() for n, _ in rows if (end := n.end()) is not None]
-    if not starts:
+def _span(root: Node) -> tuple[float, float] | None:
+    if root.first is None or root.last is None:
         return None
-    first, last = min(starts), max([*starts, *ends])
-    return first, max(last - first, 1e-3)
+    return root.first, max(root.last - root.first, 1e-3)
 
 
 def _bar(node: Node, span: tuple[float, float] | None) -> str:
-    if span is None or node.start is None:
+    if span is None or node.first is None or node.last is None:
         return ""
     first, width = span
-    x = (node.start.timestamp() - first) / width * _BAR_SCALE
-    w = max((node.duration_ms or 0) / 1000 / width * _BAR_SCALE, 2)
-    x = min(max(x, 0), _BAR_SCALE - 2)
+    x = (node.first - first) / width * _BAR_SCALE
+    w = max((node.last - node.first) / width * _BAR_SCALE, _MIN_BAR)
+    x = min(max(x, 0), _BAR_SCALE - _MIN_BAR)
     w = min(w, _BAR_SCALE - x)
     css = "k-failed" if node.failed else f"k-{node.kind}"
     return (
@@ -136,7 +145,7 @@ def _bar(node: Node, span: tuple[float, float] | None) -> str:
 
 
 def _tree(rows: list[tuple[Node, int]]) -> str:
-    span = _span(rows)
+    span = _span(rows[0][0])
     lines = []
     for index, (node, depth) in enumerate(rows):
         cost = node.data.get("estimatedCost")
