@@ -124,15 +124,23 @@ def parse_list_query(params: Mapping[str, list[str]], default_descending: bool =
     )
 
 
-_EVENT_COUNT = "(SELECT COUNT(*) FROM events WHERE events.sessionId = sessions.id)"
-
-
-def _with_counts(rows: list[Any]) -> list[dict[str, Any]]:
-    sessions = []
-    for row in rows:
-        session = session_from_row(row[:-1])
-        session["eventCount"] = row[-1]
-        sessions.append(session)
+def _with_counts(db: sqlite3.Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """The sessions of ``rows``, each with its ``eventCount``: counted for these sessions only, after
+    the page is chosen (a count in the page's own query would run for every session it sorts)."""
+    sessions = [session_from_row(row) for row in rows]
+    ids = [s["id"] for s in sessions]
+    counts: dict[str, int] = {}
+    for chunk in range(0, len(ids), 500):  # SQLite allows a limited number of parameters
+        part = ids[chunk : chunk + 500]
+        counts.update(
+            db.execute(
+                "SELECT sessionId, COUNT(*) FROM events"
+                f" WHERE sessionId IN ({', '.join('?' * len(part))}) GROUP BY sessionId",
+                part,
+            ).fetchall()
+        )
+    for session in sessions:
+        session["eventCount"] = counts.get(session["id"], 0)
     return sessions
 
 
@@ -144,7 +152,7 @@ def list_sessions(db: sqlite3.Connection, query: ListQuery) -> dict[str, Any]:
     order = f"{SORTS[query.sort]} {direction}" + ("" if query.sort == "created" else f", seq {direction}")
     page = f" LIMIT {query.limit} OFFSET {query.offset}" if query.limit is not None else ""
     rows = db.execute(
-        f"SELECT {SESSION_COLUMNS}, {_EVENT_COUNT} FROM sessions{where} ORDER BY {order}{page}", params
+        f"SELECT {SESSION_COLUMNS} FROM sessions{where} ORDER BY {order}{page}", params
     ).fetchall()
     count, failed, finished, cost, tokens = db.execute(
         "SELECT COUNT(*), TOTAL(status = 'failed'), TOTAL(status != 'active'), TOTAL(estimatedCost),"
@@ -153,7 +161,7 @@ def list_sessions(db: sqlite3.Connection, query: ListQuery) -> dict[str, Any]:
     ).fetchone()
     end = query.offset + len(rows)
     return {
-        "sessions": _with_counts(rows),
+        "sessions": _with_counts(db, rows),
         "total": count,
         "nextOffset": end if query.limit is not None and end < count else None,
         "totals": {
@@ -175,12 +183,10 @@ def session_tree(db: sqlite3.Connection, session_id: str) -> dict[str, Any] | No
     """A session with its ``events`` (in arrival order, each with its ``startedAt``, ``durationMs``
     and ``parentSpanId`` as the server indexed them), its ``parent`` (or None) and its ``children``:
     its sub-sessions, each a tree of the same shape (at most MAX_TREE_SESSIONS in all)."""
-    row = db.execute(
-        f"SELECT {SESSION_COLUMNS}, {_EVENT_COUNT} FROM sessions WHERE id = ?", (session_id,)
-    ).fetchone()
+    row = db.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         return None
-    (root,) = _with_counts([row])
+    (root,) = _with_counts(db, [row])
     parent = root["parentSessionId"]
     root["parent"] = None
     if parent is not None:
@@ -202,11 +208,10 @@ def _fill(db: sqlite3.Connection, session: dict[str, Any], budget: list[int], se
         )
     ]
     rows = db.execute(
-        f"SELECT {SESSION_COLUMNS}, {_EVENT_COUNT} FROM sessions WHERE parentSessionId = ? ORDER BY seq",
-        (session["id"],),
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE parentSessionId = ? ORDER BY seq", (session["id"],)
     ).fetchall()
     session["children"] = []
-    for child in _with_counts(rows):
+    for child in _with_counts(db, rows):
         budget[0] -= 1
         if budget[0] < 0:
             return
