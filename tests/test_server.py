@@ -329,7 +329,8 @@ def _session_with_a_secret(srv: LocalServer) -> str:
 def test_pages_need_the_api_key_when_the_server_has_one() -> None:
     with LocalServer(api_key=PAGE_KEY) as srv:
         session_id = _session_with_a_secret(srv)
-        for path in ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico"):
+        paths = ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico", "/live/sessions")
+        for path in (*paths, "/conversations/conv_789", "/?q=confidential"):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "sentrial-pages-1=x"}):
                 resp = requests.get(f"{srv.url}{path}", headers=headers, timeout=5)
                 assert resp.status_code == 401, (path, headers)
@@ -340,6 +341,10 @@ def test_pages_need_the_api_key_when_the_server_has_one() -> None:
         assert "confidential-ticket" in requests.get(f"{srv.url}/", headers=script, timeout=5).text
         page = requests.get(f"{srv.url}/sessions/{session_id}", headers=script, timeout=5)
         assert page.status_code == 200 and "4242" in page.text
+        # The pages' own script and style hold no data: the sign-in form uses them too.
+        style = requests.get(f"{srv.url}/static/page.css", timeout=5)
+        assert style.status_code == 200 and style.headers["Content-Type"].startswith("text/css")
+        assert requests.get(f"{srv.url}/static/secrets.txt", timeout=5).status_code == 404
 
 
 def test_the_sign_in_form_sets_a_cookie_that_opens_the_pages() -> None:

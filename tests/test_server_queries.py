@@ -189,3 +189,19 @@ def test_an_older_store_gets_the_timing_columns_filled_in(tmp_path: Path) -> Non
         5.0,
         "b" * 16,
     )
+
+
+def test_a_deep_chain_of_events_still_draws(local_server: LocalServer) -> None:
+    open_and_finish(local_server, "deep", None)
+    spans = [f"{n:016x}" for n in range(1, 252)]
+    deep: Any = "bottom"
+    for _ in range(500):
+        deep = {"down": deep}
+    for number, (span, parent) in enumerate(zip(spans[1:], spans, strict=False)):
+        body = event("deep", span, parent, f"2000-01-01T00:00:00.{number:06d}Z", f"step {number}")
+        body["toolInput"] = deep if number == 0 else {}
+        assert requests.post(f"{local_server.url}/api/sdk/events", json=body, timeout=5).ok
+    page = requests.get(f"{local_server.url}/sessions/deep", timeout=30)
+    assert page.status_code == 200 and page.text.count('class="node') == 251
+    depths = [int(d) for d in re.findall(r'data-depth="(\d+)"', page.text)]
+    assert max(depths) <= 102 and depths[:3] == [0, 1, 2]

@@ -13,6 +13,7 @@ from sentrial.server import page, page_detail
 _KIND_NAMES = {"session": "Session", "llm": "LLM", "tool": "Tool", "decision": "Decision", "error": "Error"}
 # Depths beyond this are drawn at this indentation (the tree still nests them).
 _MAX_INDENT = 12
+MAX_DEPTH = 100  # events nested deeper are shown at the top of their session
 _BAR_SCALE = 1000  # the waterfall's width in SVG user units
 _MIN_BAR = 4  # the narrowest bar, so that an instant still shows
 
@@ -54,15 +55,16 @@ def _event_node(event: dict[str, Any], order: int) -> Node:
 
 
 def _parents(events: list[dict[str, Any]]) -> list[int | None]:
-    """The index of each event's parent event (by span id) in ``events``, None for a top one; a link
-    that would close a loop (ids sent that way) is cut, so every event is shown once."""
+    """The index of each event's parent event (by span id) in ``events``, None for a top one. A link
+    that would close a loop (ids sent that way) is cut, so every event is shown once, and so is one
+    below MAX_DEPTH ancestors, so that drawing the tree cannot exhaust the stack."""
     by_span = {e["spanId"]: i for i, e in enumerate(events) if isinstance(e.get("spanId"), str)}
     parents: list[int | None] = [by_span.get(str(e.get("parentSpanId"))) for e in events]
     for index in range(len(events)):
         seen = {index}
         step = parents[index]
         while step is not None:
-            if step in seen:
+            if step in seen or len(seen) > MAX_DEPTH:
                 parents[index] = None
                 break
             seen.add(step)
