@@ -143,6 +143,11 @@ def test_the_tree_nests_sub_sessions_and_tools_in_start_order(server: LocalServe
     # The header links the sub-session and the conversation
     assert tab.locator("header a", has_text="Book the hotel").count() == 1
     assert tab.locator("header a", has_text="trip-42").count() == 1
+    # The conversation: both sessions of trip-42, each turn's input and output
+    tab.locator("header a", has_text="trip-42").click()
+    tab.wait_for_url("**/conversations/trip-42")
+    assert tab.locator("section.turn").count() == 2
+    assert tab.locator(".msg.user .content").first.inner_text() == "Plan three nights in Lisbon"
 
 
 def test_selecting_an_llm_call_shows_the_conversation_and_its_latency(server: LocalServer, tab: Page) -> None:

@@ -47,6 +47,11 @@ def _row(session: dict[str, Any]) -> str:
             f' <a class="sub" href="{page.session_href(session["parentSessionId"])}"'
             ' title="The session this one is a sub-session of">↑ parent</a>'
         )
+    if session.get("convoId"):
+        name += (
+            f' <a class="sub" href="{page.conversation_href(session["convoId"])}"'
+            ' title="Every session of this conversation">conversation</a>'
+        )
     metadata = page.mapping(session.get("metadata"))
     given = session.get("userInput") or metadata.get("input")
     said = page.preview(given)
