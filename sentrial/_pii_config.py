@@ -91,6 +91,7 @@ IDENTIFIER_ATTRIBUTES = frozenset(
         sc.USER_ID,
         sc.GEN_AI_CONVERSATION_ID,
         sc.GEN_AI_AGENT_NAME,
+        sc.SERVICE_NAME,  # a resource's: the agent that per-trace sessions are named after
         sc.EVENT_ID,
         sc.OPENINFERENCE_USER_ID,
         sc.OPENINFERENCE_SESSION_ID,

@@ -185,6 +185,7 @@ def main(serve: bool = False, port: int = 0, db: str = ":memory:") -> int:
         return 1
     server = LocalServer(port=port, db=db).start()
     try:
+        print("Running a small support agent against the embedded local server...", flush=True)
         sentrial.configure(api_key="demo-key-local", api_url=server.url)
         run_support_agent("user_12345", "How do I reset my password?")
         delivered = sentrial.flush(timeout=10)  # only so that the tree shows the sessions in order
@@ -200,12 +201,8 @@ def main(serve: bool = False, port: int = 0, db: str = ":memory:") -> int:
         print_tree(server)
         print(f"\nAll delivered: {'yes' if delivered else 'NO'}")
         print(_how_to_browse(serve, db, server.url), flush=True)
-        if serve:
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+        while serve:  # until Ctrl-C, which the command line reports
+            time.sleep(3600)
         return 0 if delivered else 1
     finally:
         sentrial.shutdown(timeout=5)

@@ -338,6 +338,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
 
+def family_of(host: str) -> socket.AddressFamily:
+    """The socket family to listen on ``host`` with: IPv6 for an IPv6 address, else IPv4 (a name
+    such as ``localhost`` is looked up as IPv4, as the standard library's servers do)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class HTTPServer(ThreadingHTTPServer):
     """A ThreadingHTTPServer with daemon threads, a long listen backlog, no reverse DNS on bind,
     and a register of open connections so that ``close_connections`` can end idle keep-alives."""
@@ -351,6 +357,7 @@ class HTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
         self._closing = False
+        self.address_family = family_of(address[0])  # read by the socket's creation just below
         super().__init__(address, Handler)
 
     def server_bind(self) -> None:

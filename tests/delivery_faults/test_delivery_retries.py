@@ -174,8 +174,9 @@ def test_events_for_a_session_that_never_opens_are_dropped_when_their_retry_time
     track_steps(client, "no-such-session", range(1))
 
     started = time.monotonic()
-    assert client.flush(timeout=10) is False
-    assert time.monotonic() - started < 5  # bounded by the retry time, not the flush timeout
+    assert client.flush(timeout=120) is False
+    # Bounded by the retry time (1 s), not the flush timeout: far under the 120 s of the latter.
+    assert time.monotonic() - started < 60
     (warning,) = drop_warnings(caplog)
     assert "gave up retrying: HTTP 404 on POST /api/sdk/events" in warning
 
