@@ -2,11 +2,12 @@
 
 With only ``SENTRIAL_API_KEY`` set, ``opentelemetry-instrument python app.py`` sends the app's LLM
 calls to Sentrial. ``OTEL_TRACES_EXPORTER`` names the exporters (default ``sentrial``); each one
-named besides ``sentrial`` (``otlp``, ``console``, ...) receives every span, behind the same
-redaction as Sentrial. Everything else (metrics, logs, the resource, sampler and id generator) is
-set up exactly as the stock OpenTelemetry configurator does it (``OTEL_METRICS_EXPORTER``,
-``OTEL_LOGS_EXPORTER``, ``OTEL_RESOURCE_ATTRIBUTES``, ...). When ``opentelemetry-distro`` is installed
-as well, choose this one with ``OTEL_PYTHON_DISTRO=sentrial`` and ``OTEL_PYTHON_CONFIGURATOR=sentrial``.
+named besides ``sentrial`` (``otlp``, ``console``, ...) receives every span of every client once,
+behind the same redaction as Sentrial. Everything else (metrics, logs, the resource, sampler and
+id generator) is set up exactly as the stock OpenTelemetry configurator does it
+(``OTEL_METRICS_EXPORTER``, ``OTEL_LOGS_EXPORTER``, ``OTEL_RESOURCE_ATTRIBUTES``, ...). When
+``opentelemetry-distro`` is installed as well, choose this one with ``OTEL_PYTHON_DISTRO=sentrial``
+and ``OTEL_PYTHON_CONFIGURATOR=sentrial``.
 """
 
 from __future__ import annotations
@@ -61,19 +62,20 @@ class SentrialConfigurator(_OTelSDKConfigurator):
         if _config.disabled():  # traces too: the exporters named would get spans Sentrial did not redact
             logger.info("sentrial: disabled by SENTRIAL_DISABLED / OTEL_SDK_DISABLED")
             return
-        global_provider = trace.get_tracer_provider()
-        provider = global_provider if isinstance(global_provider, TracerProvider) else None
-        others = [load_exporter(name)() for name in names if name != SENTRIAL_EXPORTER]
         from sentrial.api import configure  # the SDK proper, only once configuration is wanted
+        from sentrial.tracing import resolve_provider, share_exporters
 
+        global_provider = trace.get_tracer_provider()
+        provider = resolve_provider(global_provider if isinstance(global_provider, TracerProvider) else None)
+        # Every client on this provider feeds them (a second SentrialClient too), not the default one only.
+        share_exporters(provider, [load_exporter(name)() for name in names if name != SENTRIAL_EXPORTER])
         client = configure(
             pii=True if _config.env_flag(ENV_PII) else None,
             tracer_provider=provider,
-            additional_exporters=others,
             export_to_sentrial=SENTRIAL_EXPORTER in names,
             instrument=False,  # opentelemetry-instrument loads the instrumentors itself
         )
-        client._distro_setup = True  # the app's own configure() keeps this provider and these exporters
+        client._distro_setup = True  # the app's own configure() keeps this provider
 
 
 @contextmanager

@@ -187,6 +187,51 @@ def test_opentelemetry_instrument_sets_up_metrics_and_logs_as_the_stock_configur
     assert (session["agentName"], session["status"]) == ("checkout", "completed")
 
 
+APP_WITH_TWO_CLIENTS = """
+import os
+from opentelemetry import trace
+import sentrial
+
+tracer = trace.get_tracer("shop")
+second = sentrial.SentrialClient(api_key="k2", api_url=os.environ["SENTRIAL_API_URL"])
+with sentrial.begin(user_id="u1", event="first") as interaction:
+    with tracer.start_as_current_span("first work"):
+        interaction.track_tool_call(tool_name="a", tool_input={}, tool_output={})
+with second.begin(user_id="u2", event="second") as interaction:
+    with tracer.start_as_current_span("second work"):
+        interaction.track_tool_call(tool_name="b", tool_input={}, tool_output={})
+with tracer.start_as_current_span("outside"):
+    pass
+second.shutdown()
+"""
+
+
+def test_the_exporters_otel_traces_exporter_names_get_every_clients_spans_once(
+    local_server: LocalServer, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = {
+        "SENTRIAL_API_KEY": "k",
+        "SENTRIAL_API_URL": local_server.url,
+        "OTEL_TRACES_EXPORTER": "sentrial,otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_receiver.url}/v1/traces",
+        "OTEL_PYTHON_DISTRO": "sentrial",
+        "OTEL_PYTHON_CONFIGURATOR": "sentrial",
+    }
+    run(APP_WITH_TWO_CLIENTS, tmp_path, env, instrument=True)
+    expected = [
+        "execute_tool a",
+        "execute_tool b",
+        "first work",
+        "invoke_agent first",
+        "invoke_agent second",
+        "outside",
+        "second work",
+    ]
+    wait_until(lambda: len(otlp_receiver.spans()) >= len(expected), what="the spans at the OTLP receiver")
+    assert sorted(span["name"] for span in otlp_receiver.spans()) == expected
+    assert sorted(session["agentName"] for session in local_server.sessions()) == ["first", "second"]
+
+
 def test_configure_twice_with_the_same_exporter_keeps_it_working(local_server: LocalServer) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
