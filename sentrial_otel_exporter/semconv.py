@@ -3,8 +3,9 @@ exporter use, and how ids are written.
 
 No other module spells one of these strings. They live in the exporter package because both sides
 read them and the exporter depends on nothing of ``sentrial``; ``sentrial.semconv`` is the same
-module's names under the SDK's path. Where an OpenTelemetry GenAI convention exists it is used
-alongside the Sentrial name, so any OTel backend shows these spans properly.
+module's names under the SDK's path. Where the OpenTelemetry GenAI conventions name something, that
+name is used and no Sentrial one (any OTel backend then shows these spans properly, and each value
+is on a span once); ``sentrial.*`` names are for what the conventions do not name.
 """
 
 from __future__ import annotations
@@ -116,18 +117,25 @@ GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"  # JSON text on our spans
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"  # only when the tool succeeded
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+TOOL_TYPE_FUNCTION: Final = "function"  # a tool the app's own code runs
 
 OPERATION_INVOKE_AGENT: Final = "invoke_agent"
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+OPERATION_PLAN: Final = "plan"  # an agent's decision (track_decision)
 OPERATION_CHAT: Final = "chat"
+# The conventions' fallback value of error.type, and of the provider of a session whose agent's
+# provider is not known (the conventions require one on agent spans).
+OTHER: Final = "_OTHER"
 
 # --- values ---------------------------------------------------------------------------------
 # Session spans that were still open when their client shut down end with this failure reason.
 NOT_FINISHED_REASON: Final = "not finished before shutdown"
 
 # --- content attributes of other instrumentations (redaction must cover them) ------------------
-GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
-GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 GEN_AI_EVENT_PREFIX: Final = (
     "gen_ai."  # event-based GenAI convention: gen_ai.user.message, gen_ai.choice, ...
 )
