@@ -109,7 +109,9 @@ class SentrialClient(EventCalls):
         )
         exporters = () if settings.disabled else exporters_of(check, additional_exporters)
         redactor = redactor_of(pii, strict=strict, max_chars=settings.max_value_chars)
-        self._delivery = Delivery(settings, redactor, exporters)
+        # The exporters OTEL_TRACES_EXPORTER named are the provider's: every client on it feeds them.
+        shared = router_of(self._provider).shared if self._provider is not None else None
+        self._delivery = Delivery(settings, redactor, exporters, shared)
         # pii=True: the server's settings are fetched in the background (full redaction until then).
         self._awaiting_pii_settings = pii is True and settings.can_send
         if self._awaiting_pii_settings:
