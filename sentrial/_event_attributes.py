@@ -86,14 +86,17 @@ def session_attributes(
     parent_session_id: str | None,
     convo_id: str | None,
     metadata: dict[str, Any] | None,
+    provider: str = semconv.OTHER,
 ) -> dict[str, Any]:
-    """The attributes of a session's span, from arguments already checked."""
+    """The attributes of a session's span, from arguments already checked; ``provider`` is the
+    GenAI provider of the agent, when known (the conventions require one)."""
     attributes: dict[str, Any] = {  # names are recorded values too: none may hold megabytes
         semconv.SPAN_KIND: semconv.KIND_SESSION,
         semconv.SESSION_ID: session_id,
         semconv.SESSION_NAME: cap_text(name, max_chars),
         semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
         semconv.GEN_AI_AGENT_NAME: cap_text(agent_name, max_chars),
+        semconv.GEN_AI_PROVIDER_NAME: provider,
         semconv.USER_ID: cap_text(user_id, max_chars),
     }
     if parent_session_id:

@@ -23,7 +23,7 @@ KIND_LLM: Final = "llm"
 API_EVENT_TYPES: Final = {KIND_TOOL_CALL: "tool_call", KIND_DECISION: "llm_decision", KIND_ERROR: "error"}
 
 # --- span names ---------------------------------------------------------------------------
-SPAN_NAME_DECISION: Final = "sentrial.decision"
+SPAN_NAME_DECISION: Final = "plan"  # the conventions' name of a plan span whose agent is not named
 SPAN_NAME_ERROR: Final = "sentrial.error"
 
 
@@ -71,8 +71,6 @@ SESSION_EXTERNAL: Final = "sentrial.session.external"
 USER_ID: Final = "sentrial.user.id"
 ANONYMOUS_USER: Final = "anonymous"  # the user id of a session begun for nobody in particular
 EVENT_ID: Final = "sentrial.event_id"
-INPUT: Final = "sentrial.input"
-OUTPUT: Final = "sentrial.output"
 SUCCESS: Final = "sentrial.success"
 FAILURE_REASON: Final = "sentrial.failure_reason"
 CUSTOM_METRICS: Final = "sentrial.custom_metrics"
@@ -82,8 +80,6 @@ COMPLETION_TOKENS: Final = "sentrial.usage.completion_tokens"
 TOTAL_TOKENS: Final = "sentrial.usage.total_tokens"
 
 # --- tool call span -------------------------------------------------------------------------
-TOOL_INPUT: Final = "sentrial.tool.input"
-TOOL_OUTPUT: Final = "sentrial.tool.output"
 TOOL_ERROR: Final = "sentrial.tool.error"
 REASONING: Final = "sentrial.reasoning"
 # trace_id / span_id that the caller passed explicitly to track_tool_call (distributed tracing).

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,9 +30,14 @@ def app_spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def client(local_server: LocalServer, app_spans: InMemorySpanExporter) -> Iterator[SentrialClient]:
-    provider = TracerProvider()  # the app's own, with its own exporter
-    provider.add_span_processor(SimpleSpanProcessor(app_spans))
+def provider(app_spans: InMemorySpanExporter) -> TracerProvider:
+    app_provider = TracerProvider()  # the app's own, with its own exporter
+    app_provider.add_span_processor(SimpleSpanProcessor(app_spans))
+    return app_provider
+
+
+@pytest.fixture
+def client(local_server: LocalServer, provider: TracerProvider) -> Iterator[SentrialClient]:
     sentrial_client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=provider)
     yield sentrial_client
     sentrial_client.shutdown(timeout=5)
@@ -131,11 +135,11 @@ def test_failed_tools_and_agents_carry_error_type(
 
 
 def test_a_tool_span_covers_the_tools_time(
-    client: SentrialClient, app_spans: InMemorySpanExporter, local_server: LocalServer
+    client: SentrialClient, app_spans: InMemorySpanExporter, provider: TracerProvider
 ) -> None:
     @tool
     def search(query: str) -> list[str]:
-        with trace.get_tracer("app").start_as_current_span("GET /search"):
+        with provider.get_tracer("app").start_as_current_span("GET /search"):
             return ["a", "b"]
 
     started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -95,7 +95,10 @@ class _Turn:
         if current_route(self.context) is None:
             self.client = get_client()
             self.interaction, self.context = self.client._begin_unentered(
-                user_id=user_id or sc.ANONYMOUS_USER, event=_EVENT, input=prompt
+                user_id=user_id or sc.ANONYMOUS_USER,
+                event=_EVENT,
+                input=prompt,
+                provider=sc.PROVIDER_ANTHROPIC,
             )
         self.started_ns = time.time_ns()  # the start of the model usage spans: after their session's
         self._tools: dict[str, ToolRun] = {}
