@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from sentrial import semconv
-from sentrial._genai_peers import is_llm_span
 from sentrial._trace_sessions import TraceSessions
 from sentrial.delivery import Delivery, SharedExporters
+from sentrial_otel_exporter.foreign import is_llm_span
 from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")
