@@ -9,6 +9,7 @@ checks never let the value's exception through.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import re
@@ -53,6 +54,10 @@ class ArgumentChecker:
     def wrong_type(self, name: str, value: Any, wanted: str) -> None:
         """Complain that ``value`` is not ``wanted`` (the caller records it in its own way)."""
         self._complain(TypeError(f"{self.call}() {name} must be {wanted}, got {type(value).__name__}"))
+
+    def wrong_value(self, name: str, value: Any, wanted: str) -> None:
+        """Complain that ``value`` is of the right type but not ``wanted``."""
+        self._complain(ValueError(f"{self.call}() {name} must be {wanted}, got {describe(value)}"))
 
     def text(self, name: str, value: Any, *, required: bool = False) -> str | None:
         """A string argument; non-strings are converted with ``str()`` (a stand-in when that raises)."""
@@ -164,6 +169,17 @@ class ArgumentChecker:
             self._complain(ValueError(f"{problem}, got {describe(number)}"))
             return MAX_INTEGER
         return number
+
+    def moment(self, name: str, value: Any) -> int | None:
+        """An optional point in time, a ``datetime`` (naive ones are local time) or seconds since
+        the epoch as ``time.time()`` gives them, as nanoseconds since the epoch (OTel's unit)."""
+        if value is None:
+            return None
+        if isinstance(value, datetime.datetime):
+            seconds: float | None = self.converted(name, datetime.datetime.timestamp, value, None)
+        else:
+            seconds = self.number(name, value, low=0)
+        return None if seconds is None else int(seconds * 1e9)
 
     def flag(self, name: str, value: Any, default: bool = True) -> bool:
         """A bool argument; other values count by their truth (``default`` when that raises)."""

@@ -8,11 +8,13 @@ built in ``EventCalls._tool_call`` itself: it is the hottest call, and a frame l
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sentrial import semconv
 from sentrial._args import ArgumentChecker
-from sentrial._values import cap_text, clean_text, to_json
+from sentrial._values import cap_text, clean_text, to_json, truncation_marker
+from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json
 
 
 def content(check: ArgumentChecker, name: str, value: Any, max_chars: int) -> str | None:
@@ -23,6 +25,51 @@ def content(check: ArgumentChecker, name: str, value: Any, max_chars: int) -> st
         return cap_text(clean_text(value), max_chars)
     check.wrong_type(name, value, "a str")  # raises in strict mode, warns otherwise
     return to_json(value, max_chars)
+
+
+def tool_call_times(
+    check: ArgumentChecker, started_at: Any, ended_at: Any, duration_ms: Any
+) -> tuple[int | None, int | None]:
+    """The start and end of a tracked tool call's span in nanoseconds since the epoch, from the
+    timing arguments of ``track_tool_call``; None for now. Any two of them fix the third (given
+    all three, the duration is left out); given none, the span lasts no time, as before."""
+    start, end = check.moment("started_at", started_at), check.moment("ended_at", ended_at)
+    duration = check.number("duration_ms", duration_ms, low=0)
+    if duration is not None and (start is None or end is None):
+        if end is None:
+            end = time.time_ns() if start is None else start + int(duration * 1e6)
+        if start is None:
+            start = end - int(duration * 1e6)
+    if start is not None and end is not None and end < start:
+        check.wrong_value("ended_at", ended_at, "no earlier than started_at")
+        end = start
+    return start, end
+
+
+def messages_json(role: str, text: str, max_chars: int) -> str:
+    """An agent's input (``role="user"``) or answer (``"assistant"``) as the conventions' messages
+    attribute: one message of one text part, in JSON text of at most ``max_chars`` characters (the
+    text is cut to fit, so that redaction and the exporter still read it as JSON)."""
+
+    def encoded(part: str) -> str:
+        message = text_answer_json(part, "stop") if role == "assistant" else text_message_json(role, part)
+        return json_array([message])
+
+    marker = truncation_marker(len(text))
+    result = encoded(text)
+    while len(result) > max_chars and text:  # each round shortens the text: it ends
+        keep = len(text) - (len(result) - max_chars) - len(marker)
+        text = text[:keep] + marker if keep > 0 else ""
+        result = encoded(text)
+    return result
+
+
+def _messages(
+    check: ArgumentChecker, name: str, given: dict[str, Any], role: str, max_chars: int
+) -> str | None:
+    """The messages attribute of the free-text argument ``name``, if given."""
+    text = content(check, name, given[name], max_chars)
+    return None if text is None else messages_json(role, text, max_chars)
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
@@ -39,14 +86,17 @@ def session_attributes(
     parent_session_id: str | None,
     convo_id: str | None,
     metadata: dict[str, Any] | None,
+    provider: str = semconv.OTHER,
 ) -> dict[str, Any]:
-    """The attributes of a session's span, from arguments already checked."""
+    """The attributes of a session's span, from arguments already checked; ``provider`` is the
+    GenAI provider of the agent, when known (the conventions require one)."""
     attributes: dict[str, Any] = {  # names are recorded values too: none may hold megabytes
         semconv.SPAN_KIND: semconv.KIND_SESSION,
         semconv.SESSION_ID: session_id,
         semconv.SESSION_NAME: cap_text(name, max_chars),
         semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
         semconv.GEN_AI_AGENT_NAME: cap_text(agent_name, max_chars),
+        semconv.GEN_AI_PROVIDER_NAME: provider,
         semconv.USER_ID: cap_text(user_id, max_chars),
     }
     if parent_session_id:
@@ -71,6 +121,7 @@ def decision_attributes(
     """The attributes of ``track_decision``'s span (arguments checked in the order of the signature)."""
     attributes: dict[str, Any] = {
         semconv.SPAN_KIND: semconv.KIND_DECISION,
+        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_PLAN,
         semconv.DECISION_REASONING: content(check, "reasoning", reasoning, max_chars) or "",
         semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
     }
@@ -141,8 +192,10 @@ def completion_attributes(
                 semconv.PROMPT_TOKENS: check.integer("prompt_tokens", given["prompt_tokens"]),
                 semconv.COMPLETION_TOKENS: check.integer("completion_tokens", given["completion_tokens"]),
                 semconv.TOTAL_TOKENS: check.integer("total_tokens", given["total_tokens"]),
-                semconv.INPUT: content(check, "user_input", given["user_input"], max_chars),
-                semconv.OUTPUT: content(check, "assistant_output", given["assistant_output"], max_chars),
+                semconv.GEN_AI_INPUT_MESSAGES: _messages(check, "user_input", given, "user", max_chars),
+                semconv.GEN_AI_OUTPUT_MESSAGES: _messages(
+                    check, "assistant_output", given, "assistant", max_chars
+                ),
                 semconv.CUSTOM_METRICS: to_json(metrics, max_chars) if metrics is not None else None,
             }
         ),

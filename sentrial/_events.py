@@ -9,13 +9,14 @@ costs no frame more; the tool call's attributes are built in ``_tool_call`` itse
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import semconv
 from sentrial._args import ArgumentChecker
-from sentrial._event_attributes import content, decision_attributes, error_attributes
+from sentrial._event_attributes import content, decision_attributes, error_attributes, tool_call_times
 from sentrial._guard import public_call
 from sentrial._sessions import OpenSession
 from sentrial._values import cap_text, safe_text, to_json
@@ -49,9 +50,11 @@ class EventCalls:
         attributes: dict[str, Any],
         error: str | None = None,
         exception: dict[str, Any] | None = None,
+        times: tuple[int | None, int | None] = (None, None),
     ) -> dict[str, Any] | None:
-        """Start and end one event span inside the session; returns what was recorded (None when
-        the session id is refused: the event is dropped, and that is logged)."""
+        """Start and end one event span inside the session, at ``times`` (start and end in ns since
+        the epoch, None for now); returns what was recorded (None when the session id is refused:
+        the event is dropped, and that is logged)."""
         open_session = self._sessions.get(session_id) if type(session_id) is str else None
         if open_session is not None:
             context = open_session.events_context
@@ -61,12 +64,12 @@ class EventCalls:
                 return None
             context = with_route(SessionRoute(session_id, self._delivery))
         attributes[semconv.SESSION_ID] = session_id
-        span = self._tracer.start_span(name, context=context, attributes=attributes)
+        span = self._tracer.start_span(name, context=context, attributes=attributes, start_time=times[0])
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         if exception is not None:
             span.add_event(semconv.EXCEPTION_EVENT, exception)
-        span.end()
+        span.end(times[1])
         ids = span.get_span_context()
         return {
             "sessionId": session_id,
@@ -92,8 +95,18 @@ class EventCalls:
         trace_id: str | None = None,
         span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        tool_call_id: str | None = None,
+        started_at: datetime | float | None = None,
+        ended_at: datetime | float | None = None,
+        duration_ms: float | None = None,
     ) -> dict[str, Any] | None:
-        """Record a tool call of the session; returns at once with the event's ids."""
+        """Record a tool call of the session; returns at once with the event's ids.
+
+        The span lasts no time unless two of ``started_at``, ``ended_at`` (datetimes, or seconds
+        since the epoch as ``time.time()`` gives them) and ``duration_ms`` say when the tool ran;
+        ``tool_call_id`` is the id the model gave the call.
+        """
         return self._tool_call(
             session_id=session_id,
             tool_name=tool_name,
@@ -106,6 +119,10 @@ class EventCalls:
             trace_id=trace_id,
             span_id=span_id,
             metadata=metadata,
+            tool_call_id=tool_call_id,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=duration_ms,
         )
 
     def _tool_call(
@@ -122,6 +139,10 @@ class EventCalls:
         trace_id: Any,
         span_id: Any,
         metadata: Any,
+        tool_call_id: Any = None,
+        started_at: Any = None,
+        ended_at: Any = None,
+        duration_ms: Any = None,
     ) -> dict[str, Any] | None:
         # The hot path: arguments of the documented types skip the per-argument checks.
         well_typed = (
@@ -146,8 +167,9 @@ class EventCalls:
             semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: cap_text(tool_name, max_chars),
-            semconv.TOOL_INPUT: to_json(tool_input, max_chars),
-            semconv.TOOL_OUTPUT: to_json(tool_output, max_chars),
+            semconv.GEN_AI_TOOL_TYPE: semconv.TOOL_TYPE_FUNCTION,
+            semconv.GEN_AI_TOOL_CALL_ARGUMENTS: to_json(tool_input, max_chars),
+            semconv.GEN_AI_TOOL_CALL_RESULT: to_json(tool_output, max_chars),
             semconv.COST_USD: estimated_cost,
         }
         # Optional arguments are usually absent: test for None before paying for a check.
@@ -155,6 +177,8 @@ class EventCalls:
             attributes[semconv.REASONING] = content(check, "reasoning", reasoning, max_chars)
         if token_count is not None:
             attributes[semconv.TOKEN_COUNT] = check.integer("token_count", token_count)
+        if tool_call_id is not None and (call_id := check.text("tool_call_id", tool_call_id)) is not None:
+            attributes[semconv.GEN_AI_TOOL_CALL_ID] = cap_text(call_id, max_chars)
         linked = trace_id is not None or span_id is not None
         if linked:
             for attribute, name, given, digits in (
@@ -167,11 +191,18 @@ class EventCalls:
         if tool_error is not None:
             error = check.mapping("tool_error", tool_error) or {}
             attributes[semconv.TOOL_ERROR] = to_json(error, max_chars)
+            kind = error.get("type")
+            attributes[semconv.ERROR_TYPE_ATTRIBUTE] = (
+                cap_text(kind, max_chars) if type(kind) is str else semconv.OTHER
+            )
             message = safe_text(error.get("message", "tool failed"))
         if metadata is not None:
             attributes[semconv.METADATA] = to_json(check.mapping("metadata", metadata), max_chars)
+        times: tuple[int | None, int | None] = (None, None)
+        if started_at is not None or ended_at is not None or duration_ms is not None:
+            times = tool_call_times(check, started_at, ended_at, duration_ms)
         span_name = semconv.tool_call_span_name(tool_name)
-        recorded = self._record(check, session_id, span_name, attributes, message)
+        recorded = self._record(check, session_id, span_name, attributes, message, times=times)
         if linked and recorded is not None:  # the event goes out with the caller's ids: say so
             recorded["traceId"] = attributes.get(semconv.LINKED_TRACE_ID, recorded["traceId"])
             recorded["spanId"] = attributes.get(semconv.LINKED_SPAN_ID, recorded["spanId"])

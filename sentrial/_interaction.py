@@ -7,6 +7,7 @@ every call goes to its client, which records it. Its import path is ``sentrial.c
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,11 @@ class Interaction:
         trace_id: str | None = None,
         span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        tool_call_id: str | None = None,
+        started_at: datetime | float | None = None,
+        ended_at: datetime | float | None = None,
+        duration_ms: float | None = None,
     ) -> dict[str, Any] | None:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
@@ -101,6 +107,10 @@ class Interaction:
             trace_id=trace_id,
             span_id=span_id,
             metadata=metadata,
+            tool_call_id=tool_call_id,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=duration_ms,
         )
 
     @public_call()

@@ -62,16 +62,16 @@ class PiiConfig:
 # Each field and the attributes (exact names, then name prefixes) that carry it.
 FIELD_ATTRIBUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "user_input": (
-        (sc.INPUT, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.OPENINFERENCE_INPUT_VALUE,
+        (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.OPENINFERENCE_INPUT_VALUE,
          sc.TRACELOOP_ENTITY_INPUT),
         (sc.OPENINFERENCE_INPUT_MESSAGES_PREFIX, sc.LEGACY_PROMPT_PREFIX),
     ),
     "assistant_output": (
-        (sc.OUTPUT, sc.GEN_AI_OUTPUT_MESSAGES, sc.OPENINFERENCE_OUTPUT_VALUE, sc.TRACELOOP_ENTITY_OUTPUT),
+        (sc.GEN_AI_OUTPUT_MESSAGES, sc.OPENINFERENCE_OUTPUT_VALUE, sc.TRACELOOP_ENTITY_OUTPUT),
         (sc.OPENINFERENCE_OUTPUT_MESSAGES_PREFIX, sc.LEGACY_COMPLETION_PREFIX),
     ),
-    "tool_input": ((sc.TOOL_INPUT, sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.OPENINFERENCE_TOOL_PARAMETERS), ()),
-    "tool_output": ((sc.TOOL_OUTPUT, sc.GEN_AI_TOOL_CALL_RESULT), ()),
+    "tool_input": ((sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.OPENINFERENCE_TOOL_PARAMETERS), ()),
+    "tool_output": ((sc.GEN_AI_TOOL_CALL_RESULT,), ()),
     "tool_error": ((sc.TOOL_ERROR,), ()),
     "metadata": ((sc.METADATA, sc.OPENINFERENCE_METADATA), ()),
     "reasoning": ((sc.REASONING, sc.DECISION_REASONING), ()),

@@ -43,6 +43,7 @@ class OpenSession:
     events_context: otel_context.Context  # the same, for the session's tracked events (see for_events)
     trace_hex: str  # the session's trace id, as the API writes it
     interaction: Interaction | None = None  # set by begin()
+    error_type: str | None = None  # the class of the exception that ended it, if one did
     pid: int = field(default_factory=os.getpid)  # the process that opened it (and completes it at exit)
 
 
@@ -112,6 +113,8 @@ class SessionRegistry:
             open_session.route.open = False
         span.set_attributes(attributes)
         if not attributes[semconv.SUCCESS]:
+            failure = open_session.error_type if open_session is not None else None
+            span.set_attribute(semconv.ERROR_TYPE_ATTRIBUTE, failure or semconv.OTHER)
             span.set_status(Status(StatusCode.ERROR, attributes.get(semconv.FAILURE_REASON)))
         span.end()
         return True
@@ -142,6 +145,7 @@ class SessionRegistry:
         the app's own exception propagates, which must stay the one the app sees."""
         open_session = self.open.get(session_id) if session_id else None
         if open_session is not None:
+            open_session.error_type = type(exc).__qualname__
             try:
                 open_session.span.record_exception(exc)
             except Exception:  # e.g. the exception's __str__ raises

@@ -30,7 +30,7 @@ class ToolRun:
 
     The span is recorded on ``client`` (default: the client of the current interaction, else the
     global tracer provider), in ``context`` (default: the current one); ``reasoning`` is why the
-    agent called the tool, when it said.
+    agent called the tool, when it said; ``call_id`` the id the model gave the call, when known.
 
     As a context manager it makes the span current while the tool runs, then ends it: failed with
     the exception that left the block, else with ``output`` (which the block sets). A generator
@@ -46,6 +46,7 @@ class ToolRun:
         client: SentrialClient | None = None,
         context: otel_context.Context | None = None,
         reasoning: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         if client is None:
             interaction = current_interaction()
@@ -57,9 +58,12 @@ class ToolRun:
             semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: name,
-            semconv.TOOL_INPUT: to_json(tool_input, self._max_chars),
+            semconv.GEN_AI_TOOL_TYPE: semconv.TOOL_TYPE_FUNCTION,
+            semconv.GEN_AI_TOOL_CALL_ARGUMENTS: to_json(tool_input, self._max_chars),
             semconv.COST_USD: 0.0,
         }
+        if call_id is not None:
+            attributes[semconv.GEN_AI_TOOL_CALL_ID] = cap_text(safe_text(call_id), self._max_chars)
         if reasoning is not None:
             attributes[semconv.REASONING] = cap_text(safe_text(reasoning), self._max_chars)
         route = current_route(context)
@@ -73,7 +77,7 @@ class ToolRun:
     def succeed(self, output: Any) -> None:
         """End the span with the tool's output (a dict as it is, anything else under ``"result"``)."""
         value = output if isinstance(output, dict) else {"result": output}
-        self.span.set_attribute(semconv.TOOL_OUTPUT, to_json(value, self._max_chars))
+        self.span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, to_json(value, self._max_chars))
         self._end()
 
     def fail(self, error: BaseException | str) -> None:
@@ -82,13 +86,14 @@ class ToolRun:
         try:
             if isinstance(error, BaseException):
                 text, kind = safe_text(error), type(error).__name__
+                error_type = type(error).__qualname__
                 self._record_exception(error)
-            else:
-                text, kind = safe_text(error), "ToolError"
+            else:  # a framework's error text: no class to name
+                text, kind, error_type = safe_text(error), "ToolError", semconv.OTHER
             self.span.set_attribute(
                 semconv.TOOL_ERROR, to_json({"message": text, "type": kind}, self._max_chars)
             )
-            self.span.set_attribute(semconv.TOOL_OUTPUT, "{}")
+            self.span.set_attribute(semconv.ERROR_TYPE_ATTRIBUTE, error_type)
             self.span.set_status(Status(StatusCode.ERROR, f"{kind}: {text}"))
         finally:
             self._end()

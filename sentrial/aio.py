@@ -18,6 +18,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Generator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -187,6 +188,11 @@ class AsyncInteraction:
         trace_id: str | None = None,
         span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        tool_call_id: str | None = None,
+        started_at: datetime | float | None = None,
+        ended_at: datetime | float | None = None,
+        duration_ms: float | None = None,
     ) -> dict[str, Any] | None:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         return self._interaction.track_tool_call(
@@ -200,6 +206,10 @@ class AsyncInteraction:
             trace_id=trace_id,
             span_id=span_id,
             metadata=metadata,
+            tool_call_id=tool_call_id,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=duration_ms,
         )
 
     @_refusals_to_sync()
@@ -335,6 +345,11 @@ class AsyncSentrialClient:
         trace_id: str | None = None,
         span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        tool_call_id: str | None = None,
+        started_at: datetime | float | None = None,
+        ended_at: datetime | float | None = None,
+        duration_ms: float | None = None,
     ) -> dict[str, Any] | None:
         """Record a tool call of the session (see :meth:`SentrialClient.track_tool_call`)."""
         return self._client.track_tool_call(
@@ -349,6 +364,10 @@ class AsyncSentrialClient:
             trace_id=trace_id,
             span_id=span_id,
             metadata=metadata,
+            tool_call_id=tool_call_id,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=duration_ms,
         )
 
     @_refusals_to_sync()

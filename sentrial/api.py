@@ -76,15 +76,11 @@ def configure(
 
 def _inherited_setup(previous: SentrialClient | None, options: dict[str, Any]) -> dict[str, Any]:
     """What configure() takes over, unless told otherwise, from a default client that
-    ``opentelemetry-instrument`` set up: its provider and the exporters OTEL_TRACES_EXPORTER named."""
-    if previous is None or not previous._distro_setup:
+    ``opentelemetry-instrument`` set up: its provider (which holds the exporters
+    OTEL_TRACES_EXPORTER named, for every client on it)."""
+    if previous is None or not previous._distro_setup or "tracer_provider" in options:
         return {}
-    inherited: dict[str, Any] = {}
-    if "tracer_provider" not in options:
-        inherited["tracer_provider"] = previous._provider
-    if "additional_exporters" not in options:
-        inherited["additional_exporters"] = previous.delivery.other_exporters
-    return inherited
+    return {"tracer_provider": previous._provider}
 
 
 def _make_default(client: SentrialClient) -> None:

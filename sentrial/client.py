@@ -23,7 +23,7 @@ from opentelemetry.trace import Tracer
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or_nearest
-from sentrial._event_attributes import completion_attributes, content, session_attributes
+from sentrial._event_attributes import completion_attributes, content, messages_json, session_attributes
 from sentrial._events import EventCalls
 from sentrial._guard import public_call, public_call_failed
 from sentrial._ids import with_private_ids
@@ -115,7 +115,9 @@ class SentrialClient(EventCalls):
 
             exporters = [*exporters, *exporters_for(langfuse)]
         redactor = redactor_of(pii, strict=strict, max_chars=settings.max_value_chars)
-        self._delivery = Delivery(settings, redactor, exporters)
+        # The exporters OTEL_TRACES_EXPORTER named are the provider's: every client on it feeds them.
+        shared = router_of(self._provider).shared if self._provider is not None else None
+        self._delivery = Delivery(settings, redactor, exporters, shared)
         # pii=True: the server's settings are fetched in the background (full redaction until then).
         self._awaiting_pii_settings = pii is True and settings.can_send
         if self._awaiting_pii_settings:
@@ -282,9 +284,11 @@ class SentrialClient(EventCalls):
         event_id: Any = None,
         convo_id: Any = None,
         metadata: Any = None,
+        provider: str = semconv.OTHER,
     ) -> tuple[Interaction, otel_context.Context]:
         """A begun interaction and the context in which it is current, not made current (the caller
-        enters the context and leaves it, e.g. a framework integration following the framework's runs)."""
+        enters the context and leaves it, e.g. a framework integration following the framework's
+        runs, which may know the agent's ``provider``)."""
         check = self._check("begin")
         user_id = check.text("user_id", user_id, required=True) or ""
         event = check.text("event", event, required=True) or ""
@@ -302,10 +306,11 @@ class SentrialClient(EventCalls):
             parent_session_id=parent_id,
             convo_id=check.text("convo_id", convo_id),
             metadata=check.mapping("metadata", metadata, optional=True),
+            provider=provider,
         )
         attributes[semconv.EVENT_ID] = event_id
         if text_input is not None:
-            attributes[semconv.INPUT] = text_input
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = messages_json("user", text_input, self._max_chars)
         open_session = self._registry.start(session_id, event, attributes, parent_id)
         interaction = Interaction(self, session_id, event_id, text_input)
         open_session.interaction = interaction

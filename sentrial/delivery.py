@@ -72,11 +72,18 @@ def _is_for_sentrial(span: ReadableSpan) -> bool:
 
 
 class _RedactingFanOut(SpanExporter):
-    """Redacts each span of a batch once and hands the copy to every exporter behind it."""
+    """Redacts each span of a batch once and hands the copy to every exporter behind it.
 
-    def __init__(self, delivery: Delivery, others: Sequence[BatchSpanProcessor]) -> None:
+    ``others`` are the processors of the other exporters it feeds; it shuts down only those of
+    ``owned`` (the provider's shared exporters live on after this client).
+    """
+
+    def __init__(
+        self, delivery: Delivery, others: Sequence[BatchSpanProcessor], owned: Sequence[BatchSpanProcessor]
+    ) -> None:
         self._delivery = delivery
         self._others = others
+        self._owned = owned
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._delivery.wait_for_pause()
@@ -102,7 +109,7 @@ class _RedactingFanOut(SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        for other in self._others:
+        for other in self._owned:
             other.shutdown()  # type: ignore[no-untyped-call]
         if self._delivery.exporter is not None:
             self._delivery.exporter.shutdown()
@@ -143,6 +150,21 @@ class _Watched(SpanExporter):
         return self.exporter.force_flush(timeout_millis)
 
 
+class SharedExporters:
+    """Exporters that every client recording on one provider feeds: those ``OTEL_TRACES_EXPORTER``
+    names. Each client hands them its own spans, redacted its own way, so each span reaches them
+    once; they are shut down with the provider, never with a client."""
+
+    def __init__(self, exporters: Sequence[SpanExporter]) -> None:
+        self.watched = [_Watched(exporter) for exporter in exporters]
+        self.processors = [BatchSpanProcessor(watched) for watched in self.watched]
+
+    def shutdown(self) -> None:
+        """Export what they hold, then stop them."""
+        for processor in self.processors:
+            processor.shutdown()  # type: ignore[no-untyped-call]
+
+
 def _within(deadline: float | None, work: Callable[[], object], name: str) -> bool:
     """Run ``work`` on a thread of its own and wait for it until ``deadline`` (monotonic seconds);
     True when it ended in time. Another exporter's hung request must not hold a flush or the
@@ -173,6 +195,7 @@ class Delivery:
         settings: Settings,
         redactor: Redactor | None = None,
         additional_exporters: Sequence[SpanExporter] = (),
+        shared: SharedExporters | None = None,
     ) -> None:
         self.settings = settings
         self.redactor = redactor
@@ -189,14 +212,16 @@ class Delivery:
                 max_pending=settings.queue_size,
                 max_pending_bytes=settings.max_queue_bytes,
             )
-        self._watched = [_Watched(exporter) for exporter in additional_exporters]
-        self._others = [BatchSpanProcessor(watched) for watched in self._watched]
+        self._own_watched = [_Watched(exporter) for exporter in additional_exporters]
+        own = [BatchSpanProcessor(watched) for watched in self._own_watched]
+        self._watched = self._own_watched + (shared.watched if shared is not None else [])
+        self._others = own + (shared.processors if shared is not None else [])
         self.others_short: list[str] = []  # the other exporters the last flush did not see through
         self.takes_every_span = bool(self._others)  # other exporters want every span, not only Sentrial's
         self._batcher: BatchSpanProcessor | None = None
         if self.exporter is not None or self._others:
             self._batcher = BatchSpanProcessor(
-                _RedactingFanOut(self, self._others),
+                _RedactingFanOut(self, self._others, own),
                 # Headroom above the bound, so that a session's opening is never the span OTel drops.
                 max_queue_size=settings.queue_size + _OPENING_HEADROOM,
                 schedule_delay_millis=settings.schedule_delay_ms,
@@ -378,12 +403,12 @@ class Delivery:
 
     @property
     def other_exporters(self) -> list[SpanExporter]:
-        """The exporters besides Sentrial's that this delivery feeds."""
-        return [watched.exporter for watched in self._watched]
+        """The exporters besides Sentrial's that this client was given (not the provider's shared ones)."""
+        return [watched.exporter for watched in self._own_watched]
 
     def keep_open(self, exporters: Sequence[SpanExporter]) -> None:
         """Leave ``exporters`` running when this delivery shuts down: another client feeds them now."""
-        for watched in self._watched:
+        for watched in self._own_watched:
             if any(watched.exporter is exporter for exporter in exporters):
                 watched.kept_open = True
 

@@ -17,10 +17,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from sentrial import semconv
 from sentrial._trace_sessions import TraceSessions
-from sentrial.delivery import Delivery
+from sentrial.delivery import Delivery, SharedExporters
 from sentrial_otel_exporter.foreign import is_llm_span
 from sentrial_otel_exporter.forks import renew_in_child
 
@@ -96,10 +97,12 @@ class SessionRouter(SpanProcessor):
 
     A span belongs to the client of the session current where it started, else to the default
     client. Sentrial takes its own spans; other exporters that Sentrial set up take every span.
+    ``shared`` are the exporters every client on this provider feeds (see :func:`share_exporters`).
     """
 
     def __init__(self) -> None:
         self.default: Delivery | None = None
+        self.shared: SharedExporters | None = None
         self._owner: dict[int, Delivery] = {}  # span id -> its delivery, while the span runs
         self._event_owner: dict[int, Delivery] = {}  # the same for tracked events (see for_events)
         self._traces = TraceSessions()
@@ -159,7 +162,9 @@ class SessionRouter(SpanProcessor):
 
     def shutdown(self) -> None:
         # Each client shuts its own delivery down; spans still ending afterwards are routed as before.
-        pass
+        # The shared exporters end with the provider (its exit hook runs after the clients' one).
+        if self.shared is not None:
+            self.shared.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -204,3 +209,10 @@ def resolve_provider(explicit: Any = None) -> TracerProvider:
 def router_of(provider: TracerProvider) -> SessionRouter:
     """The router that :func:`resolve_provider` added to ``provider``."""
     return _routers[provider]
+
+
+def share_exporters(provider: TracerProvider, exporters: list[SpanExporter]) -> None:
+    """Make ``exporters`` receive the spans of every client that records on ``provider``, each span
+    once (``opentelemetry-instrument`` does this with the exporters ``OTEL_TRACES_EXPORTER`` names).
+    Called once, before the clients: those made afterwards feed them."""
+    router_of(resolve_provider(provider)).shared = SharedExporters(exporters)

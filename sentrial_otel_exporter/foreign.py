@@ -58,6 +58,9 @@ def is_llm_span(attrs: Attributes) -> bool:
     )
 
 
+_TOOL_CONTENT = (sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT)
+
+
 def is_tool_span(attrs: Attributes) -> bool:
     """True for a tool execution's span of another instrumentation."""
     return (
@@ -82,7 +85,11 @@ def in_sentrial_terms(span: ReadableSpan) -> ReadableSpan:
         return span
     if not added:
         return span
-    return copy_span(span, attributes={**added, **attrs})  # what the span says itself wins
+    merged = {**added, **attrs}  # what the span says itself wins, but for a tool's arguments and
+    for key in _TOOL_CONTENT:  # result, which the mapping reads as the JSON object text made here
+        if key in added:
+            merged[key] = added[key]
+    return copy_span(span, attributes=merged)
 
 
 def llm_attributes(attrs: Attributes) -> dict[str, Any]:
@@ -119,8 +126,8 @@ def tool_attributes(attrs: Attributes, error: str | None, failed: bool) -> dict[
     added: dict[str, Any] = {
         sc.SPAN_KIND: sc.KIND_TOOL_CALL,
         sc.GEN_AI_TOOL_NAME: name if isinstance(name, str) and name else "unknown",
-        sc.TOOL_INPUT: _json_text(arguments, "arguments"),
-        sc.TOOL_OUTPUT: _json_text(result, "result"),
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS: _json_text(arguments, "arguments"),
+        sc.GEN_AI_TOOL_CALL_RESULT: _json_text(result, "result"),
     }
     if failed:
         problem: dict[str, Any] = {"message": error or "tool call failed"}

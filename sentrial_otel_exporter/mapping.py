@@ -183,7 +183,7 @@ def _session_metadata(attrs: Attributes) -> dict[str, Any] | None:
         return metadata
     # begin(): the caller's metadata plus input, convo_id and event_id, as the reference client sends
     merged = dict(metadata or {})
-    _put(merged, "input", _text(attrs.get(sc.INPUT)))
+    _put(merged, "input", _messages_text(attrs.get(sc.GEN_AI_INPUT_MESSAGES)))
     _put(merged, "convo_id", _text(attrs.get(sc.GEN_AI_CONVERSATION_ID)))
     merged["event_id"] = event_id
     return merged
@@ -227,8 +227,8 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
     for key in _TOKEN_TOTALS:
         _put(body, key, total[key])
 
-    _put(body, "userInput", _text(attrs.get(sc.INPUT)))
-    _put(body, "assistantOutput", _text(attrs.get(sc.OUTPUT)))
+    _put(body, "userInput", _messages_text(attrs.get(sc.GEN_AI_INPUT_MESSAGES)))
+    _put(body, "assistantOutput", _messages_text(attrs.get(sc.GEN_AI_OUTPUT_MESSAGES)))
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=lane)
 
 
@@ -364,8 +364,8 @@ def _tool_call_body(attrs: Attributes) -> tuple[dict[str, Any], EventUsage]:
     body: dict[str, Any] = {
         "eventType": "tool_call",
         "toolName": _text(attrs.get(sc.GEN_AI_TOOL_NAME)) or "unknown",
-        "toolInput": _object(attrs.get(sc.TOOL_INPUT)),
-        "toolOutput": _object(attrs.get(sc.TOOL_OUTPUT)),
+        "toolInput": _object(attrs.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)),
+        "toolOutput": _object(attrs.get(sc.GEN_AI_TOOL_CALL_RESULT)),
         "reasoning": _text(attrs.get(sc.REASONING)),
         "estimatedCost": cost,
     }
@@ -416,7 +416,7 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
     if messages is not None:
         tool_input = {"messages": messages, **tool_input}
     tool_output: dict[str, Any] = {
-        "content": _output_text(attrs),
+        "content": _messages_text(attrs.get(sc.GEN_AI_OUTPUT_MESSAGES)),
         "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
         "cost_usd": cost or 0.0,
     }
@@ -476,11 +476,13 @@ def _parts_text(parts: list[Any]) -> str:
     return "".join(texts)
 
 
-def _output_text(attrs: Attributes) -> str | None:
-    output = load_json(attrs.get(sc.GEN_AI_OUTPUT_MESSAGES))
-    if not isinstance(output, list):
+def _messages_text(value: Any) -> str | None:
+    """The text of a messages attribute in the GenAI parts format (an LLM call's answer, an agent's
+    input or output), all text parts joined; None when there is none."""
+    messages = load_json(value)
+    if not isinstance(messages, list):
         return None
-    texts = [_parts_text(m.get("parts") or []) for m in output if isinstance(m, dict)]
+    texts = [_parts_text(m.get("parts") or []) for m in messages if isinstance(m, dict)]
     return "".join(texts)
 
 

@@ -3,8 +3,9 @@ exporter use, and how ids are written.
 
 No other module spells one of these strings. They live in the exporter package because both sides
 read them and the exporter depends on nothing of ``sentrial``; ``sentrial.semconv`` is the same
-module's names under the SDK's path. Where an OpenTelemetry GenAI convention exists it is used
-alongside the Sentrial name, so any OTel backend shows these spans properly.
+module's names under the SDK's path. Where the OpenTelemetry GenAI conventions name something, that
+name is used and no Sentrial one (any OTel backend then shows these spans properly, and each value
+is on a span once); ``sentrial.*`` names are for what the conventions do not name.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ KIND_EXPERIMENT_RUN: Final = "experiment_run"
 API_EVENT_TYPES: Final = {KIND_TOOL_CALL: "tool_call", KIND_DECISION: "llm_decision", KIND_ERROR: "error"}
 
 # --- span names ---------------------------------------------------------------------------
-SPAN_NAME_DECISION: Final = "sentrial.decision"
+SPAN_NAME_DECISION: Final = "plan"  # the conventions' name of a plan span whose agent is not named
 SPAN_NAME_ERROR: Final = "sentrial.error"
 
 
@@ -71,8 +72,6 @@ SESSION_EXTERNAL: Final = "sentrial.session.external"
 USER_ID: Final = "sentrial.user.id"
 ANONYMOUS_USER: Final = "anonymous"  # the user id of a session begun for nobody in particular
 EVENT_ID: Final = "sentrial.event_id"
-INPUT: Final = "sentrial.input"
-OUTPUT: Final = "sentrial.output"
 SUCCESS: Final = "sentrial.success"
 FAILURE_REASON: Final = "sentrial.failure_reason"
 CUSTOM_METRICS: Final = "sentrial.custom_metrics"
@@ -95,8 +94,6 @@ def experiment_run_span_name(variant_name: str) -> str:
 
 
 # --- tool call span -------------------------------------------------------------------------
-TOOL_INPUT: Final = "sentrial.tool.input"
-TOOL_OUTPUT: Final = "sentrial.tool.output"
 TOOL_ERROR: Final = "sentrial.tool.error"
 REASONING: Final = "sentrial.reasoning"
 # trace_id / span_id that the caller passed explicitly to track_tool_call (distributed tracing).
@@ -130,18 +127,25 @@ GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"  # JSON text on our spans
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"  # only when the tool succeeded
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+TOOL_TYPE_FUNCTION: Final = "function"  # a tool the app's own code runs
 
 OPERATION_INVOKE_AGENT: Final = "invoke_agent"
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+OPERATION_PLAN: Final = "plan"  # an agent's decision (track_decision)
 OPERATION_CHAT: Final = "chat"
+# The conventions' fallback value of error.type, and of the provider of a session whose agent's
+# provider is not known (the conventions require one on agent spans).
+OTHER: Final = "_OTHER"
 
 # --- values ---------------------------------------------------------------------------------
 # Session spans that were still open when their client shut down end with this failure reason.
 NOT_FINISHED_REASON: Final = "not finished before shutdown"
 
 # --- content attributes of other instrumentations (redaction must cover them) ------------------
-GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
-GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 GEN_AI_EVENT_PREFIX: Final = (
     "gen_ai."  # event-based GenAI convention: gen_ai.user.message, gen_ai.choice, ...
 )

@@ -7,6 +7,7 @@ local server and an OTLP/HTTP receiver started by the test.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -123,6 +124,112 @@ def test_under_opentelemetry_instrument_the_apps_own_configure_keeps_the_named_e
     (session,) = local_server.sessions()
     assert session["status"] == "completed"
     assert len(llm_spans_received(otlp_receiver)) == 1
+
+
+APP_WITH_METRICS_AND_LOGS = """
+from opentelemetry import metrics, trace
+from opentelemetry._logs import get_logger
+import sentrial
+
+metrics.get_meter("shop").create_counter("orders.placed").add(3, {"shop.city": "paris"})
+get_logger("shop").emit(body="order placed")
+with sentrial.begin(user_id="u", event="checkout") as interaction:
+    with trace.get_tracer("shop").start_as_current_span("charge card"):
+        pass
+"""
+
+
+def console_records(stdout: str) -> list[dict[str, Any]]:
+    """The JSON objects the console exporters printed, in order."""
+    decoder, records, at = json.JSONDecoder(), [], 0
+    while (at := stdout.find("{", at)) >= 0:
+        record, at = decoder.raw_decode(stdout, at)
+        records.append(record)
+    return records
+
+
+def test_opentelemetry_instrument_sets_up_metrics_and_logs_as_the_stock_configurator_does(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    result = run(
+        APP_WITH_METRICS_AND_LOGS,
+        tmp_path,
+        {
+            "SENTRIAL_API_KEY": "k",
+            "SENTRIAL_API_URL": local_server.url,
+            "OTEL_SERVICE_NAME": "shop",
+            "OTEL_TRACES_EXPORTER": "sentrial,console",
+            "OTEL_METRICS_EXPORTER": "console",
+            "OTEL_LOGS_EXPORTER": "console",
+            "OTEL_PYTHON_DISTRO": "sentrial",
+            "OTEL_PYTHON_CONFIGURATOR": "sentrial",
+        },
+        instrument=True,
+    )
+    records = console_records(result.stdout)
+    (exported_metrics,) = [r for r in records if "resource_metrics" in r]
+    (resource_metrics,) = exported_metrics["resource_metrics"]
+    assert resource_metrics["resource"]["attributes"]["service.name"] == "shop"
+    (scope,) = [s for s in resource_metrics["scope_metrics"] if s["scope"]["name"] == "shop"]
+    (counter,) = scope["metrics"]
+    (point,) = counter["data"]["data_points"]
+    assert (counter["name"], point["value"], point["attributes"]) == (
+        "orders.placed",
+        3,
+        {"shop.city": "paris"},
+    )
+    (log,) = [r for r in records if r.get("body") == "order placed"]
+    assert log["resource"]["attributes"]["service.name"] == "shop"
+    # Traces: Sentrial's pipeline, each span once at the console exporter and the session at Sentrial
+    spans = sorted(r["name"] for r in records if "span_id" in r.get("context", {}))
+    assert spans == ["charge card", "invoke_agent checkout"]
+    (session,) = local_server.sessions()
+    assert (session["agentName"], session["status"]) == ("checkout", "completed")
+
+
+APP_WITH_TWO_CLIENTS = """
+import os
+from opentelemetry import trace
+import sentrial
+
+tracer = trace.get_tracer("shop")
+second = sentrial.SentrialClient(api_key="k2", api_url=os.environ["SENTRIAL_API_URL"])
+with sentrial.begin(user_id="u1", event="first") as interaction:
+    with tracer.start_as_current_span("first work"):
+        interaction.track_tool_call(tool_name="a", tool_input={}, tool_output={})
+with second.begin(user_id="u2", event="second") as interaction:
+    with tracer.start_as_current_span("second work"):
+        interaction.track_tool_call(tool_name="b", tool_input={}, tool_output={})
+with tracer.start_as_current_span("outside"):
+    pass
+second.shutdown()
+"""
+
+
+def test_the_exporters_otel_traces_exporter_names_get_every_clients_spans_once(
+    local_server: LocalServer, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = {
+        "SENTRIAL_API_KEY": "k",
+        "SENTRIAL_API_URL": local_server.url,
+        "OTEL_TRACES_EXPORTER": "sentrial,otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_receiver.url}/v1/traces",
+        "OTEL_PYTHON_DISTRO": "sentrial",
+        "OTEL_PYTHON_CONFIGURATOR": "sentrial",
+    }
+    run(APP_WITH_TWO_CLIENTS, tmp_path, env, instrument=True)
+    expected = [
+        "execute_tool a",
+        "execute_tool b",
+        "first work",
+        "invoke_agent first",
+        "invoke_agent second",
+        "outside",
+        "second work",
+    ]
+    wait_until(lambda: len(otlp_receiver.spans()) >= len(expected), what="the spans at the OTLP receiver")
+    assert sorted(span["name"] for span in otlp_receiver.spans()) == expected
+    assert sorted(session["agentName"] for session in local_server.sessions()) == ["first", "second"]
 
 
 def test_configure_twice_with_the_same_exporter_keeps_it_working(local_server: LocalServer) -> None:

@@ -80,10 +80,17 @@ def test_unknown_fields_raise_when_strict_and_redact_every_field_otherwise(
     with caplog.at_level(logging.ERROR, logger="sentrial"):
         redactor = Redactor(PiiConfig(fields=["toolInputs", "tool_output"]), strict=False)
     assert any("toolInputs" in r.getMessage() for r in caplog.records if r.name == "sentrial")
-    span = _span({sc.TOOL_INPUT: '{"q": "alice@example.com"}', sc.TOOL_OUTPUT: '{"a": "bob@example.com"}'})
+    span = _span(
+        {
+            sc.GEN_AI_TOOL_CALL_ARGUMENTS: '{"q": "alice@example.com"}',
+            sc.GEN_AI_TOOL_CALL_RESULT: '{"a": "bob@example.com"}',
+        }
+    )
     attributes = redactor.redact_span(span).attributes or {}
-    assert json.loads(str(attributes[sc.TOOL_INPUT])) == {"q": "[EMAIL]"}  # fail closed: a typo
-    assert json.loads(str(attributes[sc.TOOL_OUTPUT])) == {"a": "[EMAIL]"}
+    assert json.loads(str(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
+        "q": "[EMAIL]"
+    }  # fail closed: a typo
+    assert json.loads(str(attributes[sc.GEN_AI_TOOL_CALL_RESULT])) == {"a": "[EMAIL]"}
 
 
 def test_unknown_mode_raises_when_strict_and_falls_back_to_labels(caplog: pytest.LogCaptureFixture) -> None:
@@ -120,24 +127,26 @@ def test_camel_case_fields_choose_what_a_span_redacts() -> None:
     redactor = Redactor(PiiConfig(fields=["toolInput", "reasoning"]), strict=True)
     span = _span(
         {
-            sc.TOOL_INPUT: '{"to": "alice@example.com"}',
-            sc.TOOL_OUTPUT: '{"from": "bob@example.com"}',
+            sc.GEN_AI_TOOL_CALL_ARGUMENTS: '{"to": "alice@example.com"}',
+            sc.GEN_AI_TOOL_CALL_RESULT: '{"from": "bob@example.com"}',
             sc.REASONING: "asked carol@example.com",
         }
     )
     copy = redactor.redact_span(span)
     assert copy is not span
     attributes = copy.attributes or {}
-    assert json.loads(str(attributes[sc.TOOL_INPUT])) == {"to": "[EMAIL]"}
-    assert attributes[sc.TOOL_OUTPUT] == '{"from": "bob@example.com"}'
+    assert json.loads(str(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS])) == {"to": "[EMAIL]"}
+    assert attributes[sc.GEN_AI_TOOL_CALL_RESULT] == '{"from": "bob@example.com"}'
     assert attributes[sc.REASONING] == "asked [EMAIL]"
     assert (span.attributes or {})[
-        sc.TOOL_INPUT
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS
     ] == '{"to": "alice@example.com"}'  # the original is untouched
 
 
 def test_a_span_without_pii_is_handed_on_as_it_is() -> None:
-    span = _span({sc.TOOL_INPUT: '{"q": "weather in Paris"}', sc.REASONING: "order ORD-2024-000123"})
+    span = _span(
+        {sc.GEN_AI_TOOL_CALL_ARGUMENTS: '{"q": "weather in Paris"}', sc.REASONING: "order ORD-2024-000123"}
+    )
     assert FULL.redact_span(span) is span
 
 

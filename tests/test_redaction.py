@@ -242,7 +242,8 @@ def test_otlp_exporter_next_to_sentrial_gets_the_same_redacted_spans_and_the_app
     assert llm_span["events"][0]["name"] == "exception"
     # The app's own exporter sees the live spans, untouched.
     live = {span.name: span for span in app_exporter.get_finished_spans()}
-    assert live["invoke_agent chat"].attributes["sentrial.input"] == TEXT  # type: ignore[index]
+    live_input = json.loads(live["invoke_agent chat"].attributes["gen_ai.input.messages"])  # type: ignore[arg-type,index]
+    assert live_input[0]["parts"][0]["content"] == TEXT
     assert TEXT in str(live["chat gpt-4o"].events[0].attributes)
 
 

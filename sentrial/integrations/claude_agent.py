@@ -102,7 +102,10 @@ class _Turn:
         if current_route(self.context) is None:
             self.client = get_client()
             self.interaction, self.context = self.client._begin_unentered(
-                user_id=user_id or sc.ANONYMOUS_USER, event=_EVENT, input=prompt
+                user_id=user_id or sc.ANONYMOUS_USER,
+                event=_EVENT,
+                input=prompt,
+                provider=sc.PROVIDER_ANTHROPIC,
             )
 
     def see(self, message: Any) -> bool:
@@ -128,7 +131,8 @@ class _Turn:
         context = self.context
         if parent in self._tools:  # a subagent's tool: under the tool that runs the subagent
             context = trace.set_span_in_context(self._tools[parent].span, context)
-        self._tools[str(block.id)] = ToolRun(str(block.name), block.input, self.client, context)
+        call_id = str(block.id)
+        self._tools[call_id] = ToolRun(str(block.name), block.input, self.client, context, call_id=call_id)
 
     def _tool_ended(self, block: Any) -> None:
         run = self._tools.pop(str(block.tool_use_id), None)

@@ -164,7 +164,16 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         tool_input = plain(inputs) if isinstance(inputs, dict) else {"input": input_str}
         name = _name(serialized, kwargs, "tool")
         reason = self._thoughts.next_for(parent_run_id)
-        self._start_tool(run_id, parent_run_id, name, tool_input, metadata, reason)
+        call_id = kwargs.get("tool_call_id")  # the model's id of the call, when it asked for the tool
+        self._start_tool(
+            run_id,
+            parent_run_id,
+            name,
+            tool_input,
+            metadata,
+            reason,
+            call_id if isinstance(call_id, str) else None,
+        )
 
     @_never_raises
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -309,11 +318,12 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         tool_input: Any,
         metadata: dict[str, Any] | None,
         reasoning: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         run = _Run()
         if parent_run_id is None:
             self._begin(run, name, tool_input, metadata)
-        run.tool = ToolRun(name, tool_input, self._recording_client(), reasoning=reasoning)
+        run.tool = ToolRun(name, tool_input, self._recording_client(), reasoning=reasoning, call_id=call_id)
         run.scope = self._scopes.enter(trace.set_span_in_context(run.tool.span))
         self._keep(run_id, run)
 
