@@ -13,9 +13,9 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from sentrial import pricing
 from sentrial import semconv as sc
 from sentrial._spans import copy_span
+from sentrial_otel_exporter import pricing
 
 
 def is_llm_span(attributes: Mapping[str, Any]) -> bool:

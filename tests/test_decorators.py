@@ -173,10 +173,12 @@ def test_session_failures_cancellation_and_keyboard_interrupt(configured: LocalS
 
 def test_session_context_sync_and_async_and_current_helpers(configured: LocalServer) -> None:
     assert sentrial.get_current_session_id() is None
-    with SessionContext(user_id="u", agent_name="ctx", input="hi") as interaction:
-        assert sentrial.get_current_session_id() == interaction.session_id
+    with SessionContext(user_id="u", agent="ctx", input="hi") as ctx:
+        interaction = ctx.interaction
+        assert interaction is not None and sentrial.get_current_session_id() == ctx.session_id
         assert sentrial.get_current_interaction() is interaction
-        interaction.set_output("bye")
+        assert sentrial.decorators.get_current_client() is interaction.client
+        ctx.set_output("bye")
     assert sentrial.get_current_session_id() is None
 
     async def run() -> str | None:

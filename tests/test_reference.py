@@ -362,7 +362,7 @@ def test_event_batching(configured: LocalServer, batching: bool | BatcherConfig)
 
 def test_batcher_config_defaults_and_validation() -> None:
     assert BatcherConfig() == BatcherConfig(
-        enabled=True, flush_interval=1.0, flush_threshold=10, max_queue_size=1000
+        enabled=False, flush_interval=1.0, flush_threshold=10, max_queue_size=1000
     )
     with pytest.raises(ValueError):
         BatcherConfig(flush_interval=0)

@@ -80,8 +80,17 @@ def describe_class(cls: type) -> dict[str, Any]:
         entry["fields"] = fields
     methods: dict[str, Any] = {}
     properties: list[str] = []
-    public_dunders = {"__enter__", "__exit__", "__aenter__", "__aexit__", "__iter__",
-                      "__next__", "__aiter__", "__anext__", "__await__"}
+    public_dunders = {
+        "__enter__",
+        "__exit__",
+        "__aenter__",
+        "__aexit__",
+        "__iter__",
+        "__next__",
+        "__aiter__",
+        "__anext__",
+        "__await__",
+    }
     for name, attr in vars(cls).items():
         if name.startswith("_") and name not in public_dunders:
             continue
@@ -102,8 +111,10 @@ def module_constants(module: Any) -> list[str]:
     tree = ast.parse(inspect.getsource(module))
     names = []
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, ast.AnnAssign) else [])
         )
         for target in targets:
             if isinstance(target, ast.Name) and target.id.isupper() and not target.id.startswith("_"):
@@ -119,10 +130,11 @@ def public_names(module: Any) -> list[str]:
     for name, value in vars(module).items():
         if name.startswith("_") or isinstance(value, TypeVar):
             continue
-        if inspect.isclass(value) or inspect.isfunction(value):
-            if getattr(value, "__module__", "") == module.__name__:
-                names.append(name)
-    return names + [n for n in module_constants(module) if n not in names]
+        own = getattr(value, "__module__", "") == module.__name__
+        if (inspect.isclass(value) or inspect.isfunction(value)) and own:
+            names.append(name)
+    constants = [n for n in module_constants(module) if not isinstance(getattr(module, n), TypeVar)]
+    return names + [n for n in constants if n not in names]
 
 
 def describe(value: Any) -> dict[str, Any]:
