@@ -46,8 +46,14 @@ class EventBatcher:
         self._thread.start()
         # A weak reference: the exit hook must not keep a dropped batcher (and its thread) alive.
         ref = weakref.ref(self)
-        self._exit_hook = lambda: (batcher := ref()) is not None and batcher.shutdown()
-        atexit.register(self._exit_hook)
+
+        def shut_down_at_exit() -> None:
+            batcher = ref()
+            if batcher is not None:
+                batcher.shutdown()
+
+        self._exit_hook = shut_down_at_exit
+        atexit.register(shut_down_at_exit)
 
     def enqueue(self, method: str, url: str, **kwargs: Any) -> None:
         """Queue one call; flushes at once when ``flush_threshold`` calls wait. Ignored after shutdown."""

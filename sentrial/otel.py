@@ -59,7 +59,7 @@ class SentrialSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         """Export what is queued and stop."""
-        self._batches.shutdown()
+        self._batches.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is queued and wait for it to be sent; False if that took too long."""

@@ -123,3 +123,22 @@ def get_session_context() -> str | None:
     """The id of the session current here, if any."""
     route = current_route()
     return route.session_id if route is not None else None
+
+
+_TRACKED_STREAMS = frozenset(
+    {
+        "TrackedOpenAISyncStream",
+        "TrackedOpenAIAsyncStream",
+        "TrackedMessageStream",
+        "TrackedAsyncMessageStream",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The tracked stream classes need the provider packages: imported when first asked for.
+    if name in _TRACKED_STREAMS:
+        from sentrial import _tracked_streams
+
+        return getattr(_tracked_streams, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,7 +75,10 @@ def _resolve(key: str) -> Any:
 
 
 def _ours_signature(obj: Any) -> list[inspect.Parameter]:
-    return list(inspect.signature(obj).parameters.values())
+    try:
+        return list(inspect.signature(obj).parameters.values())
+    except ValueError:  # a class whose signature inspect cannot follow (a wrapt proxy): its __init__'s
+        return list(inspect.signature(obj.__init__).parameters.values())[1:]
 
 
 def signature_problems(where: str, published: list[dict[str, Any]], ours_obj: Any) -> list[str]:

@@ -4,6 +4,7 @@ wrappers' session context, the decorators' published forms), over real HTTP wher
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -197,3 +198,51 @@ def test_session_takes_input_and_output_the_published_way(local_server: LocalSer
         "cats",
         "[7]",
     )
+
+
+def test_tracked_stream_classes_trace_a_stream_wrapped_by_hand(
+    local_server: LocalServer, fake: FakeOpenAI
+) -> None:
+    import time
+
+    import anthropic
+    from fake_anthropic import FakeAnthropic
+
+    from sentrial.wrappers import TrackedMessageStream, TrackedOpenAISyncStream
+
+    claude_fake = FakeAnthropic().start()
+    sentrial.configure(api_key="k", api_url=local_server.url, instrument=False)
+    try:
+        gpt = openai.OpenAI(base_url=fake.url, api_key="x", max_retries=0)
+        own_spans_off = (
+            {"open_telemetry": False}
+            if "open_telemetry" in inspect.signature(anthropic.Anthropic).parameters
+            else {}
+        )
+        claude = anthropic.Anthropic(base_url=claude_fake.url, api_key="x", max_retries=0, **own_spans_off)
+        messages = [{"role": "user", "content": "hi"}]
+        with sentrial.begin(user_id="u", event="hand-streams", input="hi") as interaction:
+            started = time.time()
+            raw = gpt.chat.completions.create(
+                model="gpt-4o", messages=messages, stream=True, stream_options={"include_usage": True}
+            )
+            assert "".join(
+                c.choices[0].delta.content or ""
+                for c in TrackedOpenAISyncStream(raw, started, messages, "gpt-4o", False)
+                if c.choices
+            )
+            events = claude.messages.create(
+                model="claude-sonnet-4-20250514", max_tokens=50, messages=messages, stream=True
+            )
+            assert list(
+                TrackedMessageStream(
+                    events, time.time(), messages, "claude-sonnet-4-20250514", "Be brief.", False
+                )
+            )
+        assert sentrial.flush(timeout=5)
+    finally:
+        sentrial.shutdown(timeout=5)
+        claude_fake.stop()
+    stored = local_server.session(interaction.session_id)["events"]  # type: ignore[index]
+    assert [e["toolName"] for e in stored] == ["llm:openai:gpt-4o", "llm:anthropic:claude-sonnet-4-20250514"]
+    assert all(e["tokenCount"] > 0 for e in stored)
