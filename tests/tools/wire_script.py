@@ -162,6 +162,10 @@ def interactions() -> None:
             raise RuntimeError("boom")
     except RuntimeError:
         pass
+    with client.begin(
+        user_id="user-3", event="w-interaction-cm-error", input="x", event_id=event_id()
+    ) as errs:
+        errs.track_error("went wrong", "ValueError")  # the block then finishes the interaction as failed
     with SentrialClient(API_URL, API_KEY) as scoped:
         scoped.begin("user-4", "w-client-cm", "scoped", event_id()).finish(output="done")
     client.flush()
