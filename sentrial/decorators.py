@@ -93,7 +93,7 @@ def _bound_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> di
 
 def _start_tool(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> ToolRun | None:
     try:
-        return ToolRun(name, _bound_arguments(function, args, kwargs))
+        return ToolRun(name, _bound_arguments(function, args, kwargs), failure_as_error=True)
     except Exception:  # tracing must never stop the tool from running
         logger.exception("sentrial: could not trace tool %r; it runs untraced", name)
         return None

@@ -18,6 +18,7 @@ from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.calls import ApiCall
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.state import SessionState
 from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
@@ -36,6 +37,7 @@ _MAX_REMEMBERED_COMPLETIONS = 10_000
 class _SessionBook:
     lane: str
     totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
+    state: SessionState = field(default_factory=SessionState)
     per_trace: bool = False  # a trace's session, opened here by its first LLM span
     opened_here: bool = True  # False in a forked child for the sessions its parent opened
 
@@ -164,7 +166,14 @@ class SentrialSpanExporter(SpanExporter):
         if book is not None:
             with self._lock:
                 book.totals.add(usage)
+                self._state_around(book, call, span)
         return [call]
+
+    @staticmethod
+    def _state_around(book: _SessionBook, call: ApiCall, span: ReadableSpan) -> None:
+        """The event's stateBefore/stateAfter from its session's state (under the lock)."""
+        if call.body is not None:
+            book.state.around(call.body, mapping.load_json((span.attributes or {}).get(sc.STATE_UPDATE)))
 
     def _late_event_calls(self, span: ReadableSpan, completed: _Completed) -> list[ApiCall]:
         """An event that ended after its session's completion (an LLM stream read after
@@ -175,6 +184,7 @@ class SentrialSpanExporter(SpanExporter):
         call, usage = mapped
         with self._lock:
             completed.book.totals.add(usage)
+            self._state_around(completed.book, call, span)
             totals = mapping.SessionTotals(**vars(completed.book.totals))
         counts = usage.cost or usage.total_tokens or usage.prompt_tokens or usage.completion_tokens
         if not (completed.filled and counts):
@@ -206,6 +216,7 @@ class SentrialSpanExporter(SpanExporter):
                 calls.append(mapped[0])
                 with self._lock:
                     book.totals.add(mapped[1])
+                    self._state_around(book, mapped[0], span)
         if mapping.is_local_root(span):
             with self._lock:
                 book = self._books.get(sid)
@@ -222,7 +233,9 @@ class SentrialSpanExporter(SpanExporter):
         with self._lock:
             parent_book = self._books.get(parent) if parent else None
             # A sub-session shares its root's lane, so its parent is always opened before it.
-            book = _SessionBook(lane=parent_book.lane if parent_book else sid)
+            book = _SessionBook(
+                lane=parent_book.lane if parent_book else sid, state=mapping.initial_state(span)
+            )
             self._books[sid] = book
             if len(self._books) > _MAX_TRACKED_SESSIONS:
                 self._books.popitem(last=False)

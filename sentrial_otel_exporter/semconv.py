@@ -58,6 +58,8 @@ def span_hex(span_id: int) -> str:
 SPAN_KIND: Final = "sentrial.span.kind"
 SESSION_ID: Final = "sentrial.session.id"
 METADATA: Final = "sentrial.metadata"
+# On an event span: the keys client.update_state() set since the session's previous event (JSON).
+STATE_UPDATE: Final = "sentrial.state.update"
 COST_USD: Final = "sentrial.cost.usd"
 TOKEN_COUNT: Final = "sentrial.token_count"
 

@@ -117,10 +117,11 @@ def test_tool_forms_methods_errors_and_generators(configured: LocalServer) -> No
         {"key": "k", "limit": 2},
         {"result": ["k", "k"]},
     )
-    assert explode["toolName"] == "explode" and explode["toolError"] == {
-        "message": "'missing'",
-        "type": "KeyError",
-    }
+    # A failing tool is an error event, as the published @tool sends it, with the traceback.
+    assert (explode["eventType"], explode["toolName"]) == ("error", "explode")
+    error = explode["toolError"]
+    assert (error["message"], error["type"]) == ("'missing'", "KeyError")
+    assert error["stack_trace"].startswith("Traceback") and "KeyError" in error["stack_trace"]
     assert words["toolOutput"] == {"result": ["a", "b", "c"]}
 
 

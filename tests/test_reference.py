@@ -163,8 +163,9 @@ def test_interaction_tracks_tool_calls_decisions_and_errors_in_order(configured:
         "toolOutput": {"results": ["KB-001", "KB-002"]},
         "reasoning": "User needs password help",
         "estimatedCost": 0.001,
-        "stateBefore": {},
-        "stateAfter": {},
+        # The interaction's state, as the published client sends it (sessions-api.md).
+        "stateBefore": {"input": "Help"},
+        "stateAfter": {"input": "Help", "search_knowledge_base_result": {"results": ["KB-001", "KB-002"]}},
     }
     assert len(tool["traceId"]) == 32 and len(tool["spanId"]) == 16
     assert without(decision, "traceId", "spanId") == {
@@ -174,8 +175,8 @@ def test_interaction_tracks_tool_calls_decisions_and_errors_in_order(configured:
         "alternativesConsidered": ["escalate_to_human", "ask_clarifying_question"],
         "confidence": 0.92,
         "estimatedCost": 0.0,
-        "stateBefore": {},
-        "stateAfter": {},
+        "stateBefore": tool["stateAfter"],
+        "stateAfter": tool["stateAfter"],
     }
     assert error["eventType"] == "error"
     assert error["toolError"] == {"message": "KB timeout", "type": "TimeoutError"}
