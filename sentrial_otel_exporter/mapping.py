@@ -377,7 +377,7 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
     provider = sc.SHORT_PROVIDER_NAMES.get(provider_name, provider_name)
     model = (
         _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or _text(attrs.get(sc.GEN_AI_RESPONSE_MODEL)) or "unknown"
-    )
+    ).removeprefix("models/")  # google-generativeai names models by resource name, "models/gemini-..."
     prompt = _integer(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)) or 0
     completion = _integer(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0
     cost = _number(attrs.get(sc.COST_USD))

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fake_anthropic import FakeAnthropic
+from fake_anthropic import Reply as AnthropicReply
 from fake_google import FakeGemini
 from fake_openai import FakeOpenAI
 
@@ -39,6 +40,8 @@ _EVENT_SUFFIX = re.compile(r":[0-9a-f]{8}$")
 def run_script(python: str, sections: list[str] | None = None, timeout: float = 120.0) -> dict[str, Any]:
     """Run the script with ``python`` against fresh servers; the normalised sessions it recorded."""
     anthropic_fake, google_fake = FakeAnthropic().start(), FakeGemini().start()
+    # The model the script asks for answers (the fake's own default is another one).
+    anthropic_fake.reply = AnthropicReply(model="claude-sonnet-4-20250514")
     with (
         contextlib.ExitStack() as stack,
         LocalServer(db=":memory:") as server,

@@ -136,7 +136,7 @@ def test_end_to_end_session(
         "cost_usd": first_cost,
     }
     assert first["estimatedCost"] == first_cost and first["tokenCount"] == 17
-    assert second["toolName"] == f"llm:google:models/{MODEL}"
+    assert second["toolName"] == f"llm:google:{MODEL}"  # the resource name "models/..." as the model
     assert second["toolOutput"]["tokens"] == {"prompt": 30, "completion": 7, "total": 37}
     assert second["estimatedCost"] == second_cost
 
