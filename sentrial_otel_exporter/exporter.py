@@ -140,6 +140,9 @@ class SentrialSpanExporter(SpanExporter):
             return self._trace_session_calls(span, kind)
         if kind is None and not mapping.is_genai_span(span.attributes or {}):
             return []
+        if kind == sc.KIND_STATE:
+            self._update_state(sid, span)
+            return []
         if kind == sc.KIND_SESSION:
             if mapping.is_open_snapshot(span):
                 if mapping.is_external(span):
@@ -173,7 +176,17 @@ class SentrialSpanExporter(SpanExporter):
     def _state_around(book: _SessionBook, call: ApiCall, span: ReadableSpan) -> None:
         """The event's stateBefore/stateAfter from its session's state (under the lock)."""
         if call.body is not None:
-            book.state.around(call.body, mapping.load_json((span.attributes or {}).get(sc.STATE_UPDATE)))
+            book.state.around(call.body)
+
+    def _update_state(self, sid: str, span: ReadableSpan) -> None:
+        """A state span: its keys join the session's state (no request is sent for it)."""
+        attrs = span.attributes or {}
+        with self._lock:
+            book = self._books.get(sid)
+            if book is not None:
+                book.state.update(
+                    mapping.load_json(attrs.get(sc.STATE_UPDATE)), attrs.get(sc.STATE_REPLACE) is True
+                )
 
     def _late_event_calls(self, span: ReadableSpan, completed: _Completed) -> list[ApiCall]:
         """An event that ended after its session's completion (an LLM stream read after

@@ -16,6 +16,7 @@ KIND_SESSION: Final = "session"
 KIND_TOOL_CALL: Final = "tool_call"
 KIND_DECISION: Final = "decision"
 KIND_ERROR: Final = "error"
+KIND_STATE: Final = "state"
 KIND_LLM: Final = "llm"
 
 # The Sessions API's ``eventType`` of each kind of tracked event (what the SDK's calls return).
@@ -58,8 +59,10 @@ def span_hex(span_id: int) -> str:
 SPAN_KIND: Final = "sentrial.span.kind"
 SESSION_ID: Final = "sentrial.session.id"
 METADATA: Final = "sentrial.metadata"
-# On an event span: the keys client.update_state() set since the session's previous event (JSON).
+# A state span (kind "state", no request of its own): keys that client.update_state() set (JSON),
+# and whether they replace the whole state (client.current_state = {...}).
 STATE_UPDATE: Final = "sentrial.state.update"
+STATE_REPLACE: Final = "sentrial.state.replace"
 COST_USD: Final = "sentrial.cost.usd"
 TOKEN_COUNT: Final = "sentrial.token_count"
 

@@ -1,9 +1,9 @@
 """A session's state, sent around each of its events as ``stateBefore`` and ``stateAfter``.
 
 As sessions-api.md describes it: an interaction's state starts as ``{"input": <input>}`` (a session
-opened with ``create_session`` starts empty); keys set with ``update_state`` join it before the next
-event; a tool call (an LLM call too) then sets ``"{tool name}_result"`` to its output. The state is
-kept per session, in the exporter's book of the session.
+opened with ``create_session`` starts empty); keys set with ``update_state`` (sent as a span of
+their own) join it; a tool call (an LLM call too) sets ``"{tool name}_result"`` to its output. The
+state is kept per session, in the exporter's book of the session.
 """
 
 from __future__ import annotations
@@ -19,10 +19,16 @@ class SessionState:
     def __init__(self, initial: dict[str, Any] | None = None) -> None:
         self.values: dict[str, Any] = dict(initial) if initial else {}
 
-    def around(self, body: dict[str, Any], updates: Any) -> None:
+    def update(self, values: Any, replace: bool = False) -> None:
+        """Set the keys of ``values`` (a dict; anything else is ignored), after clearing the state
+        when ``replace``."""
+        if replace:
+            self.values = {}
+        if isinstance(values, dict):
+            self.values.update(values)
+
+    def around(self, body: dict[str, Any]) -> None:
         """Set ``stateBefore`` and ``stateAfter`` of an event's body, and move the state on."""
-        if isinstance(updates, dict):
-            self.values.update(updates)
         body["stateBefore"] = dict(self.values)
         if body.get("eventType") == "tool_call":
             self.values[f"{body.get('toolName')}_result"] = body.get("toolOutput")
