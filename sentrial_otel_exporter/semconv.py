@@ -25,6 +25,7 @@ API_EVENT_TYPES: Final = {KIND_TOOL_CALL: "tool_call", KIND_DECISION: "llm_decis
 # --- span names ---------------------------------------------------------------------------
 SPAN_NAME_DECISION: Final = "sentrial.decision"
 SPAN_NAME_ERROR: Final = "sentrial.error"
+SPAN_NAME_STATE: Final = "sentrial.state"
 
 
 def session_span_name(agent_name: str) -> str:
