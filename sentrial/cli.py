@@ -24,7 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
     from sentrial.server import LocalServer
 
     try:
-        server = LocalServer(
+        server = LocalServer(  # keyword forwarding: alike in shape only to other such calls
             host=args.host,
             port=args.port,
             db=args.db,

@@ -61,6 +61,7 @@ class SentrialSpanExporter(SpanExporter):
     dropped and counted.
     """
 
+    # The settings the exporter passes on to its Transport, so the two signatures are alike by nature.
     def __init__(
         self,
         api_key: str | None = None,

@@ -34,7 +34,7 @@ _MAX_INTEGER = 2**63 - 1  # the largest int an OTel attribute (int64) carries; J
 logger = logging.getLogger("sentrial")
 
 
-@dataclass
+@dataclass  # a record of counters: alike in shape only to DeliveryStats
 class SessionTotals:
     """What a session's events added up to, for the completion when the caller gave no totals."""
 

@@ -91,15 +91,7 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     """A ``chat.completions.create`` / ``parse`` call as an LLM request."""
     _opt_into_stream_usage(kwargs)
     messages, system = chat_input(kwargs.get("messages")) if capture_content() else (None, None)
-    return LlmRequest(
-        provider=provider_of(instance),
-        operation=sc.OPERATION_CHAT,
-        model=given_text(kwargs.get("model")),
-        parameters=chat_parameters(kwargs),
-        input_messages=messages,
-        system_instructions=system,
-        stream=kwargs.get("stream") is True,
-    )
+    return _chat_request(instance, kwargs, chat_parameters(kwargs), messages, system)
 
 
 def finish_chat(call: LlmCall, result: Any) -> Any:
@@ -115,13 +107,26 @@ def finish_chat(call: LlmCall, result: Any) -> Any:
 def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """A ``responses.create`` / ``parse`` call as an LLM request."""
     messages, system = responses_input(kwargs) if capture_content() else (None, [])
+    return _chat_request(
+        instance, kwargs, request_parameters(kwargs, RESPONSES_PARAMETERS), messages, system or None
+    )
+
+
+def _chat_request(
+    instance: Any,
+    kwargs: dict[str, Any],
+    parameters: dict[str, Any],
+    messages: list[dict[str, Any]] | str | None,
+    system: list[dict[str, Any]] | str | None,
+) -> LlmRequest:
+    """A chat call's request, the same for both chat APIs once each has read its own arguments."""
     return LlmRequest(
         provider=provider_of(instance),
         operation=sc.OPERATION_CHAT,
         model=given_text(kwargs.get("model")),
-        parameters=request_parameters(kwargs, RESPONSES_PARAMETERS),
+        parameters=parameters,
         input_messages=messages,
-        system_instructions=system or None,
+        system_instructions=system,
         stream=kwargs.get("stream") is True,
     )
 
