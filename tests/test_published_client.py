@@ -59,13 +59,14 @@ def test_decision_and_error_keep_metadata_and_given_ids(local_server: LocalServe
     sid = client.create_session("s", "ids", "u")
     trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     client.track_decision(sid, "why", ["other"], 0.5, 0.0, 3, trace_id, span_id, {"k": 1})
-    client.track_error(sid, "broke", "ValueError", "tool", "Traceback ...", trace_id, span_id, {"n": 2})
+    other_span = "00f067aa0ba902b7"  # the server keeps one event per span id
+    client.track_error(sid, "broke", "ValueError", "tool", "Traceback ...", trace_id, other_span, {"n": 2})
     client.complete_session(sid, custom_metrics={"turns": 3, "score": 0.5})
     assert client.flush(timeout=5)
     client.close()
     decision, error = events(local_server, sid)
     assert (decision["metadata"], decision["traceId"], decision["spanId"]) == ({"k": 1}, trace_id, span_id)
-    assert (error["metadata"], error["traceId"], error["spanId"]) == ({"n": 2}, trace_id, span_id)
+    assert (error["metadata"], error["traceId"], error["spanId"]) == ({"n": 2}, trace_id, other_span)
     metrics = local_server.session(sid)["customMetrics"]  # type: ignore[index]
     assert metrics == {"turns": 3, "score": 0.5} and isinstance(metrics["turns"], int)
 
