@@ -73,6 +73,7 @@ class TrackedOpenAISyncStream(TracedStream):
         return super().__exit__(*exc_info)
 
 
+# Twin by nature of TrackedOpenAISyncStream, for async iteration.
 class TrackedOpenAIAsyncStream(TracedAsyncStream):
     """An openai async chat completion stream, traced until it is exhausted, closed or left."""
 
@@ -119,6 +120,7 @@ class TrackedMessageStream(TracedStream):
             self._self_tracking.end()
 
 
+# Twin by nature of TrackedMessageStream, for async iteration.
 class TrackedAsyncMessageStream(TracedAsyncStream):
     """An anthropic async stream of message events, traced until it is exhausted or its final message read."""
 
