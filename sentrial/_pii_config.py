@@ -97,9 +97,21 @@ IDENTIFIER_ATTRIBUTES = frozenset(
     }
 )
 IDENTIFIER_PREFIXES = (sc.TRACELOOP_ASSOCIATION_PREFIX,)
-# The SDK's own ids and kinds, which the exporter routes by and the API addresses sessions by.
+# The SDK's own ids and kinds, which the exporter routes by and the API addresses sessions by
+# (and experiment runs: the experiment, its variant, the run and the sessions it names).
 STRUCTURAL_ATTRIBUTES = frozenset(
-    {sc.SPAN_KIND, sc.SESSION_ID, sc.SESSION_PARENT_ID, sc.LINKED_TRACE_ID, sc.LINKED_SPAN_ID}
+    {
+        sc.SPAN_KIND,
+        sc.SESSION_ID,
+        sc.SESSION_PARENT_ID,
+        sc.LINKED_TRACE_ID,
+        sc.LINKED_SPAN_ID,
+        sc.EXPERIMENT_ID,
+        sc.EXPERIMENT_VARIANT,
+        sc.EXPERIMENT_TEST_CASE,
+        sc.EXPERIMENT_RUN_ID,
+        sc.EXPERIMENT_RESULT_SESSION_ID,
+    }
 )
 ERROR_FIELDS = frozenset({"tool_error", "failure_reason", "error_message", "exceptions"})
 _CAMEL = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), name).lower(): name for name in ALL_FIELDS}

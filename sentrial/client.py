@@ -129,6 +129,10 @@ class SentrialClient(EventCalls):
             else with_private_ids(self._provider.get_tracer("sentrial"))
         )
         exporters = () if settings.disabled else exporters_of(check, additional_exporters)
+        if langfuse is not None and not settings.disabled:  # one more exporter of the same spans
+            from sentrial.langfuse_integration import exporters_for
+
+            exporters = [*exporters, *exporters_for(langfuse)]
         redactor = redactor_of(pii, strict=strict, max_chars=settings.max_value_chars)
         self._delivery = Delivery(settings, redactor, exporters)
         # pii=True: the server's settings are fetched in the background (full redaction until then).

@@ -37,7 +37,7 @@ from sentrial._pii_config import (
     normalise_field,
 )
 from sentrial._pii_text import DEFAULT_MAX_SCAN_CHARS, TextRedactor
-from sentrial._spans import copy_span
+from sentrial_otel_exporter.spans import copy_span
 
 __all__ = [
     "ALL_FIELDS",
