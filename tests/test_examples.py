@@ -17,7 +17,15 @@ from fake_openai import FakeOpenAI
 
 from sentrial.server import LocalServer
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+ROOT = Path(__file__).resolve().parent.parent
+# Examples with tests of their own, which give them what they need (a framework's environment, an
+# OTLP receiver, an experiment on the server): each is named in its test file.
+TESTED_ELSEWHERE = {
+    "integration_": "test_examples_integrations.py",
+    "experiment_agent": "test_experiments.py",
+}
+ALL_EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+EXAMPLES = [p for p in ALL_EXAMPLES if not p.name.startswith(tuple(TESTED_ELSEWHERE))]
 # Scripts that only compute and send nothing.
 SENDS_NOTHING = {"costs.py"}
 
@@ -57,6 +65,12 @@ def results() -> dict[str, dict[str, Any]]:
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 10
+
+
+def test_the_other_examples_are_run_by_their_own_tests() -> None:
+    for path in set(ALL_EXAMPLES) - set(EXAMPLES):
+        owner = next(test for prefix, test in TESTED_ELSEWHERE.items() if path.name.startswith(prefix))
+        assert path.name in (ROOT / "tests" / owner).read_text(), f"{path.name} is run by no test"
 
 
 @pytest.mark.parametrize("name", [path.name for path in EXAMPLES])

@@ -246,3 +246,37 @@ def test_tracked_stream_classes_trace_a_stream_wrapped_by_hand(
     stored = local_server.session(interaction.session_id)["events"]  # type: ignore[index]
     assert [e["toolName"] for e in stored] == ["llm:openai:gpt-4o", "llm:anthropic:claude-sonnet-4-20250514"]
     assert all(e["tokenCount"] > 0 for e in stored)
+
+
+def test_module_level_redaction_functions() -> None:
+    from sentrial.redact import (
+        PiiBuiltinPatterns,
+        PiiConfig,
+        PiiCustomPattern,
+        redact_payload,
+        redact_string,
+        redact_value,
+    )
+
+    employee = PiiCustomPattern(r"EMP-\d{6}", "EMPLOYEE")  # (pattern, label), as published
+    assert (employee.pattern, employee.label) == (r"EMP-\d{6}", "EMPLOYEE")
+    text = "mail jane@example.com or 555-123-4567, id EMP-123456"
+    assert (
+        redact_string(text, "label", PiiBuiltinPatterns(), [employee])
+        == "mail [EMAIL] or [PHONE], id [EMPLOYEE]"
+    )
+    no_emails = PiiBuiltinPatterns(emails=False)
+    assert redact_string("jane@example.com", "label", no_emails, []) == "jane@example.com"
+    value = {"a": ["x jane@example.com", 3, None], "n": 1.5, "bob@example.com": True}
+    assert redact_value(value, "remove", PiiBuiltinPatterns(), []) == {
+        "a": ["x ", 3, None],
+        "n": 1.5,
+        "": True,
+    }
+    payload = {"user_input": "a@example.com", "userInput": "b@example.com", "other": "c@example.com"}
+    config = PiiConfig(enabled=True, fields=["user_input"])
+    assert redact_payload(payload, config) == {**payload, "user_input": "[EMAIL]", "userInput": "[EMAIL]"}
+    assert redact_payload(payload, PiiConfig(enabled=False)) is payload
+    assert PiiConfig().builtin_patterns == PiiBuiltinPatterns() and PiiConfig().custom_patterns == []
+    with pytest.raises(TypeError, match="value"):
+        redact_string(None, "label", PiiBuiltinPatterns(), [])  # type: ignore[arg-type]
