@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tools.snapshot_published_api import field_default
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = json.loads((ROOT / "tests" / "data" / "published_api.json").read_text())
@@ -147,12 +148,7 @@ def _field_problems(key: str, published: list[dict[str, Any]], cls: Any) -> list
     for field, want in zip(ours, published, strict=False):
         if field.name != want["name"] or want["default"] is None:
             continue
-        if field.default is not dataclasses.MISSING:
-            default = repr(field.default)
-        elif field.default_factory is not dataclasses.MISSING:
-            default = "factory:" + repr(field.default_factory())
-        else:
-            default = None
+        default = field_default(field)
         if default != want["default"] and f"{key}.{field.name}" not in DIFFERENCES:
             problems.append(f"{key}.{field.name}: default {default} != {want['default']}")
     return problems

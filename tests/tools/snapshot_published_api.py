@@ -61,6 +61,15 @@ def describe_callable(func: Any) -> dict[str, Any]:
     }
 
 
+def field_default(field: Any) -> str | None:
+    """A dataclass field's default as the snapshot writes it (a factory's product marked so)."""
+    if field.default is not dataclasses.MISSING:
+        return repr(field.default)
+    if field.default_factory is not dataclasses.MISSING:
+        return "factory:" + repr(field.default_factory())
+    return None
+
+
 def describe_class(cls: type) -> dict[str, Any]:
     """A class's constructor, methods, properties, dataclass fields and enum members."""
     entry: dict[str, Any] = {"kind": "class", "params": describe_signature(cls)}
@@ -70,13 +79,7 @@ def describe_class(cls: type) -> dict[str, Any]:
     if dataclasses.is_dataclass(cls):
         fields = []
         for field in dataclasses.fields(cls):
-            if field.default is not dataclasses.MISSING:
-                default = repr(field.default)
-            elif field.default_factory is not dataclasses.MISSING:
-                default = "factory:" + repr(field.default_factory())
-            else:
-                default = None
-            fields.append({"name": field.name, "default": default})
+            fields.append({"name": field.name, "default": field_default(field)})
         entry["fields"] = fields
     methods: dict[str, Any] = {}
     properties: list[str] = []
