@@ -12,6 +12,11 @@ Two cases are counted at a time, one per core.
   LLM call (as bench_llm_overhead.py): the real openai SDK against the fake endpoint (a child
       process, not counted): plain, inside a bare OTel span with the same attributes (the floor),
       and traced. Target: traced within 5% of plain.
+  LLM span in the background: the traced call inside an interaction of a ``SentrialClient`` that
+      delivers to the local server (a child process, not counted), flushed once after the calls,
+      against the same with the client's batch processor set never to run; the difference per
+      call is what the background delivery (handing on, mapping, encoding, sending) executes per
+      LLM span, on all its threads.
   tracked event (as bench_app_thread.py): a bare OTel span with the tool call's attributes, and
       ``interaction.track_tool_call(...)``. Only the app thread counts: both batch processors are
       set never to run during the count. Target: within 1.5x of the bare span.
@@ -39,6 +44,7 @@ HOLD_SPANS = 1_000_000  # a batch size and queue size that no count fills
 WARMUP = 20
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 LLM_CASES = ("plain", "floor", "traced")
+BACKGROUND_CASES = ("held in an interaction", "delivered in an interaction")
 EVENT_CASES = ("bare span", "tracked event")
 
 
@@ -60,6 +66,42 @@ def llm_case(name: str, url: str) -> Callable[[int], Any]:
         for _ in range(calls):
             call()
 
+    return run
+
+
+def background_case(name: str, url: str, server_url: str) -> Callable[[int], Any]:
+    """The traced call inside an interaction whose delivery is held, or runs after every call."""
+    from bench_llm_overhead import chat, openai_client
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from sentrial import BatcherConfig, SentrialClient
+    from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
+    from sentrial.instrumentation.openai import PATCHES
+
+    held = name.startswith("held")
+    batching = BatcherConfig(
+        flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
+    )
+    provider = TracerProvider()
+    client = SentrialClient(
+        api_key="bench-key",
+        api_url=server_url,
+        batching=batching if held else False,
+        tracer_provider=provider,
+    )
+    openai = openai_client(url)
+    wrap_instance(openai, PATCHES, provider.get_tracer(TRACER_NAME))
+    call = chat(openai)
+    interaction = client.begin(user_id="bench", event="count_instructions", input="Paris?")
+    client.flush(timeout=60)  # the opening is not counted
+
+    def run(calls: int) -> None:
+        for _ in range(calls):
+            call()
+        if not held:
+            client.flush(timeout=60)  # once per run, in both counted runs alike
+
+    assert interaction.session_id
     return run
 
 
@@ -97,7 +139,11 @@ def event_case(name: str) -> Callable[[int], Any]:
 
 def child(case: str, url: str, calls: int) -> None:
     """Make the calls of one case, then leave at once (no exit hooks: both runs end alike)."""
-    run = llm_case(case, url) if case in LLM_CASES else event_case(case)
+    if case in BACKGROUND_CASES:
+        endpoint, server_url = url.split(" ")
+        run = background_case(case, endpoint, server_url)
+    else:
+        run = llm_case(case, url) if case in LLM_CASES else event_case(case)
     run(WARMUP)
     gc.collect()
     gc.freeze()
@@ -139,24 +185,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="counted calls per case (default 300)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("llm", "background", "event"), help="count one group of cases")
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.url, args.calls)
     if shutil.which("valgrind") is None:
         sys.exit("count_instructions: valgrind is not on the PATH")
+    from _support import start_server
     from bench_llm_overhead import FakeEndpoint
 
+    wanted = {args.only} if args.only else {"llm", "background", "event"}
+    lines: list[str] = []
     endpoint = FakeEndpoint(in_process=False)
+    server = start_server(0, separate_process=True)
     try:
-        title = "LLM call (openai chat completion, fake endpoint):"
-        plain, _, traced = report(title, LLM_CASES, endpoint.url, args.calls)
+        if "llm" in wanted:
+            title = "LLM call (openai chat completion, fake endpoint):"
+            plain, _, traced = report(title, LLM_CASES, endpoint.url, args.calls)
+            lines.append(f"target: traced within 5% of plain: {traced / plain - 1:+.1%}")
+        if "background" in wanted:
+            title = "LLM call inside an interaction, app thread alone and with the delivery (all threads):"
+            held, delivered = report(title, BACKGROUND_CASES, f"{endpoint.url} {server.url}", args.calls)
+            background = (delivered - held) / 1000
+            lines.append(f"the background delivery per LLM span: {background:.0f}k instructions")
     finally:
+        server.stop()
         endpoint.stop()
-    bare, tracked = report("Tracked event (app thread only):", EVENT_CASES, "", args.calls)
+    if "event" in wanted:
+        bare, tracked = report("Tracked event (app thread only):", EVENT_CASES, "", args.calls)
+        lines.append(f"target: a tracked event within 1.5x of the bare span: {tracked / bare:.2f}x")
     print()
-    print(f"target: traced within 5% of plain: {traced / plain - 1:+.1%}")
-    print(f"target: a tracked event within 1.5x of the bare span: {tracked / bare:.2f}x")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

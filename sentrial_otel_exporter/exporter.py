@@ -347,9 +347,12 @@ class SentrialSpanExporter(SpanExporter):
         with self._lock:
             parent_book = self._books.get(parent) if parent else None
             # A sub-session shares its root's lane, so its parent is always opened before it (a
-            # session begun in an experiment run shares the run's, for the same reason).
+            # session begun in an experiment run shares the run's, for the same reason). One whose
+            # parent another process opens (a forked child's, under the parent's current
+            # interaction) cannot be ordered after that opening anyway: it takes a lane of its own.
+            shared = parent_book is not None and parent_book.opened_here
             book = _SessionBook(
-                lane=parent_book.lane if parent_book else sid, state=mapping.initial_state(span)
+                lane=parent_book.lane if parent_book and shared else sid, state=mapping.initial_state(span)
             )
             self._books[sid] = book
             if len(self._books) > _MAX_TRACKED_SESSIONS:

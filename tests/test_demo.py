@@ -19,6 +19,8 @@ def test_demo_prints_what_the_server_received() -> None:
     assert "[FAILED]" in out and "reason: LookupError: no answer for this question" in out
     assert "tool_call search_knowledge_base" in out and "decision " in out and "error NotFound" in out
     assert "* Nightly ticket triage  [ok]" in out
+    # A sub-session under its parent, at its own depth
+    assert "\n    * Book the hotel  [ok]" in out and "  $0.00045" in out
     assert "All delivered: yes" in out
     assert "Traceback" not in result.stderr
     # The server is gone by now: no URL to browse, but how to get one.
@@ -38,7 +40,7 @@ def test_demo_with_a_database_file_says_how_to_serve_it(tmp_path: Path) -> None:
     )
     with LocalServer(db=str(db)) as server:
         names = [s["name"] for s in server.sessions()]
-    assert len(names) == 3 and "Nightly ticket triage" in names
+    assert len(names) == 5 and {"Nightly ticket triage", "Book the hotel"} <= set(names)
 
 
 def test_demo_serve_prints_the_url_while_it_answers() -> None:

@@ -9,7 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sentrial.server import experiments
+from sentrial.server import experiments, page
 from sentrial.server.validate import ApiError
 
 if TYPE_CHECKING:
@@ -61,18 +61,9 @@ def _results(req: Request) -> Response:
 
 
 # --- pages -----------------------------------------------------------------------------------
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse}"
-    "th,td{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left}.winner{font-weight:bold}"
-    ".failed{color:#b00020}.completed{color:#1b6e20}"
-)
-
-
 def _document(title: str, body: str) -> str:
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
-    )
+    # The pages' shared document and style sheet: the Content-Security-Policy allows no inline style.
+    return page.document(title, body, scripted=False)
 
 
 def _cell(value: Any, form: str = "{}") -> str:
