@@ -27,6 +27,12 @@ PUBLISHED: dict[str, Any] = json.loads((ROOT / "tests" / "data" / "published_wir
 WIRE_DIFFERENCES: dict[str, str] = {
     "w-async / w-async:<event> :: events.stateBefore.input": "an async interaction's state has its input",
     "w-async / w-async:<event> :: events.stateAfter.input": "an async interaction's state has its input",
+    "events.metadata.started_at": "each event's timing, for nesting and timelines",
+    "events.metadata.duration_ms": "each event's timing, for nesting and timelines",
+    "events.metadata.parent_span_id": "each event's timing, for nesting and timelines",
+    "events.metadata.parameters": "an LLM call's request parameters",
+    "events.metadata.finish_reason": "why an LLM call's answer ended",
+    "events.metadata.time_to_first_chunk_ms": "a streamed LLM call's first chunk",
 }
 _BODY = re.compile(r"(open|events|completions)\[\d+\]")
 
