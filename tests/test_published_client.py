@@ -65,8 +65,9 @@ def test_decision_and_error_keep_metadata_and_given_ids(local_server: LocalServe
     assert client.flush(timeout=5)
     client.close()
     decision, error = events(local_server, sid)
-    assert (decision["metadata"], decision["traceId"], decision["spanId"]) == ({"k": 1}, trace_id, span_id)
-    assert (error["metadata"], error["traceId"], error["spanId"]) == ({"n": 2}, trace_id, other_span)
+    # The caller's metadata, beside the span timing every event carries.
+    assert (decision["metadata"]["k"], decision["traceId"], decision["spanId"]) == (1, trace_id, span_id)
+    assert (error["metadata"]["n"], error["traceId"], error["spanId"]) == (2, trace_id, other_span)
     metrics = local_server.session(sid)["customMetrics"]  # type: ignore[index]
     assert metrics == {"turns": 3, "score": 0.5} and isinstance(metrics["turns"], int)
 
