@@ -122,7 +122,7 @@ def event_case(name: str) -> Callable[[int], Any]:
         )
         return BareSpanCase(encode_json=False, processor=held).run
     batching = BatcherConfig(
-        flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
+        enabled=True, flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
     )
     # Nothing listens on port 9 (discard); nothing is sent during the count anyway.
     client = SentrialClient(

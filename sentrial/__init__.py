@@ -10,6 +10,8 @@ from sentrial._config import BatcherConfig
 from sentrial._exit_signals import shutdown_on_signal
 from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
+from sentrial.async_client import configure_async
+from sentrial.batcher import EventBatcher
 from sentrial.client import DeliveryError, Interaction, SentrialClient
 from sentrial.context import (
     ExperimentContext,
@@ -23,6 +25,7 @@ from sentrial.decorators import (
     bind_context,
     get_current_interaction,
     get_current_session_id,
+    get_session_entry_points,
     session,
     tool,
 )
@@ -33,13 +36,25 @@ from sentrial.experiment import (
     ExperimentTestCase,
     ExperimentVariant,
 )
-from sentrial.wrappers import wrap_anthropic, wrap_google, wrap_llm, wrap_openai
+from sentrial.otel import SentrialSpanProcessor, setup_otel_tracing
+from sentrial.types import EventType
+from sentrial.wrappers import (
+    clear_session_context,
+    get_session_context,
+    set_session_context,
+    wrap_anthropic,
+    wrap_google,
+    wrap_llm,
+    wrap_openai,
+)
 
 __all__ = [
     "AsyncInteraction",
     "AsyncSentrialClient",
     "BatcherConfig",
     "DeliveryError",
+    "EventBatcher",
+    "EventType",
     "Experiment",
     "ExperimentContext",
     "ExperimentRunResult",
@@ -48,20 +63,27 @@ __all__ = [
     "ExperimentVariant",
     "Interaction",
     "SentrialClient",
+    "SentrialSpanProcessor",
     "SessionContext",
     "begin",
     "begin_async",
     "bind_context",
+    "clear_session_context",
     "configure",
+    "configure_async",
     "flush",
     "get_client",
     "get_current_interaction",
     "get_current_session_id",
     "get_experiment_context",
+    "get_session_context",
+    "get_session_entry_points",
     "get_system_prompt",
     "get_variant_name",
     "is_experiment_mode",
     "session",
+    "set_session_context",
+    "setup_otel_tracing",
     "shutdown",
     "shutdown_on_signal",
     "tool",

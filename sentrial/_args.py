@@ -204,16 +204,17 @@ class ArgumentChecker:
             self._complain(TypeError(f"{self.call}() {name} must hold only str"))
         return [safe_text(item) for item in items]
 
-    def metrics(self, name: str, value: Any) -> dict[str, float] | None:
-        """An optional dict of metric name to number; other entries are left out."""
+    def metrics(self, name: str, value: Any) -> dict[str, float | int] | None:
+        """An optional dict of metric name to number (an int stays an int); other entries are left out."""
         raw = self.mapping(name, value, optional=True)
         if raw is None:
             return None
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float | int] = {}
         for key, item in raw.items():
             number = self.number(f"{name}[{describe(key)}]", item)
             if number is not None:
-                metrics[safe_text(key)] = number
+                whole = isinstance(item, int) and not isinstance(item, bool)
+                metrics[safe_text(key)] = _as_int(item) if whole else number
         return metrics
 
 

@@ -40,10 +40,11 @@ class BatcherConfig:
 
     ``flush_interval`` (seconds) and ``flush_threshold`` (events) decide when a batch goes out,
     whichever comes first; past ``max_queue_size`` waiting events, new ones are dropped (and
-    counted, and logged).
+    counted, and logged). ``enabled`` is off by default, as in the published package: pass
+    ``BatcherConfig(enabled=True, ...)``, or ``batching=True`` for the defaults.
     """
 
-    enabled: bool = True
+    enabled: bool = False
     flush_interval: float = 1.0
     flush_threshold: int = 10
     max_queue_size: int = 1000
@@ -139,7 +140,7 @@ def resolve_settings(
     if batching is None or batching is False:
         batcher = None
     elif batching is True:
-        batcher = BatcherConfig()
+        batcher = BatcherConfig(enabled=True)
     elif isinstance(batching, BatcherConfig):
         batcher = batching if batching.enabled else None
     else:

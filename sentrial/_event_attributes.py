@@ -117,6 +117,7 @@ def decision_attributes(
     confidence: Any,
     estimated_cost: Any,
     token_count: Any,
+    metadata: Any = None,
 ) -> dict[str, Any]:
     """The attributes of ``track_decision``'s span (arguments checked in the order of the signature)."""
     attributes: dict[str, Any] = {
@@ -133,9 +134,16 @@ def decision_attributes(
                 semconv.DECISION_ALTERNATIVES: to_json(options, max_chars) if options is not None else None,
                 semconv.DECISION_CONFIDENCE: check.number("confidence", confidence, low=0, high=1),
                 semconv.TOKEN_COUNT: check.integer("token_count", token_count),
+                semconv.METADATA: _metadata(check, metadata, max_chars),
             }
         ),
     }
+
+
+def _metadata(check: ArgumentChecker, metadata: Any, max_chars: int) -> str | None:
+    """An optional metadata dict as JSON text."""
+    extra = check.mapping("metadata", metadata, optional=True)
+    return to_json(extra, max_chars) if extra is not None else None
 
 
 def error_attributes(
@@ -162,9 +170,9 @@ def error_attributes(
             }
         ),
     }
-    extra = check.mapping("metadata", metadata, optional=True)
+    extra = _metadata(check, metadata, max_chars)
     if extra is not None:
-        attributes[semconv.METADATA] = to_json(extra, max_chars)
+        attributes[semconv.METADATA] = extra
     exception = {
         semconv.EXCEPTION_TYPE: attributes.get(semconv.ERROR_TYPE) or "Error",
         semconv.EXCEPTION_MESSAGE: message,

@@ -181,12 +181,7 @@ class EventCalls:
             attributes[semconv.GEN_AI_TOOL_CALL_ID] = cap_text(call_id, max_chars)
         linked = trace_id is not None or span_id is not None
         if linked:
-            for attribute, name, given, digits in (
-                (semconv.LINKED_TRACE_ID, "trace_id", trace_id, 32),
-                (semconv.LINKED_SPAN_ID, "span_id", span_id, 16),
-            ):
-                if given is not None and (hex_id := check.hex_id(name, given, digits)) is not None:
-                    attributes[attribute] = hex_id
+            _link(check, attributes, trace_id, span_id)
         message = None
         if tool_error is not None:
             error = check.mapping("tool_error", tool_error) or {}
@@ -203,10 +198,7 @@ class EventCalls:
             times = tool_call_times(check, started_at, ended_at, duration_ms)
         span_name = semconv.tool_call_span_name(tool_name)
         recorded = self._record(check, session_id, span_name, attributes, message, times=times)
-        if linked and recorded is not None:  # the event goes out with the caller's ids: say so
-            recorded["traceId"] = attributes.get(semconv.LINKED_TRACE_ID, recorded["traceId"])
-            recorded["spanId"] = attributes.get(semconv.LINKED_SPAN_ID, recorded["spanId"])
-        return recorded
+        return _with_linked_ids(recorded, attributes) if linked else recorded
 
     @public_call()
     def track_decision(
@@ -217,6 +209,9 @@ class EventCalls:
         confidence: float | None = None,
         estimated_cost: float = 0.0,
         token_count: int | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Record an agent decision of the session; returns at once with the event's ids."""
         check = self._check("track_decision")
@@ -228,8 +223,11 @@ class EventCalls:
             confidence=confidence,
             estimated_cost=estimated_cost,
             token_count=token_count,
+            metadata=metadata,
         )
-        return self._record(check, session_id, semconv.SPAN_NAME_DECISION, attributes)
+        linked = _link(check, attributes, trace_id, span_id)
+        recorded = self._record(check, session_id, semconv.SPAN_NAME_DECISION, attributes)
+        return _with_linked_ids(recorded, attributes) if linked else recorded
 
     @public_call()
     def track_error(
@@ -239,6 +237,8 @@ class EventCalls:
         error_type: str | None = None,
         tool_name: str | None = None,
         stack_trace: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Record an error of the session; returns at once with the event's ids."""
@@ -253,6 +253,30 @@ class EventCalls:
             metadata=metadata,
         )
         message = attributes[semconv.ERROR_MESSAGE]
-        return self._record(
+        linked = _link(check, attributes, trace_id, span_id)
+        recorded = self._record(
             check, session_id, semconv.SPAN_NAME_ERROR, attributes, error=message, exception=exception
         )
+        return _with_linked_ids(recorded, attributes) if linked else recorded
+
+
+def _link(check: ArgumentChecker, attributes: dict[str, Any], trace_id: Any, span_id: Any) -> bool:
+    """Add the caller's trace and span ids (for distributed tracing) that pass the check; whether
+    any was given."""
+    if trace_id is None and span_id is None:
+        return False
+    for attribute, name, given, digits in (
+        (semconv.LINKED_TRACE_ID, "trace_id", trace_id, 32),
+        (semconv.LINKED_SPAN_ID, "span_id", span_id, 16),
+    ):
+        if given is not None and (hex_id := check.hex_id(name, given, digits)) is not None:
+            attributes[attribute] = hex_id
+    return True
+
+
+def _with_linked_ids(recorded: dict[str, Any] | None, attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``_record`` returned, with the caller's ids where the event goes out with them."""
+    if recorded is not None:
+        recorded["traceId"] = attributes.get(semconv.LINKED_TRACE_ID, recorded["traceId"])
+        recorded["spanId"] = attributes.get(semconv.LINKED_SPAN_ID, recorded["spanId"])
+    return recorded

@@ -31,16 +31,29 @@ class Interaction:
         client: SentrialClient,
         session_id: str | None,
         event_id: str,
-        input: str | None,
+        user_id: str | None = None,
+        event: str | None = None,
+        langfuse_context: Any = None,
+        *,
+        input: str | None = None,
         token: object | None = None,
     ) -> None:
         self._client = client
         self._session_id = session_id
         self._event_id = event_id
+        self.user_id = user_id
+        self.event = event
+        self.langfuse_context = langfuse_context
         self._input = input
         self._output: str | None = None
         self._token = token
         self._finished = session_id is None
+        # Set by track_error(): the failure a `with` block that raised nothing finishes with.
+        self._error_reason: str | None = None
+        # Added up by add_tokens(), for a finish() that gives no totals.
+        self._added_prompt = 0
+        self._added_completion = 0
+        self._added_cost = 0.0
 
     @property
     def session_id(self) -> str | None:
@@ -83,14 +96,14 @@ class Interaction:
         estimated_cost: float = 0.0,
         tool_error: dict[str, Any] | None = None,
         token_count: int | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         *,
         tool_call_id: str | None = None,
         started_at: datetime | float | None = None,
         ended_at: datetime | float | None = None,
         duration_ms: float | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
     ) -> dict[str, Any] | None:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
@@ -121,6 +134,10 @@ class Interaction:
         confidence: float | None = None,
         estimated_cost: float = 0.0,
         token_count: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        trace_id: str | None = None,
+        span_id: str | None = None,
     ) -> dict[str, Any] | None:
         """Record a decision of this interaction (see :meth:`SentrialClient.track_decision`)."""
         if self._session_id is None:
@@ -132,6 +149,9 @@ class Interaction:
             confidence=confidence,
             estimated_cost=estimated_cost,
             token_count=token_count,
+            trace_id=trace_id,
+            span_id=span_id,
+            metadata=metadata,
         )
 
     @public_call()
@@ -142,18 +162,36 @@ class Interaction:
         tool_name: str | None = None,
         stack_trace: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        trace_id: str | None = None,
+        span_id: str | None = None,
     ) -> dict[str, Any] | None:
-        """Record an error of this interaction (see :meth:`SentrialClient.track_error`)."""
+        """Record an error of this interaction (see :meth:`SentrialClient.track_error`). A ``with``
+        block around the interaction that raises nothing then finishes it as failed, with this
+        error's message as the reason (an explicit ``finish()`` decides for itself)."""
         if self._session_id is None:
             return None
+        if isinstance(error_message, str):
+            self._error_reason = error_message
         return self._client.track_error(
             session_id=self._session_id,
             error_message=error_message,
             error_type=error_type,
             tool_name=tool_name,
             stack_trace=stack_trace,
+            trace_id=trace_id,
+            span_id=span_id,
             metadata=metadata,
         )
+
+    @public_call()
+    def add_tokens(self, prompt_tokens: int = 0, completion_tokens: int = 0, cost: float = 0.0) -> None:
+        """Add to the interaction's token counts and cost; ``finish()`` sends the sums for the totals
+        it is not given (else the session's LLM calls are summed)."""
+        check = self._client._check("add_tokens")
+        self._added_prompt += check.integer("prompt_tokens", prompt_tokens) or 0
+        self._added_completion += check.integer("completion_tokens", completion_tokens) or 0
+        self._added_cost += check.number("cost", cost, low=0) or 0.0
 
     @public_call()
     def finish(
@@ -176,17 +214,20 @@ class Interaction:
         self._finished = True
         self._leave_context()  # while the session is open: a completed one is no longer current
         assert self._session_id is not None
+        prompt, completion = self._added_prompt, self._added_completion
         try:
             completed = self._client.complete_session(
                 self._session_id,
                 success=success,
                 failure_reason=failure_reason,
-                estimated_cost=estimated_cost,
+                estimated_cost=estimated_cost if estimated_cost is not None else (self._added_cost or None),
                 custom_metrics=custom_metrics,
                 duration_ms=duration_ms,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                total_tokens=total_tokens,
+                prompt_tokens=prompt_tokens if prompt_tokens is not None else (prompt or None),
+                completion_tokens=completion_tokens
+                if completion_tokens is not None
+                else (completion or None),
+                total_tokens=total_tokens if total_tokens is not None else (prompt + completion or None),
                 assistant_output=output if output is not None else self._output,
             )
         except Exception:  # a strict client refused an argument: the session stays open, to finish again
@@ -208,14 +249,16 @@ class Interaction:
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
     ) -> None:
         if self._finished:
             self._leave_context()
             return
-        if exc is None:
-            self.finish()
+        if exc_val is not None:
+            self._client._record_exception(self._session_id, exc_val)
+            self.finish(success=False, failure_reason=f"{type(exc_val).__name__}: {safe_text(exc_val)}")
+        elif self._error_reason is not None:
+            self.finish(success=False, failure_reason=self._error_reason)
         else:
-            self._client._record_exception(self._session_id, exc)
-            self.finish(success=False, failure_reason=f"{type(exc).__name__}: {safe_text(exc)}")
+            self.finish()

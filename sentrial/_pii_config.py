@@ -28,10 +28,11 @@ class PiiBuiltinPatterns:
 
 @dataclass
 class PiiCustomPattern:
-    """A pattern of your own: matches are replaced by ``[label]`` in label mode."""
+    """A pattern of your own (a regular expression): matches are replaced by ``[label]`` in label
+    mode. ``PiiCustomPattern(pattern, label)``, in the published package's order."""
 
-    label: str
     pattern: str
+    label: str
 
 
 @dataclass
@@ -47,16 +48,24 @@ class PiiConfig:
     ``metadata``, ``reasoning``, ``alternatives``, ``failure_reason``, ``error_message``,
     ``stack_trace``, ``exceptions``; camelCase works too); None means all of them, and so does a
     list with a name that is not one of them (it raises instead with ``fail_silently=False``).
-    ``enhanced_detection`` adds IBANs and well-known credential formats.
+    ``enhanced_detection`` adds IBANs and well-known credential formats. ``builtin_patterns`` and
+    ``custom_patterns`` left as None become every built-in kind and none of your own. The fields
+    are in the published package's order.
     """
 
     enabled: bool = True
-    mode: PiiMode = "label"
     fields: list[str] | None = None
+    mode: PiiMode = "label"
     enhanced_detection: bool = False
-    builtin_patterns: PiiBuiltinPatterns = field(default_factory=PiiBuiltinPatterns)
-    custom_patterns: list[PiiCustomPattern] = field(default_factory=list)
+    builtin_patterns: PiiBuiltinPatterns = None  # type: ignore[assignment]  # set in __post_init__
+    custom_patterns: list[PiiCustomPattern] = None  # type: ignore[assignment]  # set in __post_init__
     hash_secret: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.builtin_patterns is None:
+            self.builtin_patterns = PiiBuiltinPatterns()
+        if self.custom_patterns is None:
+            self.custom_patterns = []
 
 
 # Each field and the attributes (exact names, then name prefixes) that carry it.

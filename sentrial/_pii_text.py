@@ -202,6 +202,10 @@ class TextRedactor:
             )
         return value
 
+    def redact_structure(self, value: Any) -> Any:
+        """A value of JSON types (dicts, lists, strings, numbers) redacted throughout, dict keys too."""
+        return self._redact_json(value)
+
     def _redact_json(self, value: Any, pseudonymous: bool = False, ssn_key: bool = False) -> Any:
         """A decoded JSON value redacted (keys too); ``ssn_key``: it is (or is in a list) under a key
         naming an SSN; ``pseudonymous`` as for :meth:`redact_text`."""

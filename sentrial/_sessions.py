@@ -20,9 +20,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import semconv
+from sentrial._values import to_json
 from sentrial.context import current_run
 from sentrial.delivery import Delivery
-from sentrial.tracing import SessionRoute, for_events, with_route
+from sentrial.tracing import SessionRoute, current_route, for_events, with_route
 
 if TYPE_CHECKING:
     from sentrial._interaction import Interaction
@@ -45,6 +46,9 @@ class OpenSession:
     interaction: Interaction | None = None  # set by begin()
     error_type: str | None = None  # the class of the exception that ended it, if one did
     pid: int = field(default_factory=os.getpid)  # the process that opened it (and completes it at exit)
+    # What this client knows of the session's state: begin()'s input and the update_state() keys
+    # (the exporter adds the tool results; see sentrial_otel_exporter.state).
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class SessionRegistry:
@@ -139,6 +143,39 @@ class SessionRegistry:
             pid = os.getpid()
             unfinished = [(sid, each) for sid, each in self.open.items() if each.pid == pid and not already]
         return already, unfinished
+
+    def for_state(self) -> OpenSession | None:
+        """The session ``update_state`` and ``current_state`` mean: the one current here when it is
+        open in this registry, else the one opened last that is still open."""
+        route = current_route()
+        if route is not None:
+            found = self.open.get(route.session_id)
+            if found is not None:
+                return found
+        with self.lock:
+            return next(reversed(self.open.values()), None)
+
+    def set_state(self, values: dict[str, Any], max_chars: int, replace: bool = False) -> bool:
+        """Set keys of the state of the session :meth:`for_state` gives (all of it, with
+        ``replace``), and send them as a state span; False when no session is open."""
+        target = self.for_state()
+        if target is None:
+            return False
+        if replace:
+            target.state = dict(values)
+        else:
+            target.state.update(values)
+        attributes: dict[str, Any] = {
+            semconv.SPAN_KIND: semconv.KIND_STATE,
+            semconv.SESSION_ID: target.route.session_id,
+            semconv.STATE_UPDATE: to_json(values, max_chars),
+        }
+        if replace:
+            attributes[semconv.STATE_REPLACE] = True
+        self._tracer.start_span(
+            semconv.SPAN_NAME_STATE, context=target.events_context, attributes=attributes
+        ).end()
+        return True
 
     def record_exception(self, session_id: str | None, exc: BaseException) -> None:
         """Add the standard exception event to an open session span. Never raises: it runs while

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +32,8 @@ class ToolRun:
     The span is recorded on ``client`` (default: the client of the current interaction, else the
     global tracer provider), in ``context`` (default: the current one); ``reasoning`` is why the
     agent called the tool, when it said; ``call_id`` the id the model gave the call, when known.
+    With ``failure_as_error`` a failed run is sent as an error event (as the published ``@tool``
+    sends it) rather than as a tool call with its error.
 
     As a context manager it makes the span current while the tool runs, then ends it: failed with
     the exception that left the block, else with ``output`` (which the block sets). A generator
@@ -47,11 +50,14 @@ class ToolRun:
         context: otel_context.Context | None = None,
         reasoning: str | None = None,
         call_id: str | None = None,
+        failure_as_error: bool = False,
     ) -> None:
         if client is None:
             interaction = current_interaction()
             client = interaction.client if interaction is not None else None
         name = safe_text(name)
+        self._name = name
+        self._failure_as_error = failure_as_error
         tracer: Tracer = client.tracer if client is not None else _DEFAULT_TRACER()
         self._max_chars = client.max_value_chars if client is not None else DEFAULT_MAX_CHARS
         attributes: dict[str, Any] = {
@@ -90,13 +96,29 @@ class ToolRun:
                 self._record_exception(error)
             else:  # a framework's error text: no class to name
                 text, kind, error_type = safe_text(error), "ToolError", semconv.OTHER
-            self.span.set_attribute(
-                semconv.TOOL_ERROR, to_json({"message": text, "type": kind}, self._max_chars)
-            )
+            if self._failure_as_error:
+                self._mark_error_event(text, kind, error)
+            else:
+                self.span.set_attribute(
+                    semconv.TOOL_ERROR, to_json({"message": text, "type": kind}, self._max_chars)
+                )
             self.span.set_attribute(semconv.ERROR_TYPE_ATTRIBUTE, error_type)
             self.span.set_status(Status(StatusCode.ERROR, f"{kind}: {text}"))
         finally:
             self._end()
+
+    def _mark_error_event(self, text: str, kind: str, error: BaseException | str) -> None:
+        """Make the span an error event of the tool: message, type and the exception's traceback."""
+        attributes = {
+            semconv.SPAN_KIND: semconv.KIND_ERROR,
+            semconv.ERROR_MESSAGE: cap_text(text, self._max_chars),
+            semconv.ERROR_TYPE: kind,
+            semconv.ERROR_TOOL_NAME: self._name,
+        }
+        if isinstance(error, BaseException):
+            trace_text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            attributes[semconv.ERROR_STACK_TRACE] = cap_text(trace_text, self._max_chars)
+        self.span.set_attributes(attributes)
 
     def __enter__(self) -> ToolRun:
         # run.fail records what the tool raises: OTel's own recording would read the exception's

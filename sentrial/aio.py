@@ -11,255 +11,19 @@ the two lists equal), and passes them on by keyword.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import functools
-import inspect
-import logging
-import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from sentrial._async_calls import BackgroundCall, refusals_to_sync
+from sentrial._async_interaction import AsyncInteraction
 from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig
 from sentrial.api import get_client
-from sentrial.client import Interaction, SentrialClient
+from sentrial.client import SentrialClient
 
-logger = logging.getLogger("sentrial")
-
-
-class BackgroundCall:
-    """A blocking call already running in a thread of its own: ``await`` it for its result, or leave
-    it to finish on its own. An error nobody awaited is logged rather than lost."""
-
-    def __init__(self, call: Callable[[], bool], name: str) -> None:
-        self._future: concurrent.futures.Future[bool] = concurrent.futures.Future()
-        self._name = name
-        self._awaited = False
-        threading.Thread(target=self._run, args=(call,), name=f"sentrial-{name}", daemon=True).start()
-
-    def _run(self, call: Callable[[], bool]) -> None:
-        try:
-            self._future.set_result(call())
-        except BaseException as exc:  # handed to whoever awaits it
-            self._future.set_exception(exc)
-
-    def __await__(self) -> Generator[Any, None, bool]:
-        self._awaited = True
-        return asyncio.wrap_future(self._future).__await__()
-
-    def done(self) -> bool:
-        """Whether the call has returned (or raised)."""
-        return self._future.done()
-
-    def result(self, timeout: float | None = None) -> bool:
-        """Block until the call returns, at most ``timeout`` seconds, and give its result."""
-        self._awaited = True
-        return self._future.result(timeout)
-
-    def __del__(self) -> None:
-        if self._awaited or not self._future.done() or self._future.cancelled():
-            return
-        error = self._future.exception()
-        if error is not None:
-            logger.error("sentrial: %s() failed and was not awaited: %s", self._name, error)
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _refusals_to_sync(wrap: Callable[[Any], Any] | None = None) -> Callable[[_Method], _Method]:
-    """Hand a call that the method's signature refuses (an argument missing, a misspelt name) to the
-    sync method of the same name, whose guard handles it as any sync call: logged and answered with
-    its fallback (given to ``wrap``) with ``fail_silently``, raised otherwise; for a coroutine, when
-    it is awaited. The signatures are written out for IDEs and type checkers; this keeps the async
-    API exactly as forgiving of a wrong call as the sync one."""
-
-    def decorate(method: _Method) -> _Method:
-        name, signature = method.__name__, inspect.signature(method)
-
-        def refused(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-            try:
-                signature.bind(owner, *args, **kwargs)
-            except TypeError:
-                return True
-            return False
-
-        def by_sync(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            result = getattr(owner._sync, name)(*args, **kwargs)
-            return result if wrap is None else wrap(result)
-
-        if inspect.iscoroutinefunction(method):
-
-            @functools.wraps(method)
-            async def awaitable(self: Any, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    call = method(self, *args, **kwargs)
-                except TypeError:  # nothing ran yet: a coroutine's body starts when awaited
-                    return by_sync(self, args, kwargs)
-                return await call
-
-            return awaitable  # type: ignore[return-value]
-
-        @functools.wraps(method)
-        def immediate(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except TypeError:
-                if not refused(self, args, kwargs):  # raised inside, by a strict client: the caller's
-                    raise
-            return by_sync(self, args, kwargs)
-
-        return immediate  # type: ignore[return-value]
-
-    return decorate
-
-
-# Twin by nature of sentrial.client.Interaction: each method has the sync one's parameters, passed on.
-class AsyncInteraction:
-    """An interaction with awaitable methods; ``async with`` finishes it, and ``await`` gives it back."""
-
-    def __init__(self, interaction: Interaction) -> None:
-        self._interaction = interaction
-
-    @property
-    def _sync(self) -> Interaction:
-        return self._interaction
-
-    @property
-    def session_id(self) -> str | None:
-        """The id of the session behind this interaction."""
-        return self._interaction.session_id
-
-    @property
-    def event_id(self) -> str:
-        """The interaction's event id."""
-        return self._interaction.event_id
-
-    @property
-    def finished(self) -> bool:
-        """Whether ``finish()`` was called."""
-        return self._interaction.finished
-
-    @_refusals_to_sync()
-    def set_output(self, output: str) -> None:
-        """Remember the output, sent when the interaction finishes."""
-        self._interaction.set_output(output=output)
-
-    @_refusals_to_sync()
-    async def finish(
-        self,
-        output: str | None = None,
-        success: bool = True,
-        failure_reason: str | None = None,
-        estimated_cost: float | None = None,
-        custom_metrics: dict[str, float] | None = None,
-        duration_ms: int | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        total_tokens: int | None = None,
-    ) -> dict[str, Any] | None:
-        """Finish the interaction with its outcome (see :meth:`Interaction.finish`)."""
-        return self._interaction.finish(
-            output=output,
-            success=success,
-            failure_reason=failure_reason,
-            estimated_cost=estimated_cost,
-            custom_metrics=custom_metrics,
-            duration_ms=duration_ms,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=total_tokens,
-        )
-
-    @_refusals_to_sync()
-    async def track_tool_call(
-        self,
-        tool_name: str,
-        tool_input: dict[str, Any],
-        tool_output: dict[str, Any],
-        reasoning: str | None = None,
-        estimated_cost: float = 0.0,
-        tool_error: dict[str, Any] | None = None,
-        token_count: int | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        *,
-        tool_call_id: str | None = None,
-        started_at: datetime | float | None = None,
-        ended_at: datetime | float | None = None,
-        duration_ms: float | None = None,
-    ) -> dict[str, Any] | None:
-        """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
-        return self._interaction.track_tool_call(
-            tool_name=tool_name,
-            tool_input=tool_input,
-            tool_output=tool_output,
-            reasoning=reasoning,
-            estimated_cost=estimated_cost,
-            tool_error=tool_error,
-            token_count=token_count,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata,
-            tool_call_id=tool_call_id,
-            started_at=started_at,
-            ended_at=ended_at,
-            duration_ms=duration_ms,
-        )
-
-    @_refusals_to_sync()
-    async def track_decision(
-        self,
-        reasoning: str,
-        alternatives: list[str] | None = None,
-        confidence: float | None = None,
-        estimated_cost: float = 0.0,
-        token_count: int | None = None,
-    ) -> dict[str, Any] | None:
-        """Record a decision of this interaction (see :meth:`SentrialClient.track_decision`)."""
-        return self._interaction.track_decision(
-            reasoning=reasoning,
-            alternatives=alternatives,
-            confidence=confidence,
-            estimated_cost=estimated_cost,
-            token_count=token_count,
-        )
-
-    @_refusals_to_sync()
-    async def track_error(
-        self,
-        error_message: str,
-        error_type: str | None = None,
-        tool_name: str | None = None,
-        stack_trace: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
-        """Record an error of this interaction (see :meth:`SentrialClient.track_error`)."""
-        return self._interaction.track_error(
-            error_message=error_message,
-            error_type=error_type,
-            tool_name=tool_name,
-            stack_trace=stack_trace,
-            metadata=metadata,
-        )
-
-    def __await__(self) -> Generator[Any, None, AsyncInteraction]:
-        # Lets `interaction = await client.begin(...)` work as well as `async with client.begin(...)`.
-        yield from ()
-        return self
-
-    async def __aenter__(self) -> AsyncInteraction:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._interaction.__exit__(exc_type, exc, tb)
+__all__ = ["AsyncInteraction", "AsyncSentrialClient", "BackgroundCall", "begin_async"]
 
 
 # Twin by nature of SentrialClient: each method has the sync one's parameters, passed on.
@@ -271,8 +35,8 @@ class AsyncSentrialClient:
 
     def __init__(
         self,
-        api_key: str | None = None,
         api_url: str | None = None,
+        api_key: str | None = None,
         fail_silently: bool = True,
         langfuse: Any = None,
         pii: Any = None,
@@ -311,7 +75,7 @@ class AsyncSentrialClient:
         """The synchronous client underneath (same delivery)."""
         return self._client
 
-    @_refusals_to_sync()
+    @refusals_to_sync()
     async def create_session(
         self,
         name: str,
@@ -331,7 +95,7 @@ class AsyncSentrialClient:
             metadata=metadata,
         )
 
-    @_refusals_to_sync()
+    @refusals_to_sync()
     async def track_tool_call(
         self,
         session_id: str,
@@ -370,7 +134,7 @@ class AsyncSentrialClient:
             duration_ms=duration_ms,
         )
 
-    @_refusals_to_sync()
+    @refusals_to_sync()
     async def track_decision(
         self,
         session_id: str,
@@ -379,6 +143,9 @@ class AsyncSentrialClient:
         confidence: float | None = None,
         estimated_cost: float = 0.0,
         token_count: int | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Record an agent decision of the session (see :meth:`SentrialClient.track_decision`)."""
         return self._client.track_decision(
@@ -388,9 +155,12 @@ class AsyncSentrialClient:
             confidence=confidence,
             estimated_cost=estimated_cost,
             token_count=token_count,
+            trace_id=trace_id,
+            span_id=span_id,
+            metadata=metadata,
         )
 
-    @_refusals_to_sync()
+    @refusals_to_sync()
     async def track_error(
         self,
         session_id: str,
@@ -398,6 +168,8 @@ class AsyncSentrialClient:
         error_type: str | None = None,
         tool_name: str | None = None,
         stack_trace: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Record an error of the session (see :meth:`SentrialClient.track_error`)."""
@@ -407,10 +179,49 @@ class AsyncSentrialClient:
             error_type=error_type,
             tool_name=tool_name,
             stack_trace=stack_trace,
+            trace_id=trace_id,
+            span_id=span_id,
             metadata=metadata,
         )
 
-    @_refusals_to_sync()
+    @refusals_to_sync()
+    async def close_session(
+        self,
+        session_id: str,
+        duration_ms: int | None = None,
+        success: bool | None = None,
+        failure_reason: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Complete a session (see :meth:`SentrialClient.close_session`)."""
+        return self._client.close_session(
+            session_id=session_id, duration_ms=duration_ms, success=success, failure_reason=failure_reason
+        )
+
+    @refusals_to_sync()
+    def update_state(self, key: str, value: Any) -> None:
+        """Set a key of the current session's state (see :meth:`SentrialClient.update_state`)."""
+        self._client.update_state(key=key, value=value)
+
+    @property
+    def current_state(self) -> dict[str, Any]:
+        """The current session's state (see :attr:`SentrialClient.current_state`)."""
+        return self._client.current_state
+
+    @current_state.setter
+    def current_state(self, value: dict[str, Any]) -> None:
+        self._client.current_state = value
+
+    @property
+    def langfuse(self) -> Any:
+        """The Langfuse integration given to the constructor."""
+        return self._client.langfuse
+
+    @property
+    def closed(self) -> bool:
+        """Whether this client was closed (or shut down)."""
+        return self._client.closed
+
+    @refusals_to_sync()
     async def complete_session(
         self,
         session_id: str,
@@ -440,7 +251,7 @@ class AsyncSentrialClient:
             assistant_output=assistant_output,
         )
 
-    @_refusals_to_sync(wrap=AsyncInteraction)
+    @refusals_to_sync(wrap=AsyncInteraction)
     def begin(
         self,
         user_id: str,
@@ -465,6 +276,16 @@ class AsyncSentrialClient:
         """Finish this client in a thread started now (see :meth:`SentrialClient.shutdown`); ``await``
         it for the result, or don't: the exit hook waits for it before the process ends."""
         return BackgroundCall(lambda: self._client.shutdown(timeout=timeout), "shutdown")
+
+    async def close(self) -> None:
+        """Send what is queued and stop this client, waiting in a thread (the published name)."""
+        await self.shutdown()
+
+    async def __aenter__(self) -> AsyncSentrialClient:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        await self.close()
 
     calculate_openai_cost = staticmethod(SentrialClient.calculate_openai_cost)
     calculate_anthropic_cost = staticmethod(SentrialClient.calculate_anthropic_cost)

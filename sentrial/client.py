@@ -34,9 +34,26 @@ from sentrial._sessions import OpenSession, SessionRegistry
 from sentrial._shutdown import DeliveryError, undelivered, wait_seconds
 from sentrial.delivery import Delivery
 from sentrial.redact import Redactor
+from sentrial.retry_policy import (
+    BACKOFF_MULTIPLIER,
+    INITIAL_BACKOFF_SECONDS,
+    MAX_BACKOFF_SECONDS,
+    RETRYABLE_STATUS_CODES,
+)
 from sentrial.tracing import current_route, router_of
 
-__all__ = ["DeliveryError", "Interaction", "SentrialClient", "current_interaction"]
+__all__ = [
+    "BACKOFF_MULTIPLIER",
+    "INITIAL_BACKOFF_SECONDS",
+    "MAX_BACKOFF_SECONDS",
+    "RETRYABLE_STATUS_CODES",
+    "DeliveryError",
+    "Interaction",
+    "SentrialClient",
+    "begin",
+    "configure",
+    "current_interaction",
+]
 
 logger = logging.getLogger("sentrial")
 
@@ -47,7 +64,9 @@ _INTERACTION_KEY = otel_context.create_key("sentrial-interaction")
 class SentrialClient(EventCalls):
     """A connection to one Sentrial server, with its own delivery, batching and redaction.
 
-    ``api_key`` and ``api_url`` default to ``SENTRIAL_API_KEY`` and ``SENTRIAL_API_URL``.
+    ``api_url`` and ``api_key`` (in that order, as published) default to ``SENTRIAL_API_URL`` and
+    ``SENTRIAL_API_KEY``. ``langfuse`` is kept as the ``langfuse`` attribute for the Langfuse
+    integration. It is a context manager: leaving the block closes it (see :meth:`close`).
     With ``fail_silently=True`` (the default) SDK errors and bad arguments are logged and the app
     carries on; with ``False`` they raise. ``pii`` is True (the server's settings, full redaction
     until they arrive) or a :class:`sentrial.redact.PiiConfig`. ``additional_exporters`` receive
@@ -60,8 +79,8 @@ class SentrialClient(EventCalls):
 
     def __init__(
         self,
-        api_key: str | None = None,
         api_url: str | None = None,
+        api_key: str | None = None,
         fail_silently: bool = True,
         langfuse: Any = None,
         pii: Any = None,
@@ -258,7 +277,7 @@ class SentrialClient(EventCalls):
             return {"sessionId": session_id, "status": "already_completed"}
         return {"sessionId": session_id, "status": "completed" if attributes[semconv.SUCCESS] else "failed"}
 
-    @public_call(fallback=lambda self: Interaction(self, None, "", None))
+    @public_call(fallback=lambda self: Interaction(self, None, ""))
     def begin(
         self,
         user_id: str,
@@ -312,8 +331,10 @@ class SentrialClient(EventCalls):
         if text_input is not None:
             attributes[semconv.GEN_AI_INPUT_MESSAGES] = messages_json("user", text_input, self._max_chars)
         open_session = self._registry.start(session_id, event, attributes, parent_id)
-        interaction = Interaction(self, session_id, event_id, text_input)
+        interaction = Interaction(self, session_id, event_id, user_id, event, input=text_input)
         open_session.interaction = interaction
+        if text_input is not None:
+            open_session.state["input"] = text_input  # an interaction's state starts with its input
         return interaction, otel_context.set_value(_INTERACTION_KEY, interaction, open_session.context)
 
     def _record_exception(self, session_id: str | None, exc: BaseException) -> None:
@@ -322,6 +343,47 @@ class SentrialClient(EventCalls):
 
     def _timeout(self, call: str, timeout: Any) -> float | None:
         return wait_seconds(self._check(call), timeout)
+
+    @public_call()
+    def close_session(
+        self,
+        session_id: str,
+        duration_ms: int | None = None,
+        success: bool | None = None,
+        failure_reason: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Complete a session (the published package's older name for :meth:`complete_session`)."""
+        return self.complete_session(
+            session_id,
+            success=True if success is None else success,
+            failure_reason=failure_reason,
+            duration_ms=duration_ms,
+        )
+
+    # --- session state --------------------------------------------------------------------------
+    @public_call()
+    def update_state(self, key: str, value: Any) -> None:
+        """Set ``key`` of the current session's state (the session current here, else the one this
+        client opened last): the session's next events carry it in ``stateBefore``/``stateAfter``."""
+        check = self._check("update_state")
+        name = check.text("key", key, required=True)
+        if name and not self._registry.set_state({name: value}, self._max_chars):
+            logger.warning("sentrial: update_state(%r) with no session open; ignored", name)
+
+    @property
+    def current_state(self) -> dict[str, Any]:
+        """A copy of the current session's state as this client knows it: ``begin()``'s input and
+        the keys set with :meth:`update_state` (the events add their tool results on the way out).
+        Assigning a dict replaces the state."""
+        target = self._registry.for_state()
+        return dict(target.state) if target is not None else {}
+
+    @current_state.setter
+    def current_state(self, value: dict[str, Any]) -> None:
+        check = self._check("current_state")
+        state = check.mapping("current_state", value)
+        if state is not None and not self._registry.set_state(state, self._max_chars, replace=True):
+            logger.warning("sentrial: current_state set with no session open; ignored")
 
     # --- delivery -------------------------------------------------------------------------------
     @public_call(fallback=lambda self: False)
@@ -353,6 +415,21 @@ class SentrialClient(EventCalls):
             self._shut_down.set()
         self._report(self._delivered_at_shutdown, "shutdown")
         return self._delivered_at_shutdown
+
+    def close(self) -> None:
+        """Send what is queued and stop this client (:meth:`shutdown`; the published name)."""
+        self.shutdown()
+
+    @property
+    def closed(self) -> bool:
+        """Whether this client was closed (or shut down)."""
+        return self._registry.closed
+
+    def __enter__(self) -> SentrialClient:
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self.close()
 
     def _stop(self, unfinished: list[tuple[str, OpenSession]], timeout: float | None) -> bool:
         """Complete ``unfinished`` as failed and shut the delivery down; True when all was delivered."""
@@ -403,3 +480,32 @@ def current_interaction() -> Interaction | None:
     if isinstance(value, Interaction) and not value.finished:
         return value
     return None
+
+
+# The published package's module-level calls at this path, and its retry figures.
+def configure(
+    api_key: str | None = None,
+    api_url: str | None = None,
+    fail_silently: bool = True,
+    pii: Any = None,
+    batching: bool | BatcherConfig | None = None,
+    **options: Any,
+) -> SentrialClient:
+    """Configure the default client: :func:`sentrial.configure`, under the published path."""
+    from sentrial import api  # api imports this module
+
+    return api.configure(api_key, api_url, fail_silently, pii, batching, **options)
+
+
+def begin(
+    user_id: str,
+    event: str,
+    input: str | None = None,
+    event_id: str | None = None,
+    convo_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Interaction:
+    """Begin an interaction on the default client: :func:`sentrial.begin`, under the published path."""
+    from sentrial import api
+
+    return api.begin(user_id, event, input, event_id, convo_id, metadata)

@@ -39,6 +39,7 @@ from sentrial._pii_config import (
     PiiMode,
     normalise_field,
 )
+from sentrial._pii_payloads import redact_payload, redact_string, redact_value
 from sentrial._pii_text import DEFAULT_MAX_SCAN_CHARS, TextRedactor
 from sentrial_otel_exporter.spans import copy_span
 
@@ -51,6 +52,9 @@ __all__ = [
     "PiiMode",
     "Redactor",
     "normalise_field",
+    "redact_payload",
+    "redact_string",
+    "redact_value",
     "redactor_for",
 ]
 

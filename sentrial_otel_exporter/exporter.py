@@ -20,6 +20,7 @@ from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.calls import ApiCall
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.state import SessionState
 from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, DeliveryStats, Transport
 
 logger = logging.getLogger("sentrial")
@@ -42,6 +43,7 @@ _MAX_REMEMBERED_ROOTS = 10_000
 class _SessionBook:
     lane: str
     totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
+    state: SessionState = field(default_factory=SessionState)
     per_trace: bool = False  # a trace's session, opened here by its first LLM or tool span
     opened_here: bool = True  # False in a forked child for the sessions its parent opened
     failure: str | None = None  # a trace's session: why its first failed LLM call failed
@@ -160,6 +162,9 @@ class SentrialSpanExporter(SpanExporter):
             return self._trace_session_calls(span, kind, joins=own_kind is None)
         if kind is None and not mapping.is_genai_span(span.attributes or {}):
             return []
+        if kind == sc.KIND_STATE:
+            self._update_state(sid, span)
+            return []
         if kind == sc.KIND_SESSION:
             if mapping.is_open_snapshot(span):
                 if mapping.is_external(span):
@@ -186,7 +191,24 @@ class SentrialSpanExporter(SpanExporter):
         if book is not None:
             with self._lock:
                 book.totals.add(usage)
+                self._state_around(book, call, span)
         return [call]
+
+    @staticmethod
+    def _state_around(book: _SessionBook, call: ApiCall, span: ReadableSpan) -> None:
+        """The event's stateBefore/stateAfter from its session's state (under the lock)."""
+        if call.body is not None:
+            book.state.around(call.body)
+
+    def _update_state(self, sid: str, span: ReadableSpan) -> None:
+        """A state span: its keys join the session's state (no request is sent for it)."""
+        attrs = span.attributes or {}
+        with self._lock:
+            book = self._books.get(sid)
+            if book is not None:
+                book.state.update(
+                    mapping.load_json(attrs.get(sc.STATE_UPDATE)), attrs.get(sc.STATE_REPLACE) is True
+                )
 
     def _run_calls(self, span: ReadableSpan) -> list[ApiCall]:
         """An experiment run: opened from its snapshot, completed when it ends. The sessions begun
@@ -216,6 +238,7 @@ class SentrialSpanExporter(SpanExporter):
         call, usage = mapped
         with self._lock:
             completed.book.totals.add(usage)
+            self._state_around(completed.book, call, span)
             totals = mapping.SessionTotals(**vars(completed.book.totals))
         counts = usage.cost or usage.total_tokens or usage.prompt_tokens or usage.completion_tokens
         if not (completed.filled and counts):
@@ -258,6 +281,7 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 if mapped is not None:
                     book.totals.add(mapped[1])
+                    self._state_around(book, mapped[0], span)
                 book.failure = book.failure or mapping.failed_llm_call(span)
                 book.last_seen = time.monotonic()
                 book.first_start = min(book.first_start, span.start_time or book.first_start)
@@ -327,7 +351,9 @@ class SentrialSpanExporter(SpanExporter):
             # parent another process opens (a forked child's, under the parent's current
             # interaction) cannot be ordered after that opening anyway: it takes a lane of its own.
             shared = parent_book is not None and parent_book.opened_here
-            book = _SessionBook(lane=parent_book.lane if parent_book and shared else sid)
+            book = _SessionBook(
+                lane=parent_book.lane if parent_book and shared else sid, state=mapping.initial_state(span)
+            )
             self._books[sid] = book
             if len(self._books) > _MAX_TRACKED_SESSIONS:
                 self._books.popitem(last=False)

@@ -21,6 +21,7 @@ from sentrial_otel_exporter import foreign
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.calls import ApiCall
 from sentrial_otel_exporter.event_metadata import llm_call_details, span_timing
+from sentrial_otel_exporter.state import SessionState
 
 SESSIONS_PATH = "/api/sdk/sessions"
 SESSION_PATH = "/api/sdk/sessions/{session}"
@@ -187,6 +188,13 @@ def _session_metadata(attrs: Attributes) -> dict[str, Any] | None:
     _put(merged, "convo_id", _text(attrs.get(sc.GEN_AI_CONVERSATION_ID)))
     merged["event_id"] = event_id
     return merged
+
+
+def initial_state(span: ReadableSpan) -> SessionState:
+    """A session's state when it opens: an interaction's holds its input (sessions-api.md)."""
+    attrs = span.attributes or {}
+    text = _messages_text(attrs.get(sc.GEN_AI_INPUT_MESSAGES))
+    return SessionState({"input": text} if sc.EVENT_ID in attrs and text is not None else None)
 
 
 # A completion's totals, each with the attribute by which its caller may give it and how it is read.
@@ -407,7 +415,7 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
     provider = foreign.short_provider(provider_name)
     model = (
         _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or _text(attrs.get(sc.GEN_AI_RESPONSE_MODEL)) or "unknown"
-    )
+    ).removeprefix("models/")  # google-generativeai names models by resource name, "models/gemini-..."
     prompt = _integer(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)) or 0
     completion = _integer(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0
     cost = _number(attrs.get(sc.COST_USD))
@@ -425,9 +433,17 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
         "toolName": f"llm:{provider}:{model}",
         "toolInput": tool_input,
         "toolOutput": tool_output,
-        "reasoning": None,
+        "reasoning": f"LLM call to {provider} {model}",
         "estimatedCost": cost or 0.0,
         "tokenCount": prompt + completion,
+        # The call's latency among the rest, as the published client sends it (sessions-api.md).
+        "metadata": {
+            "provider": provider,
+            "model": model,
+            "duration_ms": _duration_ms(span),
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+        },
     }
     if span.status.status_code == StatusCode.ERROR:
         error: dict[str, Any] = {"message": span.status.description or "LLM call failed"}
@@ -435,6 +451,12 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
         body["toolError"] = error
     usage = EventUsage(cost or 0.0, prompt, completion, prompt + completion)
     return body, usage
+
+
+def _duration_ms(span: ReadableSpan) -> int:
+    if span.start_time and span.end_time:
+        return max(0, (span.end_time - span.start_time) // 1_000_000)
+    return 0
 
 
 def _chat_messages(attrs: Attributes) -> list[dict[str, Any]] | None:

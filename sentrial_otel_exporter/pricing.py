@@ -29,6 +29,7 @@ __all__ = [
     "calculate_google_cost",
     "calculate_openai_cost",
     "find_price",
+    "price_table",
 ]
 
 _logger = logging.getLogger("sentrial")
@@ -214,6 +215,11 @@ def find_price(provider: str, model: str) -> ModelPrice | None:
     _check_names(provider, model)
     found = _lookup(provider, model)
     return found[1] if found is not None else None
+
+
+def price_table() -> dict[str, dict[str, ModelPrice]]:
+    """Every known model family's price, by canonical provider name (a copy)."""
+    return {provider: dict(models) for provider, models in _PRICES.items()}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -18,6 +18,10 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # The longest wait a server's Retry-After is honoured for; a longer one is cut to this. A call the
 # server asked to retry later is kept for it past its retry time, by at most this much.
 MAX_RETRY_AFTER_S = 300.0
+# The backoff before the first retry, its growth per retry and its cap, before jitter (seconds).
+INITIAL_BACKOFF_S = 0.2
+BACKOFF_MULTIPLIER = 2.0
+MAX_BACKOFF_S = 5.0
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -36,9 +40,9 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, float(when.timestamp()) - time.time())
 
 
-def backoff_seconds(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
+def backoff_seconds(attempt: int, base: float = INITIAL_BACKOFF_S, cap: float = MAX_BACKOFF_S) -> float:
     """Exponential backoff with jitter for the given attempt number (1 = first retry)."""
-    ceiling: float = min(cap, base * 2.0 ** max(0, attempt - 1))
+    ceiling: float = min(cap, base * BACKOFF_MULTIPLIER ** max(0, attempt - 1))
     return ceiling * (0.5 + random.random() / 2)
 
 

@@ -17,6 +17,7 @@ KIND_SESSION: Final = "session"
 KIND_TOOL_CALL: Final = "tool_call"
 KIND_DECISION: Final = "decision"
 KIND_ERROR: Final = "error"
+KIND_STATE: Final = "state"
 KIND_LLM: Final = "llm"
 KIND_EXPERIMENT_RUN: Final = "experiment_run"
 
@@ -26,6 +27,7 @@ API_EVENT_TYPES: Final = {KIND_TOOL_CALL: "tool_call", KIND_DECISION: "llm_decis
 # --- span names ---------------------------------------------------------------------------
 SPAN_NAME_DECISION: Final = "plan"  # the conventions' name of a plan span whose agent is not named
 SPAN_NAME_ERROR: Final = "sentrial.error"
+SPAN_NAME_STATE: Final = "sentrial.state"
 
 
 def session_span_name(agent_name: str) -> str:
@@ -60,6 +62,10 @@ def span_hex(span_id: int) -> str:
 SPAN_KIND: Final = "sentrial.span.kind"
 SESSION_ID: Final = "sentrial.session.id"
 METADATA: Final = "sentrial.metadata"
+# A state span (kind "state", no request of its own): keys that client.update_state() set (JSON),
+# and whether they replace the whole state (client.current_state = {...}).
+STATE_UPDATE: Final = "sentrial.state.update"
+STATE_REPLACE: Final = "sentrial.state.replace"
 COST_USD: Final = "sentrial.cost.usd"
 TOKEN_COUNT: Final = "sentrial.token_count"
 

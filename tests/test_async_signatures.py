@@ -50,13 +50,18 @@ def test_every_async_method_has_the_sync_methods_parameters(async_class: type, s
 
 
 def test_an_interactions_events_take_the_clients_arguments_but_the_session() -> None:
-    """Interaction forwards its events to the client's methods of the same name, by keyword."""
+    """Interaction forwards its events to the client's methods of the same name, by keyword. As
+    published, ``metadata`` follows ``token_count`` there; the ids for distributed tracing, which
+    the published interaction lacks, are keyword-only after it."""
     shared = [name for name in public_methods(Interaction) if name.startswith("track_")]
     assert shared  # the events an interaction records
+    linked = ("trace_id", "span_id")
     for name in shared:
         on_client = parameters(getattr(SentrialClient, name))
         assert on_client[1].name == "session_id", name
-        assert parameters(getattr(Interaction, name)) == [on_client[0], *on_client[2:]], name
+        plain = [p for p in on_client[2:] if p.name not in linked]
+        keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in on_client if p.name in linked]
+        assert parameters(getattr(Interaction, name)) == [on_client[0], *plain, *keyword_only], name
 
 
 def test_the_async_client_takes_the_sync_clients_settings() -> None:

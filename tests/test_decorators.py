@@ -117,10 +117,11 @@ def test_tool_forms_methods_errors_and_generators(configured: LocalServer) -> No
         {"key": "k", "limit": 2},
         {"result": ["k", "k"]},
     )
-    assert explode["toolName"] == "explode" and explode["toolError"] == {
-        "message": "'missing'",
-        "type": "KeyError",
-    }
+    # A failing tool is an error event, as the published @tool sends it, with the traceback.
+    assert (explode["eventType"], explode["toolName"]) == ("error", "explode")
+    error = explode["toolError"]
+    assert (error["message"], error["type"]) == ("'missing'", "KeyError")
+    assert error["stack_trace"].startswith("Traceback") and "KeyError" in error["stack_trace"]
     assert words["toolOutput"] == {"result": ["a", "b", "c"]}
 
 
@@ -173,10 +174,12 @@ def test_session_failures_cancellation_and_keyboard_interrupt(configured: LocalS
 
 def test_session_context_sync_and_async_and_current_helpers(configured: LocalServer) -> None:
     assert sentrial.get_current_session_id() is None
-    with SessionContext(user_id="u", agent_name="ctx", input="hi") as interaction:
-        assert sentrial.get_current_session_id() == interaction.session_id
+    with SessionContext(user_id="u", agent="ctx", input="hi") as ctx:
+        interaction = ctx.interaction
+        assert interaction is not None and sentrial.get_current_session_id() == ctx.session_id
         assert sentrial.get_current_interaction() is interaction
-        interaction.set_output("bye")
+        assert sentrial.decorators.get_current_client() is interaction.client
+        ctx.set_output("bye")
     assert sentrial.get_current_session_id() is None
 
     async def run() -> str | None:

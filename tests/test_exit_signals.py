@@ -29,7 +29,7 @@ _AGENT = textwrap.dedent(
         signal.signal(signal.SIGTERM, app_handler)
     sentrial.configure(
         api_key="k", api_url=sys.argv[1],
-        batching=sentrial.BatcherConfig(flush_interval=60, flush_threshold=1000),
+        batching=sentrial.BatcherConfig(enabled=True, flush_interval=60, flush_threshold=1000),
     )
     if setup != "none":
         assert sentrial.shutdown_on_signal(timeout=10)

@@ -97,7 +97,7 @@ def test_peer_llm_spans_become_priced_llm_tool_calls(
 
 
 def test_prices_come_from_the_table() -> None:
-    assert pricing.calculate_cost("openai", "gpt-4o", 1000, 500) == 0.0075
+    assert pricing.calculate_provider_cost("openai", "gpt-4o", 1000, 500) == 0.0075
 
 
 @PEERS

@@ -127,7 +127,7 @@ def async_agent(model: ChatOpenAI, fake: FakeOpenAI) -> Runnable[str, str]:
 
 
 def cost(prompt: int, completion: int) -> float:
-    value = pricing.calculate_cost("openai", "gpt-4o", prompt, completion)
+    value = pricing.calculate_provider_cost("openai", "gpt-4o", prompt, completion)
     assert value is not None
     return value
 

@@ -25,7 +25,7 @@ def test_two_clients_deliver_their_own_sessions_to_their_own_servers() -> None:
         b = SentrialClient(
             api_key="key-b",
             api_url=server_b.url,
-            batching=BatcherConfig(flush_threshold=5),
+            batching=BatcherConfig(enabled=True, flush_threshold=5),
             tracer_provider=provider,
         )
         with (
@@ -95,7 +95,7 @@ def test_exit_waits_for_an_async_shutdown_nobody_awaited(local_server: LocalServ
 
         async def main():
             client = AsyncSentrialClient(
-                api_key="k", api_url=sys.argv[1], batching=BatcherConfig(flush_interval=600.0)
+                api_key="k", api_url=sys.argv[1], batching=BatcherConfig(enabled=True, flush_interval=600.0)
             )
             async with client.begin(user_id="u", event="async_exit") as interaction:
                 interaction.set_output("done")

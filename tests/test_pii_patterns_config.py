@@ -46,24 +46,31 @@ def test_custom_patterns_use_their_label_as_given_in_every_mode() -> None:
 
 def test_custom_patterns_work_with_every_builtin_off() -> None:
     off = PiiBuiltinPatterns(emails=False, phones=False, ssns=False, credit_cards=False, ip_addresses=False)
-    config = PiiConfig(builtin_patterns=off, custom_patterns=[PiiCustomPattern("TICKET", r"TCK\d+")])
+    config = PiiConfig(
+        builtin_patterns=off, custom_patterns=[PiiCustomPattern(label="TICKET", pattern=r"TCK\d+")]
+    )
     redactor = Redactor(config, strict=True)
     assert redactor.redact_text("TCK42 from alice@example.com") == "[TICKET] from alice@example.com"
     # A custom pattern also looks through JSON escapes (here \u002d for "-").
-    config = PiiConfig(builtin_patterns=off, custom_patterns=[PiiCustomPattern("EMPLOYEE_ID", r"EMP-\d{6}")])
+    config = PiiConfig(
+        builtin_patterns=off, custom_patterns=[PiiCustomPattern(label="EMPLOYEE_ID", pattern=r"EMP-\d{6}")]
+    )
     escaped = '{"id": "EMP\\u002d123456"}'
     assert json.loads(str(Redactor(config, strict=True).redact_value(escaped))) == {"id": "[EMPLOYEE_ID]"}
 
 
 @pytest.mark.parametrize("pattern", ["(unclosed", "[a-", "*oops", "a*", "x?"])
 def test_a_bad_custom_pattern_raises_when_strict_naming_it(pattern: str) -> None:
-    config = PiiConfig(custom_patterns=[PiiCustomPattern("BAD", pattern)])
+    config = PiiConfig(custom_patterns=[PiiCustomPattern(label="BAD", pattern=pattern)])
     with pytest.raises(ValueError, match=re.escape(repr(pattern))):
         Redactor(config, strict=True)
 
 
 def test_a_bad_custom_pattern_is_logged_and_skipped_when_not_strict(caplog: pytest.LogCaptureFixture) -> None:
-    customs = [PiiCustomPattern("BAD", "(unclosed"), PiiCustomPattern("TICKET", r"TCK\d+")]
+    customs = [
+        PiiCustomPattern(label="BAD", pattern="(unclosed"),
+        PiiCustomPattern(label="TICKET", pattern=r"TCK\d+"),
+    ]
     with caplog.at_level(logging.ERROR, logger="sentrial"):
         redactor = Redactor(PiiConfig(custom_patterns=customs), strict=False)
     errors = [r for r in caplog.records if r.name == "sentrial" and r.levelno >= logging.ERROR]
@@ -218,8 +225,8 @@ def test_config_from_server_reads_a_full_payload() -> None:
             emails=True, phones=False, ssns=True, credit_cards=False, ip_addresses=False
         ),
         custom_patterns=[
-            PiiCustomPattern("CUSTOMER_ID", r"ACME-\d{4}"),
-            PiiCustomPattern("employee", r"EMP-\d{6}"),
+            PiiCustomPattern(label="CUSTOMER_ID", pattern=r"ACME-\d{4}"),
+            PiiCustomPattern(label="employee", pattern=r"EMP-\d{6}"),
         ],
     )
     redactor = Redactor(config, strict=True)

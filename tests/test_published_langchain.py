@@ -72,7 +72,7 @@ def weather_agent(fake: FakeOpenAI) -> Runnable[str, str]:
 
 
 def cost(prompt: int, completion: int) -> float:
-    value = pricing.calculate_cost("openai", "gpt-4o", prompt, completion)
+    value = pricing.calculate_provider_cost("openai", "gpt-4o", prompt, completion)
     assert value is not None
     return value
 

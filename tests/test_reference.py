@@ -163,8 +163,9 @@ def test_interaction_tracks_tool_calls_decisions_and_errors_in_order(configured:
         "toolOutput": {"results": ["KB-001", "KB-002"]},
         "reasoning": "User needs password help",
         "estimatedCost": 0.001,
-        "stateBefore": {},
-        "stateAfter": {},
+        # The interaction's state, as the published client sends it (sessions-api.md).
+        "stateBefore": {"input": "Help"},
+        "stateAfter": {"input": "Help", "search_knowledge_base_result": {"results": ["KB-001", "KB-002"]}},
     }
     assert len(tool["traceId"]) == 32 and len(tool["spanId"]) == 16
     # Every event carries its span's timing, for nesting and a timeline.
@@ -176,8 +177,8 @@ def test_interaction_tracks_tool_calls_decisions_and_errors_in_order(configured:
         "alternativesConsidered": ["escalate_to_human", "ask_clarifying_question"],
         "confidence": 0.92,
         "estimatedCost": 0.0,
-        "stateBefore": {},
-        "stateAfter": {},
+        "stateBefore": tool["stateAfter"],
+        "stateAfter": tool["stateAfter"],
     }
     assert error["eventType"] == "error"
     assert error["toolError"] == {"message": "KB timeout", "type": "TimeoutError"}
@@ -366,7 +367,7 @@ def test_event_batching(configured: LocalServer, batching: bool | BatcherConfig)
 
 def test_batcher_config_defaults_and_validation() -> None:
     assert BatcherConfig() == BatcherConfig(
-        enabled=True, flush_interval=1.0, flush_threshold=10, max_queue_size=1000
+        enabled=False, flush_interval=1.0, flush_threshold=10, max_queue_size=1000
     )
     with pytest.raises(ValueError):
         BatcherConfig(flush_interval=0)

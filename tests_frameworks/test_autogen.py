@@ -66,7 +66,7 @@ def test_a_team_run_records_its_tool_calls_messages_and_usage(
     summary = handler.get_usage_summary()
     assert (summary["messages"], summary["tool_calls"], summary["total_tokens"]) == (2, 1, 65)
     assert summary["model"] == "gpt-4o"
-    expected_cost = pricing.calculate_cost("openai", "gpt-4o", 52, 13)
+    expected_cost = pricing.calculate_provider_cost("openai", "gpt-4o", 52, 13)
     assert handler.total_cost == pytest.approx(expected_cost)
     handler.finish(success=True, custom_metrics={"rating": 5})
 

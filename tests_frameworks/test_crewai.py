@@ -61,7 +61,7 @@ def test_a_wrapped_crew_records_its_task_steps_model_calls_and_usage(
     assert result.raw == "Sunny in Paris."
     assert (handler.step_count, handler.task_count) == (1, 1)
     assert handler.total_tokens == 65
-    assert handler.total_cost == pytest.approx(pricing.calculate_cost("openai", "gpt-4o", 52, 13))
+    assert handler.total_cost == pytest.approx(pricing.calculate_provider_cost("openai", "gpt-4o", 52, 13))
     assert handler.get_usage_summary()["task_outputs"] == [
         {"task": "Weather in Paris?", "agent": "forecaster", "output": "Sunny in Paris."}
     ]

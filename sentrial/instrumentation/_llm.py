@@ -20,10 +20,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from sentrial import pricing
 from sentrial import semconv as sc
 from sentrial._guard import failed
 from sentrial._values import fit_json, to_json
+from sentrial_otel_exporter import pricing
 from sentrial_otel_exporter.forks import renew_in_child
 
 ENV_CAPTURE_CONTENT = "SENTRIAL_CAPTURE_CONTENT"

@@ -16,8 +16,8 @@ from opentelemetry import context as otel_context
 from sentrial._guard import public_call
 from sentrial.api import get_client
 from sentrial.client import SentrialClient
-from sentrial.pricing import calculate_cost, find_price
 from sentrial.tracing import SessionRoute, with_route
+from sentrial_otel_exporter.pricing import calculate_cost, find_price
 
 logger = logging.getLogger("sentrial")
 

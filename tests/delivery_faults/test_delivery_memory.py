@@ -25,7 +25,7 @@ def test_memory_stays_bounded_while_the_server_is_down(
     caplog.set_level(logging.WARNING, logger="sentrial")
     queue = 100
     bound = queue  # the exporter holds at most max_queue_size calls too
-    batching = BatcherConfig(max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
+    batching = BatcherConfig(enabled=True, max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
     client = make_client(dead_url, batching=batching, timeout=0.2, retry_timeout=3.0)
     session_id = open_session(client)
     tracked = 1
@@ -56,7 +56,7 @@ def test_memory_stays_bounded_while_the_server_is_down(
 
 def test_waiting_events_never_exceed_max_queue_size(dead_url: str, make_client: MakeClient) -> None:
     queue = 50
-    batching = BatcherConfig(max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
+    batching = BatcherConfig(enabled=True, max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
     client = make_client(dead_url, batching=batching, timeout=0.2, retry_timeout=2.0)
     session_id = open_session(client)
     tracked = 1
@@ -71,7 +71,7 @@ def test_a_burst_beyond_the_queue_is_delivered_or_counted(
     local_server: LocalServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="sentrial")
-    batching = BatcherConfig(max_queue_size=20, flush_threshold=10, flush_interval=60.0)
+    batching = BatcherConfig(enabled=True, max_queue_size=20, flush_threshold=10, flush_interval=60.0)
     client = make_client(local_server.url, batching=batching)
     session_id = open_session(client)
     track_steps(client, session_id, range(200))
@@ -132,7 +132,7 @@ def test_holding_for_a_pause_never_overflows_the_queue() -> None:
     behind the delivery, so that only the delivery's queue is measured, not a server's speed.)"""
     queue = 120
     exported = InMemorySpanExporter()
-    batching = BatcherConfig(max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
+    batching = BatcherConfig(enabled=True, max_queue_size=queue, flush_threshold=10, flush_interval=0.05)
     provider = TracerProvider()
     client = SentrialClient(
         api_key=KEY,
@@ -176,7 +176,7 @@ def test_memory_stays_within_the_byte_budget_while_the_server_is_down(
         pytest.skip("needs Linux's /proc to measure the peak RSS")
     caplog.set_level(logging.WARNING, logger="sentrial")
     budget = 4 * 1024 * 1024
-    batching = BatcherConfig(max_queue_size=1000, flush_threshold=10, flush_interval=0.05)
+    batching = BatcherConfig(enabled=True, max_queue_size=1000, flush_threshold=10, flush_interval=0.05)
     client = make_client(dead_url, batching=batching, timeout=0.2, retry_timeout=30.0, max_queue_bytes=budget)
     session_id = open_session(client)
 

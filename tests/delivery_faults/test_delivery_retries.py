@@ -191,7 +191,7 @@ def test_unreadable_answer_to_session_open_keeps_the_sdk_id(
     """A server (or a proxy in front of it) stores the session but answers 200 with garbage."""
     caplog.set_level(logging.WARNING, logger="sentrial")
     # Batches leave only on flush(), so the session can be stored before the SDK's open goes out.
-    batching = BatcherConfig(flush_interval=60.0, flush_threshold=100)
+    batching = BatcherConfig(enabled=True, flush_interval=60.0, flush_threshold=100)
     client = make_client(local_server.url, batching=batching)
     session_id = open_session(client)
     stored = requests.post(

@@ -141,7 +141,7 @@ def test_a_cost_helper_given_a_model_that_is_not_a_string_says_so() -> None:
     with pytest.raises(TypeError, match="model must be a str, got NoneType"):
         SentrialClient.calculate_openai_cost(model=None, input_tokens=1000, output_tokens=500)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="model must be a str, got list"):
-        pricing.calculate_cost("openai", ["gpt-4o"], 1000, 500)  # type: ignore[arg-type]
+        pricing.calculate_provider_cost("openai", ["gpt-4o"], 1000, 500)  # type: ignore[arg-type]
 
 
 def test_an_unusable_url_in_the_environment_is_logged_and_the_app_carries_on(

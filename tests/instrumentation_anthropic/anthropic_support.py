@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sentrial import semconv as sc
-from sentrial.pricing import calculate_cost
+from sentrial.pricing import calculate_provider_cost as calculate_cost
 
 REQUEST_MODEL = "claude-haiku-4-5"
 

@@ -35,7 +35,7 @@ from sentrial.instrumentation import _anthropic_streams as anthropic_streams
 from sentrial.instrumentation import anthropic as instrumentation
 from sentrial.instrumentation._llm import set_capture_content
 from sentrial.instrumentation.anthropic import AnthropicInstrumentor
-from sentrial.pricing import calculate_cost
+from sentrial.pricing import calculate_provider_cost as calculate_cost
 
 
 # --- messages.create ------------------------------------------------------------------------

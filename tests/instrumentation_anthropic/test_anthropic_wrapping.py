@@ -31,7 +31,7 @@ from sentrial.client import SentrialClient
 from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
 from sentrial.instrumentation._llm import set_capture_content
 from sentrial.instrumentation.anthropic import PATCHES, AnthropicInstrumentor
-from sentrial.pricing import calculate_cost
+from sentrial.pricing import calculate_provider_cost as calculate_cost
 from sentrial.server import LocalServer
 from sentrial.wrappers import wrap_anthropic
 

@@ -103,7 +103,7 @@ def usage_attributes(span: ReadableSpan) -> dict[str, Any]:
 
 def default_cost(model: str = SERVED_MODEL) -> float | None:
     """The price of the fake's default answer (12 prompt, 5 candidate tokens)."""
-    return pricing.calculate_cost("google", model, 12, 5)
+    return pricing.calculate_provider_cost("google", model, 12, 5)
 
 
 def assert_error_span(span: ReadableSpan, error: BaseException, error_type: str) -> None:

@@ -98,7 +98,7 @@ def test_model_prefix_cache_and_thinking_tokens(
     span = one_span(provider)
     assert attrs(span)[sc.GEN_AI_REQUEST_MODEL] == f"models/{MODEL}"
     assert sc.GEN_AI_RESPONSE_MODEL not in attrs(span)
-    cost = pricing.calculate_cost("google", MODEL, 1000, 160, cached_input_tokens=400)
+    cost = pricing.calculate_provider_cost("google", MODEL, 1000, 160, cached_input_tokens=400)
     assert cost is not None and cost > 0
     assert usage_attributes(span) == {
         sc.GEN_AI_USAGE_INPUT_TOKENS: 1000,

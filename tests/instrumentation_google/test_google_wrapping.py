@@ -119,7 +119,7 @@ def test_end_to_end_session(
     assert session_id is not None
     first, second = llm_events(local_server, session_id)
     first_cost = default_cost()
-    second_cost = pricing.calculate_cost("google", SERVED_MODEL, 30, 7, cached_input_tokens=10)
+    second_cost = pricing.calculate_provider_cost("google", SERVED_MODEL, 30, 7, cached_input_tokens=10)
     assert first_cost and second_cost
     assert first["toolName"] == f"llm:google:{MODEL}"
     assert first["toolInput"] == {
@@ -136,7 +136,7 @@ def test_end_to_end_session(
         "cost_usd": first_cost,
     }
     assert first["estimatedCost"] == first_cost and first["tokenCount"] == 17
-    assert second["toolName"] == f"llm:google:models/{MODEL}"
+    assert second["toolName"] == f"llm:google:{MODEL}"  # the resource name "models/..." as the model
     assert second["toolOutput"]["tokens"] == {"prompt": 30, "completion": 7, "total": 37}
     assert second["estimatedCost"] == second_cost
 

@@ -71,7 +71,7 @@ def text(content: str) -> dict[str, Any]:
 
 
 def cost(model: str, prompt: int, completion: int, cached: int = 0) -> float:
-    value = pricing.calculate_cost("openai", model, prompt, completion, cached_input_tokens=cached)
+    value = pricing.calculate_provider_cost("openai", model, prompt, completion, cached_input_tokens=cached)
     assert value is not None
     return value
 
