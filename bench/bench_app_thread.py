@@ -52,6 +52,7 @@ from _support import (
     print_table,
     start_server,
 )
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -64,6 +65,10 @@ API_KEY = "bench-key"
 TOOL_NAME = "search"
 TOOL_INPUT = {"query": "weather in Paris", "limit": 3}
 TOOL_OUTPUT = {"results": ["sunny", "22C"], "ok": True}
+TOOLS_PER_INTERACTION = 5
+SPANS_PER_INTERACTION = TOOLS_PER_INTERACTION + 2  # the session, the tool calls, one decision
+REASONING = "The forecast answers the question; no more searches needed."
+ALTERNATIVES = ["search again", "answer"]
 FLUSH_TIMEOUT_S = 120.0
 
 
@@ -129,6 +134,96 @@ class BareSpanCase:
     def close(self) -> None:
         self._parent.end()
         self._provider.shutdown()
+
+
+def _tool_attributes(session_id: str, tool_input: str, tool_output: str) -> dict[str, Any]:
+    return {
+        semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
+        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+        semconv.GEN_AI_TOOL_NAME: TOOL_NAME,
+        semconv.TOOL_INPUT: tool_input,
+        semconv.TOOL_OUTPUT: tool_output,
+        semconv.COST_USD: 0.0,
+        semconv.SESSION_ID: session_id,
+    }
+
+
+class BareInteractionCase:
+    """The baseline of a whole interaction: the same 7 spans made with bare OTel, as an app that
+    traces by hand would (``start_as_current_span`` for the agent run): a root span with the
+    session's attributes made current, five tool spans and a decision span under it, the outcome
+    set on the root, the context left and the root ended; the attribute values are computed once
+    (no ids, no JSON per interaction). ``run(count)`` makes ``count // 7`` of them."""
+
+    label = "bare OTel, whole interaction"
+
+    def __init__(self, processor: BatchSpanProcessor | None = None) -> None:
+        self._provider = TracerProvider()
+        self._processor = processor or BatchSpanProcessor(DroppingExporter())
+        self._provider.add_span_processor(self._processor)
+        self._tracer = self._provider.get_tracer("bench")
+        # Values computed once, as in BareSpanCase: the floor is the spans alone.
+        self._session_id, self._event_id = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def run(self, count: int) -> None:
+        tracer, session_id, event_id = self._tracer, self._session_id, self._event_id
+        tool_attributes = _tool_attributes(
+            session_id,
+            json.dumps(TOOL_INPUT, separators=(",", ":")),
+            json.dumps(TOOL_OUTPUT, separators=(",", ":")),
+        )
+        alternatives = json.dumps(ALTERNATIVES)
+        for _ in range(count // SPANS_PER_INTERACTION):
+            root = tracer.start_span(
+                "invoke_agent bench",
+                attributes={
+                    semconv.SPAN_KIND: semconv.KIND_SESSION,
+                    semconv.SESSION_ID: session_id,
+                    semconv.SESSION_NAME: f"bench:{event_id[:8]}",
+                    semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+                    semconv.GEN_AI_AGENT_NAME: "bench",
+                    semconv.USER_ID: "user-1",
+                    semconv.EVENT_ID: event_id,
+                    semconv.INPUT: "Weather?",
+                },
+            )
+            token = otel_context.attach(trace.set_span_in_context(root))
+            for _ in range(TOOLS_PER_INTERACTION):
+                tracer.start_span(f"execute_tool {TOOL_NAME}", attributes=tool_attributes).end()
+            tracer.start_span(
+                semconv.SPAN_NAME_DECISION,
+                attributes={
+                    semconv.SPAN_KIND: semconv.KIND_DECISION,
+                    semconv.DECISION_REASONING: REASONING,
+                    semconv.COST_USD: 0.0,
+                    semconv.DECISION_ALTERNATIVES: alternatives,
+                    semconv.DECISION_CONFIDENCE: 0.8,
+                    semconv.SESSION_ID: session_id,
+                },
+            ).end()
+            root.set_attributes({semconv.SUCCESS: True, semconv.OUTPUT: "done"})
+            otel_context.detach(token)
+            root.end()
+
+    def settle(self) -> None:
+        self._processor.force_flush()
+
+    def close(self) -> None:
+        self._provider.shutdown()
+
+
+def run_interactions(client: Any, count: int, user: str = "bench") -> list[str]:
+    """``count // 7`` whole interactions on ``client`` (``begin``, five tool calls, a decision,
+    ``finish``); their session ids."""
+    sessions = []
+    for _ in range(count // SPANS_PER_INTERACTION):
+        interaction = client.begin(user_id=user, event="bench", input="Weather?")
+        for _ in range(TOOLS_PER_INTERACTION):
+            interaction.track_tool_call(tool_name=TOOL_NAME, tool_input=TOOL_INPUT, tool_output=TOOL_OUTPUT)
+        interaction.track_decision(reasoning=REASONING, alternatives=ALTERNATIVES, confidence=0.8)
+        interaction.finish(output="done")
+        sessions.append(interaction.session_id)
+    return sessions
 
 
 @dataclass

@@ -38,8 +38,42 @@ HOLD_MS = 3_600_000.0  # a batch processor's delay that no count lasts
 HOLD_SPANS = 1_000_000  # a batch size and queue size that no count fills
 WARMUP = 20
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
-LLM_CASES = ("plain", "floor", "traced")
+LLM_CASES = ("plain", "floor", "traced", "traced+Sentrial")
 EVENT_CASES = ("bare span", "tracked event")
+INTERACTION_CASES = ("bare spans", "interaction")
+GROUPS = ("llm", "event", "interaction")
+
+
+def held_processor() -> Any:
+    """A batch processor that never runs during a count: only the app thread counts."""
+    from _support import DroppingExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    return BatchSpanProcessor(
+        DroppingExporter(),
+        max_queue_size=HOLD_SPANS,
+        schedule_delay_millis=HOLD_MS,
+        max_export_batch_size=HOLD_SPANS,
+    )
+
+
+def held_client() -> Any:
+    """A ``SentrialClient`` whose delivery is on but holds every span during the count.
+
+    Its batch worker never runs (nothing reaches the exporter, so nothing is sent; port 9, discard,
+    has no listener), so the count is the app thread's: routing, the hand-off to the delivery and
+    its queue, as when delivering to a server.
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from sentrial import BatcherConfig, SentrialClient
+
+    batching = BatcherConfig(
+        flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
+    )
+    return SentrialClient(
+        api_key="bench-key", api_url="http://127.0.0.1:9", batching=batching, tracer_provider=TracerProvider()
+    )
 
 
 def llm_case(name: str, url: str) -> Callable[[int], Any]:
@@ -51,6 +85,11 @@ def llm_case(name: str, url: str) -> Callable[[int], Any]:
     client, provider = openai_client(url), dropping_provider()
     if name == "floor":
         call = bare_span(client, provider, url)
+    elif name == "traced+Sentrial":  # the realistic path: inside an interaction, delivery on
+        sentrial_client = held_client()
+        wrap_instance(client, PATCHES, sentrial_client.tracer)
+        sentrial_client.begin(user_id="bench", event="count_instructions", input="Paris?")
+        call = chat(client)
     else:
         if name == "traced":
             wrap_instance(client, PATCHES, provider.get_tracer(TRACER_NAME))
@@ -64,29 +103,11 @@ def llm_case(name: str, url: str) -> Callable[[int], Any]:
 
 
 def event_case(name: str) -> Callable[[int], Any]:
-    from _support import DroppingExporter
     from bench_app_thread import TOOL_INPUT, TOOL_NAME, TOOL_OUTPUT, BareSpanCase
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    from sentrial import BatcherConfig, SentrialClient
 
     if name == "bare span":
-        held = BatchSpanProcessor(
-            DroppingExporter(),
-            max_queue_size=HOLD_SPANS,
-            schedule_delay_millis=HOLD_MS,
-            max_export_batch_size=HOLD_SPANS,
-        )
-        return BareSpanCase(encode_json=False, processor=held).run
-    batching = BatcherConfig(
-        flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
-    )
-    # Nothing listens on port 9 (discard); nothing is sent during the count anyway.
-    client = SentrialClient(
-        api_key="bench-key", api_url="http://127.0.0.1:9", batching=batching, tracer_provider=TracerProvider()
-    )
-    interaction = client.begin(user_id="bench", event="count_instructions", input="Weather?")
+        return BareSpanCase(encode_json=False, processor=held_processor()).run
+    interaction = held_client().begin(user_id="bench", event="count_instructions", input="Weather?")
 
     def run(calls: int) -> None:
         for _ in range(calls):
@@ -95,9 +116,25 @@ def event_case(name: str) -> Callable[[int], Any]:
     return run
 
 
+def interaction_case(name: str) -> Callable[[int], Any]:
+    """A call is one whole interaction: its 7 spans, bare or through ``begin`` ... ``finish``."""
+    from bench_app_thread import SPANS_PER_INTERACTION, BareInteractionCase, run_interactions
+
+    if name == "bare spans":
+        bare = BareInteractionCase(processor=held_processor())
+        return lambda calls: bare.run(calls * SPANS_PER_INTERACTION)
+    client = held_client()
+    return lambda calls: run_interactions(client, calls * SPANS_PER_INTERACTION)
+
+
 def child(case: str, url: str, calls: int) -> None:
     """Make the calls of one case, then leave at once (no exit hooks: both runs end alike)."""
-    run = llm_case(case, url) if case in LLM_CASES else event_case(case)
+    if case in LLM_CASES:
+        run = llm_case(case, url)
+    elif case in EVENT_CASES:
+        run = event_case(case)
+    else:
+        run = interaction_case(case)
     run(WARMUP)
     gc.collect()
     gc.freeze()
@@ -138,6 +175,9 @@ def report(title: str, cases: tuple[str, ...], url: str, calls: int) -> list[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="counted calls per case (default 300)")
+    parser.add_argument(
+        "--only", choices=GROUPS, action="append", help="count only this group of cases (repeatable)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,18 +185,31 @@ def main() -> None:
         child(args.child, args.url, args.calls)
     if shutil.which("valgrind") is None:
         sys.exit("count_instructions: valgrind is not on the PATH")
-    from bench_llm_overhead import FakeEndpoint
+    groups = args.only or GROUPS
+    verdicts = []
+    if "llm" in groups:
+        from bench_llm_overhead import FakeEndpoint
 
-    endpoint = FakeEndpoint(in_process=False)
-    try:
-        title = "LLM call (openai chat completion, fake endpoint):"
-        plain, _, traced = report(title, LLM_CASES, endpoint.url, args.calls)
-    finally:
-        endpoint.stop()
-    bare, tracked = report("Tracked event (app thread only):", EVENT_CASES, "", args.calls)
+        endpoint = FakeEndpoint(in_process=False)
+        try:
+            title = "LLM call (openai chat completion, fake endpoint):"
+            plain, _, traced, realistic = report(title, LLM_CASES, endpoint.url, args.calls)
+        finally:
+            endpoint.stop()
+        verdicts.append(f"target: traced within 5% of plain: {traced / plain - 1:+.1%}")
+        verdicts.append(
+            f"target: traced+Sentrial (in an interaction, delivery on) within 4.5% of plain: "
+            f"{realistic / plain - 1:+.1%}"
+        )
+    if "event" in groups:
+        bare, tracked = report("Tracked event (app thread only):", EVENT_CASES, "", args.calls)
+        verdicts.append(f"target: a tracked event within 1.5x of the bare span: {tracked / bare:.2f}x")
+    if "interaction" in groups:
+        title = "Whole interaction: begin, 5 tool calls, a decision, finish (app thread only):"
+        bare, whole = report(title, INTERACTION_CASES, "", args.calls // 5)
+        verdicts.append(f"target: a whole interaction within 1.3x of its bare spans: {whole / bare:.2f}x")
     print()
-    print(f"target: traced within 5% of plain: {traced / plain - 1:+.1%}")
-    print(f"target: a tracked event within 1.5x of the bare span: {tracked / bare:.2f}x")
+    print("\n".join(verdicts))
 
 
 if __name__ == "__main__":
