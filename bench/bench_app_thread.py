@@ -292,6 +292,31 @@ class SdkCase:
         self._provider.shutdown()
 
 
+class SdkInteractionCase(SdkCase):
+    """Whole interactions (``begin``, five tool calls, a decision, ``finish``) on a client of its own;
+    ``run(count)`` makes ``count // 7`` of them, as :class:`BareInteractionCase` does."""
+
+    def __init__(self, label: str, server: BenchServer, batching: bool) -> None:
+        super().__init__(label, server, batching, sessions=0)
+        self._session_ids: list[str] = []
+
+    def run(self, count: int) -> None:
+        self._session_ids += run_interactions(self._client, count)
+        self.delivered.calls += (count // SPANS_PER_INTERACTION) * (TOOLS_PER_INTERACTION + 1)
+
+    def close(self) -> None:
+        delivered = self.delivered
+        delivered.final_flush = self._client.flush(timeout=FLUSH_TIMEOUT_S)
+        exporter = self._client.delivery.exporter
+        delivered.stats = exporter.stats if exporter is not None else None
+        held = self._server.holdings(self._session_ids)
+        delivered.on_server = held.events
+        if held.completed != len(self._session_ids):
+            delivered.flushes_ok = False
+        self._client.shutdown(timeout=FLUSH_TIMEOUT_S)
+        self._provider.shutdown()
+
+
 def timed_chunk(case: Case, count: int, pace: float) -> tuple[float, float]:
     """Wall and app-thread CPU seconds of ``count`` events: one timed loop, or with ``pace`` seconds
     of (untimed) sleep before each event, each event timed on its own."""
@@ -359,11 +384,12 @@ def median_ratio(samples: list[Sample], baseline: list[Sample], what: str) -> fl
     return statistics.median(getattr(sample, what) / getattr(base, what) for sample, base in pairs)
 
 
-def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[SdkCase]) -> None:
-    base = samples[baseline]
+def report(samples: dict[str, list[Sample]], baselines: dict[str, str], sdk_cases: Sequence[SdkCase]) -> None:
+    """The table; ``baselines`` names each case's baseline (a baseline is its own)."""
     delivered = {case.label: case.delivered for case in sdk_cases}
     rows = []
     for label, runs in samples.items():
+        base = samples[baselines[label]]
         wall, cpu, all_cpu = (median_us(runs, what) for what in ("wall", "app_cpu", "all_cpu"))
         spread = f"{min(s.wall for s in runs) * 1e6:.1f}-{max(s.wall for s in runs) * 1e6:.1f}"
         done = delivered.get(label)
@@ -383,12 +409,12 @@ def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[
     print_table(headers, rows)
     print()
     for case in sdk_cases:
-        ratio = median_ratio(samples[case.label], base, "wall")
+        ratio = median_ratio(samples[case.label], samples[baselines[case.label]], "wall")
         verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
         d = case.delivered
         stats = d.stats
         print(
-            f"{case.label}: {ratio:.2f}x the bare span, {verdict} the {TARGET_RATIO}x target; "
+            f"{case.label}: {ratio:.2f}x {baselines[case.label]}, {verdict} the {TARGET_RATIO}x target; "
             f"flushes all True: {d.flushes_ok and d.final_flush}; "
             f"sent={stats.sent} retried={stats.retried} dropped={stats.dropped} pending={stats.pending}; "
             f"server holds {d.on_server}/{d.calls} events"
@@ -435,16 +461,20 @@ def main() -> None:
         SdkCase(f"sentrial, server {SLOW_SERVER_MS} ms, batching off", slow, False, args.sessions),
         SdkCase(f"sentrial, server {SLOW_SERVER_MS} ms, batching on", slow, True, args.sessions),
     ]
+    bare_interaction = BareInteractionCase()
+    whole = SdkInteractionCase("sentrial, whole interaction, server at once", fast, False)
+    baselines = {case.label: baseline.label for case in [baseline, with_json, *sdk_cases]}
+    baselines |= {bare_interaction.label: bare_interaction.label, whole.label: bare_interaction.label}
     try:
-        samples = measure([baseline, with_json, *sdk_cases], args)
+        samples = measure([baseline, with_json, *sdk_cases, bare_interaction, whole], args)
     finally:
-        for case in sdk_cases:
+        for case in [*sdk_cases, whole]:
             case.close()
-        baseline.close()
-        with_json.close()
+        for bare in (baseline, with_json, bare_interaction):
+            bare.close()
         fast.stop()
         slow.stop()
-    report(samples, baseline.label, sdk_cases)
+    report(samples, baselines, [*sdk_cases, whole])
 
 
 if __name__ == "__main__":

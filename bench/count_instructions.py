@@ -57,7 +57,7 @@ def held_processor() -> Any:
     )
 
 
-def held_client() -> Any:
+def held_client(provider: Any = None) -> Any:
     """A ``SentrialClient`` whose delivery is on but holds every span during the count.
 
     Its batch worker never runs (nothing reaches the exporter, so nothing is sent; port 9, discard,
@@ -72,12 +72,16 @@ def held_client() -> Any:
         flush_interval=HOLD_MS / 1000, flush_threshold=HOLD_SPANS, max_queue_size=HOLD_SPANS
     )
     return SentrialClient(
-        api_key="bench-key", api_url="http://127.0.0.1:9", batching=batching, tracer_provider=TracerProvider()
+        api_key="bench-key",
+        api_url="http://127.0.0.1:9",
+        batching=batching,
+        tracer_provider=provider or TracerProvider(),
     )
 
 
 def llm_case(name: str, url: str) -> Callable[[int], Any]:
     from bench_llm_overhead import bare_span, chat, dropping_provider, openai_client
+    from opentelemetry.sdk.trace import TracerProvider
 
     from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
     from sentrial.instrumentation.openai import PATCHES
@@ -86,8 +90,9 @@ def llm_case(name: str, url: str) -> Callable[[int], Any]:
     if name == "floor":
         call = bare_span(client, provider, url)
     elif name == "traced+Sentrial":  # the realistic path: inside an interaction, delivery on
-        sentrial_client = held_client()
-        wrap_instance(client, PATCHES, sentrial_client.tracer)
+        provider = TracerProvider()  # as bench_llm_overhead.py: the instrumentation's own tracer on it
+        sentrial_client = held_client(provider)
+        wrap_instance(client, PATCHES, provider.get_tracer(TRACER_NAME))
         sentrial_client.begin(user_id="bench", event="count_instructions", input="Paris?")
         call = chat(client)
     else:
