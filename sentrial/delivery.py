@@ -19,7 +19,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
@@ -58,7 +58,7 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=_attributes_copy(span),
+        attributes=dict(attributes_of(span)),
         kind=span.kind,
         start_time=span.start_time,
         end_time=None,
@@ -66,15 +66,15 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
     )
 
 
-def _attributes_copy(span: Span) -> dict[str, Any]:
-    """A plain dict of the span's attributes. An SDK span keeps them in a ``BoundedAttributes``
-    whose own iteration takes a lock and copies its keys per item (a hundred times what copying
-    the dict inside costs); that dict is used when it is there."""
+def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes``, whose
+    lookups and iteration are Python calls (a miss raises inside, a copy takes a lock per item);
+    the plain dict inside it is read instead when it is there."""
     attributes = span.attributes
     inner = getattr(attributes, "_dict", None)
     if isinstance(inner, dict):  # an OrderedDict in older versions
-        return dict(inner)
-    return dict(attributes or {})
+        return inner
+    return attributes or {}
 
 
 def _is_for_sentrial(span: ReadableSpan) -> bool:
