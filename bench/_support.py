@@ -21,12 +21,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from sentrial.server import LocalServer
+
+# The tests' delaying TCP proxy (tests/delay_proxy.py) models the distance to the server.
+_TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(_TESTS))
+from delay_proxy import DelayProxy  # noqa: E402
 
 SERVER_START_TIMEOUT_S = 20.0
 SERVER_STOP_TIMEOUT_S = 5.0
@@ -170,6 +176,35 @@ def _accepts_connections(url: str) -> bool:
 def start_server(delay_ms: float, separate_process: bool) -> BenchServer:
     """A local server whose every answer is delayed by ``delay_ms``."""
     return ChildProcessServer(delay_ms) if separate_process else InProcessServer(delay_ms)
+
+
+class Distance:
+    """The delaying proxy in front of a server: ``url`` reaches the server ``round_trip_ms`` away."""
+
+    def __init__(self, server_url: str, round_trip_ms: float, separate_process: bool) -> None:
+        self.mode = "separate process" if separate_process else "in-process thread"
+        half = round_trip_ms / 2
+        self._proxy: DelayProxy | None = None
+        self._process: subprocess.Popen[str] | None = None
+        if not separate_process:
+            self._proxy = DelayProxy(server_url, half / 1000).start()
+            self.url = self._proxy.url
+            return
+        command = [sys.executable, str(_TESTS / "delay_proxy.py"), server_url, "--delay-ms", str(half)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()  # "delay proxy on http://127.0.0.1:PORT" once it listens
+        if not line.startswith("delay proxy on "):
+            self.stop()
+            raise RuntimeError(f"the delay proxy did not start: {line!r}")
+        self.url = line.split()[-1]
+
+    def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(SERVER_STOP_TIMEOUT_S)
 
 
 def machine_line() -> str:

@@ -11,6 +11,13 @@ from sentrial._exit_signals import shutdown_on_signal
 from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.client import DeliveryError, Interaction, SentrialClient
+from sentrial.context import (
+    ExperimentContext,
+    get_experiment_context,
+    get_system_prompt,
+    get_variant_name,
+    is_experiment_mode,
+)
 from sentrial.decorators import (
     SessionContext,
     bind_context,
@@ -19,6 +26,13 @@ from sentrial.decorators import (
     session,
     tool,
 )
+from sentrial.experiment import (
+    Experiment,
+    ExperimentRunResult,
+    ExperimentRunTracker,
+    ExperimentTestCase,
+    ExperimentVariant,
+)
 from sentrial.wrappers import wrap_anthropic, wrap_google, wrap_llm, wrap_openai
 
 __all__ = [
@@ -26,6 +40,12 @@ __all__ = [
     "AsyncSentrialClient",
     "BatcherConfig",
     "DeliveryError",
+    "Experiment",
+    "ExperimentContext",
+    "ExperimentRunResult",
+    "ExperimentRunTracker",
+    "ExperimentTestCase",
+    "ExperimentVariant",
     "Interaction",
     "SentrialClient",
     "SessionContext",
@@ -37,6 +57,10 @@ __all__ = [
     "get_client",
     "get_current_interaction",
     "get_current_session_id",
+    "get_experiment_context",
+    "get_system_prompt",
+    "get_variant_name",
+    "is_experiment_mode",
     "session",
     "shutdown",
     "shutdown_on_signal",
@@ -47,3 +71,37 @@ __all__ = [
     "wrap_openai",
 ]
 __version__ = "0.1.0"
+
+# The published package's integrations at the top level too, imported when first asked for (none
+# imports its framework before it is used). A name whose framework is missing is absent, as there.
+_INTEGRATIONS = {
+    "LANGCHAIN_MAJOR_VERSION": "sentrial.langchain",
+    "LANGCHAIN_VERSION": "sentrial.langchain",
+    "LangfuseIntegration": "sentrial.langfuse_integration",
+    "LangfuseTraceContext": "sentrial.langfuse_integration",
+    "SentrialAutogenHandler": "sentrial.autogen",
+    "SentrialCallbackHandler": "sentrial.langchain",
+    "SentrialCrewHandler": "sentrial.crewai",
+    "TrackedClaudeClient": "sentrial.claude_code",
+    "create_agent_with_sentrial": "sentrial.langchain",
+    "get_agent_executor": "sentrial.langchain",
+    "get_openai_tools_agent_creator": "sentrial.langchain",
+    "get_react_agent": "sentrial.langchain",
+    "track_crew": "sentrial.crewai",
+    "wrap_claude_agent": "sentrial.claude_code",
+    "wrap_claude_client": "sentrial.claude_code",
+}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _INTEGRATIONS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'sentrial' has no attribute {name!r}")
+    import importlib
+
+    try:
+        value: object = getattr(importlib.import_module(module_name), name)
+    except ImportError as error:  # its framework is not installed
+        raise AttributeError(f"sentrial.{name} is not available: {error}") from error
+    globals()[name] = value
+    return value

@@ -27,6 +27,7 @@ logger = logging.getLogger("sentrial")
 
 EXIT_FLUSH_SECONDS = 5.0
 """How long the exit hook waits for all clients together."""
+_JOIN_GRACE_S = 0.5  # past the deadline, for a client's shutdown to log what it dropped
 
 live_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
 """Every client not shut down yet."""
@@ -48,18 +49,40 @@ def register_exit_hook() -> None:
 def shutdown_at_exit(seconds: float = EXIT_FLUSH_SECONDS, *, keep_running: bool = False) -> None:
     """Deliver what every live client still holds before the interpreter exits (within ``seconds``).
 
+    The clients deliver side by side, each until the one deadline: one with a backlog or an
+    unreachable server does not eat the time of the others. What a client could not deliver in
+    time it drops and reports in one warning (how many requests, and why each was still waiting).
+
     With ``keep_running`` the clients are only flushed: the process may go on (a signal the app
     handles itself), so they stay open and their sessions stay the app's to finish."""
     deadline = time.monotonic() + seconds
-    for client in list(live_clients):
-        remaining = max(0.1, deadline - time.monotonic())
+    clients = list(live_clients)
+    helpers: list[threading.Thread] = []
+    for client in clients[1:]:
+        helper = threading.Thread(
+            target=_deliver_at_exit, args=(client, deadline, keep_running), name="sentrial-exit", daemon=True
+        )
         try:
-            if keep_running:
-                client.flush(timeout=remaining)
-            else:
-                client.shutdown(timeout=remaining)
-        except Exception:  # at exit, a failed delivery must not turn into a traceback
-            logger.debug("sentrial: delivery at exit failed", exc_info=True)
+            helper.start()
+        except RuntimeError:  # no new threads this late in the interpreter's shutdown: one by one
+            _deliver_at_exit(client, deadline, keep_running)
+            continue
+        helpers.append(helper)
+    if clients:
+        _deliver_at_exit(clients[0], deadline, keep_running)
+    for helper in helpers:
+        helper.join(max(0.0, deadline - time.monotonic()) + _JOIN_GRACE_S)
+
+
+def _deliver_at_exit(client: SentrialClient, deadline: float, keep_running: bool) -> None:
+    remaining = max(0.1, deadline - time.monotonic())
+    try:
+        if keep_running:
+            client.flush(timeout=remaining)
+        else:
+            client.shutdown(timeout=remaining)
+    except Exception:  # at exit, a failed delivery must not turn into a traceback
+        logger.debug("sentrial: delivery at exit failed", exc_info=True)
 
 
 def _in_forked_child() -> None:

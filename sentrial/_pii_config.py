@@ -91,15 +91,28 @@ IDENTIFIER_ATTRIBUTES = frozenset(
         sc.USER_ID,
         sc.GEN_AI_CONVERSATION_ID,
         sc.GEN_AI_AGENT_NAME,
+        sc.SERVICE_NAME,  # a resource's: the agent that per-trace sessions are named after
         sc.EVENT_ID,
         sc.OPENINFERENCE_USER_ID,
         sc.OPENINFERENCE_SESSION_ID,
     }
 )
 IDENTIFIER_PREFIXES = (sc.TRACELOOP_ASSOCIATION_PREFIX,)
-# The SDK's own ids and kinds, which the exporter routes by and the API addresses sessions by.
+# The SDK's own ids and kinds, which the exporter routes by and the API addresses sessions by
+# (and experiment runs: the experiment, its variant, the run and the sessions it names).
 STRUCTURAL_ATTRIBUTES = frozenset(
-    {sc.SPAN_KIND, sc.SESSION_ID, sc.SESSION_PARENT_ID, sc.LINKED_TRACE_ID, sc.LINKED_SPAN_ID}
+    {
+        sc.SPAN_KIND,
+        sc.SESSION_ID,
+        sc.SESSION_PARENT_ID,
+        sc.LINKED_TRACE_ID,
+        sc.LINKED_SPAN_ID,
+        sc.EXPERIMENT_ID,
+        sc.EXPERIMENT_VARIANT,
+        sc.EXPERIMENT_TEST_CASE,
+        sc.EXPERIMENT_RUN_ID,
+        sc.EXPERIMENT_RESULT_SESSION_ID,
+    }
 )
 ERROR_FIELDS = frozenset({"tool_error", "failure_reason", "error_message", "exceptions"})
 _CAMEL = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), name).lower(): name for name in ALL_FIELDS}

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import semconv
+from sentrial.context import current_run
 from sentrial.delivery import Delivery
 from sentrial.tracing import SessionRoute, for_events, with_route
 
@@ -64,7 +65,11 @@ class SessionRegistry:
     def start(
         self, session_id: str, agent_name: str, attributes: dict[str, Any], parent_session_id: str | None
     ) -> OpenSession:
-        """Start the span of a new session (inside its parent's, when that one is open here)."""
+        """Start the span of a new session (inside its parent's, when that one is open here; else
+        inside the current span, e.g. an experiment run's, whose attributes it then carries too)."""
+        run = current_run()
+        if run is not None:
+            run.session_begun(session_id, attributes, parent_session_id)
         parent = self.open.get(parent_session_id) if parent_session_id else None
         parent_context = parent.context if parent is not None else None
         route = SessionRoute(session_id, self._delivery)

@@ -3,7 +3,9 @@ parser and sets ``run`` to the function carrying it out (and ``command_parser`` 
 
 What goes wrong at run time (a port that cannot be listened on, a database that cannot be opened)
 is one line on stderr, ``sentrial COMMAND: message``, and exit code 1; a wrong command line shows the
-usage of the command at hand and exits with 2."""
+usage of the command at hand and exits with 2. Ctrl-C ends any command, once it has delivered and
+closed what it holds, with ``sentrial COMMAND: interrupted`` and exit code 130 (128 + SIGINT), as
+shells report an interrupted program."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sentrial import __version__
+from sentrial.experiment_cli import add_experiment
+
+_INTERRUPTED = 130
 
 
 def _fail(command: str, error: BaseException) -> int:
@@ -37,9 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail("serve", exc)
     print(f"Sentrial local server on {server.url} (database: {args.db}); Ctrl-C to stop", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever()  # ends by Ctrl-C only: main reports it
     finally:
         server.stop()
     return 0
@@ -108,13 +111,13 @@ def _relay(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        server.serve_forever(0.05)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        relay.close(10)
-        print(f"Sentrial relay stopped: {json.dumps(relay.stats())}", file=sys.stderr, flush=True)
+        try:
+            server.serve_forever(0.05)  # ends by Ctrl-C only
+        finally:
+            server.server_close()
+            relay.close(10)
+    except KeyboardInterrupt:  # main's one line says what was delivered
+        raise KeyboardInterrupt(f"stopped: {json.dumps(relay.stats())}") from None
     return 0
 
 
@@ -144,6 +147,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     _add_serve,
     _add_demo,
     _add_relay,
+    add_experiment,
 ]
 
 
@@ -168,7 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except KeyboardInterrupt as stop:
+        # The command cleaned up on its way out (its finally blocks); what it has to say comes along.
+        detail = f"; {stop}" if str(stop) else ""
+        command = getattr(args, "command_parser", parser).prog.removeprefix(f"{parser.prog} ")
+        print(f"sentrial {command}: interrupted{detail}", file=sys.stderr, flush=True)
+        return _INTERRUPTED
     return result
 
 

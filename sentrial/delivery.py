@@ -298,9 +298,15 @@ class Delivery:
         Runs on the batch worker only (a flush exports on its own thread, and never holds).
         """
         wait = _QUIET_S
+        looked, seen = 0.0, self._last_number
         while True:
             now = time.monotonic()
-            paused = now - self._last_handed_on >= _QUIET_S
+            # Paused now, or pausing between its spans all along the last wait (an app tracking
+            # every few milliseconds, which a look may always find just after a span).
+            handed = self._last_number - seen
+            paced = bool(looked) and handed * _QUIET_S <= now - looked
+            looked, seen = now, self._last_number
+            paused = paced or now - self._last_handed_on >= _QUIET_S
             # A queue half full ends the hold too: holding must never be what makes it overflow.
             # Nor does it hold before it measured a span: the byte budget may allow only a few.
             unmeasured = self._bytes_per_span is None

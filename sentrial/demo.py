@@ -14,9 +14,9 @@ import time
 from typing import Any, TextIO
 
 import sentrial
-from sentrial import SentrialClient
+from sentrial import SentrialClient, tool
 from sentrial._config import disabled
-from sentrial.server import LocalServer
+from sentrial.server import LocalServer, page
 
 KNOWLEDGE_BASE = {
     "password": ["KB-001: Reset your password from the login page", "KB-002: Password rules"],
@@ -76,6 +76,44 @@ def run_manual_session(client: SentrialClient) -> None:
     client.complete_session(session_id=session_id, success=True, assistant_output="2 tickets labelled")
 
 
+@tool("check_availability")
+def _check_availability(city: str, nights: int) -> dict[str, Any]:
+    return {"city": city, "nights": nights, "rooms": 3}
+
+
+@tool("plan_trip")
+def _plan_trip(city: str, nights: int) -> dict[str, Any]:
+    # A tool that calls another: the page shows the inner call under the outer one.
+    rooms = _check_availability(city, nights)
+    return {"itinerary": f"{nights} nights in {city}", "rooms": rooms["rooms"]}
+
+
+def run_trip_planner(client: SentrialClient, user_id: str, question: str) -> str:
+    """A session with a tool that calls another tool and a sub-session for the hotel booking."""
+    with sentrial.begin(user_id=user_id, event="trip_planner", input=question, convo_id="trip-42") as trip:
+        plan = _plan_trip("Lisbon", 3)
+        hotel = client.create_session(
+            name="Book the hotel",
+            agent_name="booking-agent",
+            user_id=user_id,
+            parent_session_id=trip.session_id,
+            convo_id="trip-42",
+        )
+        if hotel is not None:
+            client.track_tool_call(
+                session_id=hotel,
+                tool_name="reserve_room",
+                tool_input={"city": "Lisbon", "nights": 3},
+                tool_output={"confirmation": "LIS-3N-0042"},
+                estimated_cost=0.00045,
+                token_count=90,
+            )
+            client.complete_session(session_id=hotel, success=True, assistant_output="Room reserved")
+        answer = f"Planned {plan['itinerary']}; room reserved"
+        trip.set_output(answer)
+    return answer
+
+
 def print_tree(server: LocalServer, out: TextIO = sys.stdout) -> None:
     """Print every session the server holds, sub-sessions under their parents, events in order."""
     sessions = server.sessions()
@@ -91,7 +129,7 @@ def print_tree(server: LocalServer, out: TextIO = sys.stdout) -> None:
         cost = full.get("estimatedCost")
         out.write(
             f"{indent}* {full['name']}  [{mark}]  agent={full['agentName']} user={full['userId']}"
-            f"  cost={f'${cost:.4f}' if cost is not None else '-'}"
+            f"  cost={page.cost(cost) if cost is not None else '-'}"
             f"  tokens={full.get('totalTokens') or 0}  duration={full.get('durationMs', '-')} ms\n"
         )
         if full.get("failureReason"):
@@ -120,7 +158,7 @@ def _describe(event: dict[str, Any]) -> str:
         error = event.get("toolError") or {}
         text = f"error {error.get('type', '')}: {error.get('message')}"
     cost = event.get("estimatedCost")
-    return text + (f"  ${cost:.4f}" if cost else "")
+    return text + (f"  {page.cost(cost)}" if cost else "")
 
 
 def _how_to_browse(serve: bool, db: str, url: str) -> str:
@@ -147,6 +185,7 @@ def main(serve: bool = False, port: int = 0, db: str = ":memory:") -> int:
         return 1
     server = LocalServer(port=port, db=db).start()
     try:
+        print("Running a small support agent against the embedded local server...", flush=True)
         sentrial.configure(api_key="demo-key-local", api_url=server.url)
         run_support_agent("user_12345", "How do I reset my password?")
         delivered = sentrial.flush(timeout=10)  # only so that the tree shows the sessions in order
@@ -155,18 +194,15 @@ def main(serve: bool = False, port: int = 0, db: str = ":memory:") -> int:
         delivered = sentrial.flush(timeout=10) and delivered
         client = SentrialClient(api_key="demo-key-local", api_url=server.url)
         run_manual_session(client)
-        delivered = client.flush(timeout=10) and delivered
+        run_trip_planner(client, "user_12345", "Plan three nights in Lisbon")
+        delivered = sentrial.flush(timeout=10) and client.flush(timeout=10) and delivered
         client.shutdown()
         print(f"What the local Sessions API server at {server.url} received:\n")
         print_tree(server)
         print(f"\nAll delivered: {'yes' if delivered else 'NO'}")
         print(_how_to_browse(serve, db, server.url), flush=True)
-        if serve:
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+        while serve:  # until Ctrl-C, which the command line reports
+            time.sleep(3600)
         return 0 if delivered else 1
     finally:
         sentrial.shutdown(timeout=5)

@@ -2,7 +2,9 @@
 and the redactor of spans, built on the text engine of ``sentrial._pii_text``.
 
 Every string of a span is scanned: its name, every attribute (strings and string arrays), its
-events' names and attributes, its links' attributes and its status description. ``fields`` narrows
+events' names and attributes, its links' attributes, its status description and its resource's
+attributes (the exporter names per-trace sessions' agent after ``service.name``, and the other
+exporters send the whole resource). ``fields`` narrows
 which of the attributes that carry content (the SDK's own, the OTel GenAI ones, OpenInference's and
 Traceloop's) are redacted; every other attribute is, always. Identifiers (a user id, a conversation
 id, an agent name) get a stable pseudonym instead of a shared label, so sessions still group by
@@ -16,6 +18,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
@@ -79,6 +82,9 @@ class Redactor(TextRedactor):
         self._exceptions = "exceptions" in fields
         self._genai_events = "user_input" in fields or "assistant_output" in fields
         self._status = bool(ERROR_FIELDS & set(fields))
+        # The last resource seen and its redacted copy: a process's spans mostly share one resource,
+        # so it is scanned once, not once per span. One tuple, replaced whole: safe across threads.
+        self._last_resource: tuple[Resource, Resource] | None = None
 
     def _build_fields(self, names: Iterable[str] | None, strict: bool) -> list[str]:
         """The fields to scan; every field when any name is unknown (a misspelt field must not
@@ -143,8 +149,9 @@ class Redactor(TextRedactor):
             description = self.redact_text(status.description)
             if description != status.description:
                 status = Status(status.status_code, description)
+        resource = self._redact_resource(span.resource)
         unchanged = attributes is None and name == span.name and status is span.status
-        if unchanged and not events_changed and not links_changed:
+        if unchanged and not events_changed and not links_changed and resource is span.resource:
             return span
         return copy_span(
             span,
@@ -153,7 +160,21 @@ class Redactor(TextRedactor):
             events=events if events_changed else None,
             links=links if links_changed else None,
             status=status,
+            resource=resource,
         )
+
+    def _redact_resource(self, resource: Resource | None) -> Resource | None:
+        """``resource`` with its attributes redacted like a span's (``service.name`` gets a pseudonym,
+        as the agent name does), or ``resource`` itself when nothing needed it; never changed in place."""
+        if resource is None:
+            return None
+        last = self._last_resource
+        if last is not None and last[0] is resource:
+            return last[1]
+        attributes = self._redact_attributes(resource.attributes)
+        redacted = resource if attributes is None else Resource(attributes, resource.schema_url)
+        self._last_resource = (resource, redacted)
+        return redacted
 
     def _redact_events(self, events: Sequence[Event]) -> tuple[Sequence[Event], bool]:
         changed = False

@@ -22,6 +22,7 @@ import json
 import socket
 import ssl
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -73,28 +74,42 @@ class Connection:
         self._socket: socket.socket | None = None
         self._reader: IO[bytes] | None = None
 
+    @property
+    def is_open(self) -> bool:
+        """Whether a connection is open (the server kept the last one alive)."""
+        return self._socket is not None
+
     def request(self, method: str, path: str, body: bytes | None = None) -> Response:
         """Send one request and read the whole answer; OSError/HTTPException when the network fails."""
+        answers, failure = self.pipeline([(method, path, body)])
+        if failure is not None:
+            raise failure
+        return answers[0]
+
+    def pipeline(
+        self, requests: Sequence[tuple[str, str, bytes | None]]
+    ) -> tuple[list[Response], OSError | http.client.HTTPException | None]:
+        """Send ``requests`` (method, path, body) back to back and read their answers in order.
+
+        Returns the answers read and the network failure that stopped the reading, if any. Fewer
+        answers than requests without a failure: the server closed the connection after the last
+        answer, so it never took the rest (HTTP/1.1 pipelining, RFC 9112 section 9.3.2).
+        """
+        message = b"".join(self._message(method, path, body) for method, path, body in requests)
+        methods = [method for method, _, _ in requests]
+        reused = self._socket is not None
+        answers, failure = self._exchange(methods, message)
+        if not answers and reused and isinstance(failure, _STALE_CONNECTION):
+            # The server had closed the idle connection: once more, on a new one.
+            answers, failure = self._exchange(methods, message)
+        return answers, failure
+
+    def _message(self, method: str, path: str, body: bytes | None) -> bytes:
         head = (
             f"{method} {self._url_prefix}{self._base_path}{path} HTTP/1.1\r\n{self._fixed_headers}"
             f"Content-Length: {0 if body is None else len(body)}\r\n\r\n"
         ).encode("latin-1")
-        message = head if body is None else head + body
-        reused = self._socket is not None
-        try:
-            return self._exchange(method, message)
-        except _STALE_CONNECTION:
-            self.close()
-            if not reused:
-                raise
-        except BaseException:
-            self.close()
-            raise
-        try:  # the server had closed the idle connection: once more, on a new one
-            return self._exchange(method, message)
-        except BaseException:
-            self.close()
-            raise
+        return head if body is None else head + body
 
     def describe_failure(self, exc: BaseException) -> str:
         """A network failure of this connection in words that name where it went:
@@ -129,22 +144,28 @@ class Connection:
         reader.close()
         sock.close()
 
-    def _exchange(self, method: str, message: bytes) -> Response:
-        if self._socket is None or self._reader is None:
-            self._socket, self._reader = self._open()
-        sock, reader = self._socket, self._reader
-        sock.sendall(message)
+    def _exchange(
+        self, methods: list[str], message: bytes
+    ) -> tuple[list[Response], OSError | http.client.HTTPException | None]:
+        answers: list[Response] = []
         try:
-            response, keep_alive = read_response(reader, method)
-        except ValueError:
-            if not reader.closed:
-                raise
-            # close() from another thread won the race against this read: a network failure,
-            # retried like one, not the ValueError of reading a closed file.
-            raise ConnectionAbortedError("the connection was closed while waiting for the answer") from None
-        if not keep_alive:
+            if self._socket is None or self._reader is None:
+                self._socket, self._reader = self._open()
+            sock, reader = self._socket, self._reader
+            sock.sendall(message)
+            for method in methods:
+                response, keep_alive = _read_answer(reader, method)
+                answers.append(response)
+                if not keep_alive:
+                    self.close()
+                    break
+        except (OSError, http.client.HTTPException) as exc:
             self.close()
-        return response
+            return answers, exc
+        except BaseException:
+            self.close()
+            raise
+        return answers, None
 
     def _open(self) -> tuple[socket.socket, IO[bytes]]:
         target = self._proxy or (self._host, self._port)
@@ -159,6 +180,17 @@ class Connection:
             sock.close()
             raise
         return sock, sock.makefile("rb")
+
+
+def _read_answer(reader: IO[bytes], method: str) -> tuple[Response, bool]:
+    try:
+        return read_response(reader, method)
+    except ValueError:
+        if not reader.closed:
+            raise
+        # close() from another thread won the race against this read: a network failure,
+        # retried like one, not the ValueError of reading a closed file.
+        raise ConnectionAbortedError("the connection was closed while waiting for the answer") from None
 
 
 def read_response(reader: IO[bytes], method: str) -> tuple[Response, bool]:

@@ -24,6 +24,8 @@ class DropLog:
 
     def take(self, force: bool = False) -> dict[str, int]:
         """The drops to report now, by reason: none while the previous report is recent, unless forced."""
+        if not self._unreported:  # nothing dropped: the common case, without the lock
+            return {}
         with self._lock:
             now = time.monotonic()
             if not self._unreported or (not force and now - self._last_report < self._interval):

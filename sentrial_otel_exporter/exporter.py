@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from sentrial_otel_exporter import foreign, mapping
+from sentrial_otel_exporter import experiments, foreign, mapping
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.calls import ApiCall
@@ -150,6 +150,8 @@ class SentrialSpanExporter(SpanExporter):
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
         own_kind = mapping.span_kind(span)  # the Sentrial SDK's spans carry theirs
+        if own_kind == sc.KIND_EXPERIMENT_RUN:
+            return self._run_calls(span)
         span = foreign.in_sentrial_terms(span)
         kind = mapping.span_kind(span)
         sid = mapping.session_id(span)
@@ -185,6 +187,22 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 book.totals.add(usage)
         return [call]
+
+    def _run_calls(self, span: ReadableSpan) -> list[ApiCall]:
+        """An experiment run: opened from its snapshot, completed when it ends. The sessions begun
+        inside it share its lane, so the run is opened before them and completed after them."""
+        run = experiments.run_id(span)
+        if run is None:
+            return []
+        if mapping.is_open_snapshot(span):
+            with self._lock:
+                self._books[run] = _SessionBook(lane=run)
+            opening = experiments.open_run_call(span, run)
+            return [opening] if opening is not None else []
+        with self._lock:
+            self._books.pop(run, None)
+        completion = experiments.complete_run_call(span, run)
+        return [completion] if completion is not None else []
 
     def _late_event_calls(
         self, span: ReadableSpan, completed: _Completed, session: str | None = None
@@ -301,11 +319,15 @@ class SentrialSpanExporter(SpanExporter):
         return calls
 
     def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
-        parent = mapping.parent_session_id(span)
+        parent = mapping.parent_session_id(span) or experiments.run_id(span)
         with self._lock:
             parent_book = self._books.get(parent) if parent else None
-            # A sub-session shares its root's lane, so its parent is always opened before it.
-            book = _SessionBook(lane=parent_book.lane if parent_book else sid)
+            # A sub-session shares its root's lane, so its parent is always opened before it (a
+            # session begun in an experiment run shares the run's, for the same reason). One whose
+            # parent another process opens (a forked child's, under the parent's current
+            # interaction) cannot be ordered after that opening anyway: it takes a lane of its own.
+            shared = parent_book is not None and parent_book.opened_here
+            book = _SessionBook(lane=parent_book.lane if parent_book and shared else sid)
             self._books[sid] = book
             if len(self._books) > _MAX_TRACKED_SESSIONS:
                 self._books.popitem(last=False)

@@ -20,6 +20,7 @@ from opentelemetry.trace import StatusCode
 from sentrial_otel_exporter import foreign
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.calls import ApiCall
+from sentrial_otel_exporter.event_metadata import llm_call_details, span_timing
 
 SESSIONS_PATH = "/api/sdk/sessions"
 SESSION_PATH = "/api/sdk/sessions/{session}"
@@ -331,6 +332,7 @@ def event_call(
     sid = session or session_id(span)
     if sid is None:
         return None
+    details: dict[str, Any] = {}
     if kind == sc.KIND_TOOL_CALL:
         body, usage = _tool_call_body(attrs)
     elif kind == sc.KIND_DECISION:
@@ -339,13 +341,20 @@ def event_call(
         body, usage = _error_body(attrs), EventUsage()
     elif kind == sc.KIND_LLM or (kind is None and is_genai_span(attrs)):
         body, usage = _llm_body(span, attrs)
+        details = llm_call_details(attrs)
     else:
         return None
     body = {"sessionId": sid, **body, "stateBefore": {}, "stateAfter": {}}
     _put(body, "traceId", _text(attrs.get(sc.LINKED_TRACE_ID)) or _hex_trace_id(span))
     _put(body, "spanId", _text(attrs.get(sc.LINKED_SPAN_ID)) or _hex_span_id(span))
     metadata = load_json(attrs.get(sc.METADATA))
-    _put(body, "metadata", metadata if isinstance(metadata, dict) else None)
+    # The span's timing first: what the body or the caller put under the same keys wins.
+    body["metadata"] = {
+        **span_timing(span),
+        **details,
+        **(body.get("metadata") or {}),
+        **(metadata if isinstance(metadata, dict) else {}),
+    }
     return ApiCall("POST", EVENTS_PATH, body, session=sid, lane=lane), usage
 
 

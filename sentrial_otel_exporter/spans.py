@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
@@ -20,9 +21,10 @@ def copy_span(
     events: Sequence[Event] | None = None,
     links: Sequence[Link] | None = None,
     status: Status | None = None,
+    resource: Resource | None = None,
 ) -> ReadableSpan:
-    """A ReadableSpan like ``span`` with another name, attributes, events, links or status; dropped
-    counts kept.
+    """A ReadableSpan like ``span`` with another name, attributes, events, links, status or
+    resource; dropped counts kept.
 
     ReadableSpan reports a dropped count only for bounded collections; where nothing was dropped,
     plain ones do (the attributes are already valid, and it hands them out read-only anyway).
@@ -46,7 +48,7 @@ def copy_span(
         name=span.name if name is None else name,
         context=span.context,
         parent=span.parent,
-        resource=span.resource,
+        resource=span.resource if resource is None else resource,
         attributes=copied_attributes,
         events=copied_events,
         links=copied_links,

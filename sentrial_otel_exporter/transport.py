@@ -1,9 +1,10 @@
 """HTTP delivery of Sessions API calls: ordered per lane, parallel across lanes, retried, bounded.
 
 The transport knows the REST API (paths, which body fields hold session ids) but nothing of
-spans. Calls of one lane (one root session and its sub-sessions) go out one at a time in the order
-they were submitted, so a session is always opened before its events and completed last; different
-lanes are sent in parallel by a small pool of worker threads, each over its own kept-alive connection.
+spans. Calls of one lane (one root session and its sub-sessions) go out in the order they were
+submitted, pipelined in runs on one connection (:mod:`sentrial_otel_exporter.pipelining`), so a
+session is always opened before its events and completed last; different lanes are sent in
+parallel by a small pool of worker threads, each over its own kept-alive connection.
 What waits is bounded twice: in calls (``max_pending``) and in bytes (``max_pending_bytes``, each
 call's body counted as the JSON it is sent as, encoded once when it is queued). A call's wire form
 is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_exporter.retries`'s.
@@ -11,8 +12,8 @@ is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_e
 
 from __future__ import annotations
 
+import functools
 import heapq
-import http.client
 import itertools
 import logging
 import threading
@@ -26,7 +27,15 @@ from sentrial_otel_exporter.calls import ApiCall, IdTable, encode, wire_request
 from sentrial_otel_exporter.connection import Connection, Response
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.forks import after_fork_in_child
-from sentrial_otel_exporter.retries import MAX_RETRY_AFTER_S, after_refusal, backoff_seconds
+from sentrial_otel_exporter.pipelining import (
+    Outcome,
+    PipeliningCheck,
+    judge_answer,
+    next_run_calls,
+    outcomes_of,
+    take_run,
+)
+from sentrial_otel_exporter.retries import MAX_RETRY_AFTER_S
 
 logger = logging.getLogger("sentrial")
 
@@ -41,6 +50,9 @@ _OPENING_HEADROOM = 64
 _UNOPENED = "its session's opening was dropped (the delivery queue was full)"
 _MAX_UNOPENED = 10_000  # sessions whose opening was dropped, remembered (the latest)
 DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
+# Lanes whose run length is remembered while they have nothing to send (a session's next call
+# then goes out in a run as long as its last one), the latest.
+_MAX_REMEMBERED_LANES = 10_000
 
 
 @dataclass
@@ -84,6 +96,7 @@ class Transport:
         self._seq = itertools.count()
         self._closed = False
         self._delivered_at_shutdown = False
+        self._pipelining = PipeliningCheck()  # true until the server shows it takes no pipelining
         self._set_up_queue()
         after_fork_in_child(self._start_over_in_child)
 
@@ -94,7 +107,8 @@ class Transport:
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
-        self._in_flight: set[str] = set()  # lanes whose first call a worker is sending
+        self._in_flight: dict[str, int] = {}  # lanes a worker is sending a run of: its length
+        self._run_calls: dict[str, int] = {}  # how many calls each lane's next run may hold
         # Sessions whose opening was dropped: their later calls go nowhere.
         self._unopened: OrderedDict[str, None] = OrderedDict()
         self._ready: deque[str] = deque()
@@ -246,9 +260,10 @@ class Transport:
         if trouble:
             self._drop_locked(f"{prefix} (last attempt: {trouble})", count)
             return
-        if key in self._in_flight:
-            self._drop_locked(f"{prefix} (in flight: the server may have it, unconfirmed)")
-            count -= 1
+        in_flight = self._in_flight.get(key, 0)
+        if in_flight:
+            self._drop_locked(f"{prefix} (in flight: the server may have it, unconfirmed)", in_flight)
+            count -= in_flight
         if count:
             self._drop_locked(f"{prefix} (waiting their turn, no failure)", count)
 
@@ -270,8 +285,8 @@ class Transport:
             self._threads.append(thread)
             thread.start()
 
-    def _next_call(self) -> tuple[str, ApiCall] | None:
-        """Block until a lane is ready; None once the transport is closed."""
+    def _next_run(self) -> tuple[str, list[ApiCall]] | None:
+        """Block until a lane is ready and take its next run; None once the transport is closed."""
         with self._lock:
             while True:
                 if self._closed:
@@ -283,8 +298,10 @@ class Transport:
                     key = self._ready.popleft()
                     lane = self._lanes.get(key)
                     if lane:
-                        self._in_flight.add(key)
-                        return key, lane[0]
+                        calls = self._run_calls.get(key, 1) if self._pipelining else 1
+                        run = take_run(lane, calls)
+                        self._in_flight[key] = len(run)
+                        return key, run
                 wait = self._backing_off[0][0] - now if self._backing_off else None
                 self._work.wait(wait)
 
@@ -298,44 +315,31 @@ class Transport:
             )
         )
         while True:
-            picked = self._next_call()
+            picked = self._next_run()
             if picked is None:
                 return
-            key, call = picked
-            if key in self._failing and time.monotonic() > call.deadline:
+            key, run = picked
+            if key in self._failing and time.monotonic() > run[0].deadline:
                 # Its session's server stopped answering and this call waited out its whole retry
                 # time behind the one that gave up: one more timed-out attempt per queued call
                 # would take a timeout each to drain.
-                with self._lock:
-                    if not self._closed:
-                        self._in_flight.discard(key)
-                        self._finish_locked(key, _GAVE_UP_WAITING, gave_up=True)
-                self._warn_drops()
-                continue
-            call.attempts += 1
-            try:
-                retry_in, failure, server_wait = self._attempt(call)
-            except Exception as exc:  # a failure of the SDK's own: drop the call, keep the lane going
-                logger.debug("sentrial: could not send %s %s", call.method, call.path, exc_info=True)
-                retry_in, failure = None, f"{type(exc).__name__} while sending {call.method} {call.path}"
-                server_wait = None
+                run = run[:1]
+                outcomes = [Outcome(failure=_GAVE_UP_WAITING, gave_up=True)]
+            else:
+                for call in run:
+                    call.attempts += 1
+                try:
+                    outcomes = self._send_run(run)
+                except Exception as exc:  # a failure of the SDK's own: drop the call, keep the lane going
+                    head = run[0]
+                    logger.debug("sentrial: could not send %s %s", head.method, head.path, exc_info=True)
+                    failure = f"{type(exc).__name__} while sending {head.method} {head.path}"
+                    outcomes = [Outcome(failure=failure)] + [Outcome(unanswered=True) for _ in run[1:]]
             with self._lock:
                 if self._closed:
                     return
-                self._in_flight.discard(key)
-                if retry_in is not None:
-                    now = time.monotonic()
-                    if server_wait is not None:
-                        self._honour_server_wait(call, now + retry_in)
-                    if now + retry_in <= call.deadline:
-                        self._stats.retried += 1
-                        self._troubles[key] = failure or "retrying"
-                        heapq.heappush(self._backing_off, (now + retry_in, next(self._seq), key))
-                        self._work.notify()
-                        continue
-                    failure = f"gave up retrying: {failure}"
-                self._finish_locked(key, failure, gave_up=retry_in is not None)
-            if failure:
+                self._settle_locked(key, run, outcomes)
+            if any(outcome.failure for outcome in outcomes):
                 self._warn_drops()
 
     def _honour_server_wait(self, call: ApiCall, due: float) -> None:
@@ -344,29 +348,85 @@ class Transport:
         keep_until = call.queued_at + self._retry_timeout + self._max_retry_after
         call.deadline = max(call.deadline, min(due, keep_until))
 
-    def _finish_locked(self, key: str, failure: str | None, gave_up: bool = False) -> None:
-        """Take the lane's first call off: sent (``failure`` None) or dropped; ``gave_up`` when
-        it was dropped because its retry time ran out (the lane is then marked failing)."""
+    def _settle_locked(self, key: str, run: list[ApiCall], outcomes: list[Outcome]) -> None:
+        """Take the run off the head of its lane: what the server took counts as sent, what it
+        refused is retried or dropped, and the lane goes back to wait for its next turn.
+
+        Behind a failed call, a call refused for a transient reason goes back to the lane with it,
+        to be sent after it. Behind a session's opening, a call refused for good goes back too: it
+        may have failed only because of the opening (an event whose session's opening was refused
+        gets a 404; so does one sent with the SDK's session id when the server answered the
+        opening with an id of its own). Sent again, it is judged on its own.
+        """
         lane = self._lanes[key]
-        call = lane.popleft()
-        self._stats.pending -= 1
-        self._stats.pending_bytes -= call.size
-        self._troubles.pop(key, None)
-        if failure is None:
-            self._stats.sent += 1
-            self._failing.discard(key)
-        else:
-            self._drop_locked(failure)
-            if gave_up:
-                self._failing.add(key)
-        if lane:
-            self._ready.append(key)
-            self._work.notify()
-        else:
+        for _ in run:
+            lane.popleft()
+        again: list[ApiCall] = []  # back to the head of the lane, in order
+        retry_due: float | None = None
+        trouble = None
+        failed_before = opened_before = False  # an earlier call of the run failed / opened a session
+        for call, outcome in zip(run, outcomes, strict=True):
+            if outcome.unanswered:
+                call.attempts -= 1
+                again.append(call)
+                continue
+            if outcome.failure is None:
+                self._stats.sent += 1
+                self._failing.discard(key)
+                self._forget_locked(call)
+            elif (failed_before and outcome.retry_in is not None) or opened_before:
+                now = time.monotonic()
+                if outcome.retry_in is not None:
+                    if outcome.server_wait is not None:
+                        self._honour_server_wait(call, now + outcome.retry_in)
+                    if retry_due is None:
+                        retry_due, trouble = now + outcome.retry_in, outcome.failure
+                self._stats.retried += 1
+                again.append(call)
+            else:
+                failure, gave_up = outcome.failure, outcome.gave_up
+                now = time.monotonic()
+                if outcome.retry_in is not None:
+                    if outcome.server_wait is not None:
+                        self._honour_server_wait(call, now + outcome.retry_in)
+                    if now + outcome.retry_in <= call.deadline:
+                        self._stats.retried += 1
+                        retry_due, trouble = now + outcome.retry_in, failure
+                        again.append(call)
+                        failed_before = True
+                        continue
+                    failure, gave_up = f"gave up retrying: {failure}", True
+                self._forget_locked(call)
+                self._drop_locked(failure)
+                if gave_up:
+                    self._failing.add(key)
+            failed_before = failed_before or outcome.failure is not None
+            opened_before = opened_before or call.opens_session
+        lane.extendleft(reversed(again))
+        del self._in_flight[key]
+        accepted_whole = all(outcome.failure is None and not outcome.unanswered for outcome in outcomes)
+        self._run_calls[key] = next_run_calls(self._run_calls.pop(key, 1), accepted_whole)
+        if len(self._run_calls) > _MAX_REMEMBERED_LANES:  # the lane whose run ended longest ago
+            del self._run_calls[next(iter(self._run_calls))]
+        if not lane:
             del self._lanes[key]
             self._failing.discard(key)
+            self._troubles.pop(key, None)
+        elif retry_due is not None:
+            self._troubles[key] = trouble or "retrying"
+            heapq.heappush(self._backing_off, (retry_due, next(self._seq), key))
+            self._work.notify()
+        else:
+            self._troubles.pop(key, None)
+            self._ready.append(key)
+            self._work.notify()
         if self._stats.pending == 0:
             self._idle.notify_all()
+
+    def _forget_locked(self, call: ApiCall) -> None:
+        """A call is done with (sent or dropped): it no longer counts as pending."""
+        self._stats.pending -= 1
+        self._stats.pending_bytes -= call.size
 
     def _drop_locked(self, reason: str, count: int = 1) -> None:
         self._stats.dropped += count
@@ -394,26 +454,33 @@ class Transport:
                 self._connections.append(connection)
         return connection
 
-    def _attempt(self, call: ApiCall) -> tuple[float | None, str | None, float | None]:
-        """Send once. Returns (seconds to wait before retrying or None, failure reason or None,
-        the wait the server asked for with Retry-After or None)."""
-        path, data = wire_request(call, self._ids)
+    def _send_run(self, run: list[ApiCall]) -> list[Outcome]:
+        """Send the run on this worker's connection, pipelined; one outcome per call."""
         connection = self._connection()
-        try:
-            response = connection.request(call.method, path, data)
-        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, garbled
-            failure = f"{connection.describe_failure(exc)} on {call.method} {call.path}"
-            return backoff_seconds(call.attempts), failure, None
-        status = response.status
-        if 200 <= status < 300:
-            if call.opens_session:
-                self._learn_session_id(call, response)
-            return None, None, None
-        return after_refusal(call, response, self._max_retry_after)
+        fresh = not connection.is_open
+        requests = [(call.method, *wire_request(call, self._ids)) for call in run]
+        answers, failure = connection.pipeline(requests)
+        if (
+            len(run) > 1
+            and self._pipelining
+            and not self._pipelining.after_run(fresh, len(run), answers, failure)
+        ):
+            logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
+        judge = functools.partial(self._judge, max_retry_after=self._max_retry_after)
+        return outcomes_of(run, answers, failure, judge, connection.describe_failure)
+
+    def _judge(self, call: ApiCall, response: Response, max_retry_after: float) -> Outcome:
+        outcome = judge_answer(call, response, max_retry_after)
+        if outcome.failure is None and call.opens_session:
+            self._learn_session_id(call, response)
+        return outcome
 
     def _learn_session_id(self, call: ApiCall, response: Response) -> None:
         try:
-            server_id = response.json().get("id")
+            answer = response.json()
+            if call.answer_id_under is not None:
+                answer = answer.get(call.answer_id_under)
+            server_id = answer.get("id")
         except (ValueError, AttributeError):
             server_id = None
         if not isinstance(server_id, str) or not server_id:

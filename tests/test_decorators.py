@@ -545,3 +545,27 @@ def test_session_and_tool_given_unusable_names_still_run_the_function(configured
     assert (recorded["userId"], recorded["status"]) == ("anonymous", "completed")
     assert [e["toolName"] for e in recorded["events"]] == ["ambiguous-name"]
     assert [s["status"] for s in by_agent(configured, "ambiguous-name")] == ["completed"]
+
+
+def test_events_carry_their_start_duration_and_parent_span(configured: LocalServer) -> None:
+    @tool("inner")
+    def inner(x: int) -> int:
+        return x + 1
+
+    @tool("outer")
+    def outer(x: int) -> int:
+        return inner(x) * 2
+
+    @session("nesting-agent")
+    def run(message: str) -> str:
+        return str(outer(1))
+
+    run("go")
+    assert sentrial.flush(timeout=5)
+    (stored,) = by_agent(configured, "nesting-agent")
+    # The inner tool ends first, so it arrives first; its metadata says where it belongs.
+    first, second = stored["events"]
+    assert (first["toolName"], second["toolName"]) == ("inner", "outer")
+    assert first["metadata"]["parent_span_id"] == second["spanId"]
+    assert second["metadata"]["started_at"] <= first["metadata"]["started_at"]
+    assert second["metadata"]["duration_ms"] >= first["metadata"]["duration_ms"] >= 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ def test_demo_prints_what_the_server_received() -> None:
     assert "[FAILED]" in out and "reason: LookupError: no answer for this question" in out
     assert "tool_call search_knowledge_base" in out and "decision " in out and "error NotFound" in out
     assert "* Nightly ticket triage  [ok]" in out
+    # A sub-session under its parent, at its own depth
+    assert "\n    * Book the hotel  [ok]" in out and "  $0.00045" in out
     assert "All delivered: yes" in out
     assert "Traceback" not in result.stderr
     # The server is gone by now: no URL to browse, but how to get one.
@@ -38,7 +42,7 @@ def test_demo_with_a_database_file_says_how_to_serve_it(tmp_path: Path) -> None:
     )
     with LocalServer(db=str(db)) as server:
         names = [s["name"] for s in server.sessions()]
-    assert len(names) == 3 and "Nightly ticket triage" in names
+    assert len(names) == 5 and {"Nightly ticket triage", "Book the hotel"} <= set(names)
 
 
 def test_demo_serve_prints_the_url_while_it_answers() -> None:
@@ -48,7 +52,28 @@ def test_demo_serve_prints_the_url_while_it_answers() -> None:
         page = requests.get(line.split()[3], timeout=5)
         assert page.status_code == 200 and "Nightly ticket triage" in page.text
         status, err = demo.interrupt()
-    assert status == 0 and "Traceback" not in err
+    assert (status, err) == (130, "sentrial demo: interrupted\n")
+
+
+def test_ctrl_c_during_the_demo_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
+    """The demo is held mid-run: the test holds the write lock of the database the demo's server
+    writes to, so no session can be stored until the test lets go, after pressing Ctrl-C."""
+    db = tmp_path / "demo.db"
+    LocalServer(db=str(db)).stop()  # the tables exist: the demo's server opens the file without writing
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with running_sentrial("demo", "--db", str(db)) as demo:
+            demo.line_starting("Running a small support agent")
+            demo.proc.send_signal(signal.SIGINT)
+            holder.execute("ROLLBACK")  # the demo's clean-up may now deliver what it holds
+            _, err = demo.proc.communicate(timeout=30)
+    finally:
+        holder.close()
+    assert (demo.proc.returncode, err) == (130, "sentrial demo: interrupted\n")
+    assert not any(line.startswith("All delivered") for line in demo.lines)  # it did not run to its end
+    with LocalServer(db=str(db)) as server:  # the clean-up left a database that opens
+        server.sessions()
 
 
 @pytest.mark.parametrize("variable", ["SENTRIAL_DISABLED", "OTEL_SDK_DISABLED"])

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from helpers import wait_until
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -20,6 +21,7 @@ from otlp_receiver import OtlpReceiver
 from sentrial import SentrialClient
 from sentrial._pii_secret import hash_secret
 from sentrial.redact import PiiBuiltinPatterns, PiiConfig, PiiCustomPattern
+from sentrial.relay import Relay, RelayServer
 from sentrial.server import LocalServer
 from sentrial.tracing import router_of
 
@@ -299,3 +301,63 @@ def test_a_trace_session_named_after_a_root_span_with_pii_is_redacted(
     assert client.flush(timeout=5)
     (session,) = local_server.sessions()
     assert session["name"] == "GET /users/[EMAIL]"
+
+
+LLM_CALL = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+}
+APP_RESOURCE = {"service.name": f"bot {EMAIL}", "user.email": EMAIL, "host.name": f"box {PHONE}"}
+
+
+def run_llm_call_outside_sessions(provider: TracerProvider) -> None:
+    """A trace with one LLM call and no Sentrial session: its session is named after service.name."""
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("job"), tracer.start_as_current_span("chat", attributes=LLM_CALL):
+        pass
+
+
+def test_resource_attributes_are_redacted_for_every_exporter_and_the_apps_resource_is_kept(
+    local_server: LocalServer, clients: list[SentrialClient]
+) -> None:
+    resource = Resource.create(APP_RESOURCE)
+    provider = TracerProvider(resource=resource)
+    additional = InMemorySpanExporter()
+    client = make_client(local_server, provider, pii=True, additional_exporters=[additional])
+    clients.append(client)
+    router_of(provider).default = client.delivery
+    run_llm_call_outside_sessions(provider)
+    assert client.flush(timeout=10)
+
+    wire = json.dumps([r["json"] for r in local_server.requests])
+    assert EMAIL not in wire and PHONE not in wire
+    (session,) = local_server.sessions()
+    pseudonym = hmac.new(hash_secret(), EMAIL.encode(), hashlib.sha256).hexdigest()[:16]
+    assert session["agentName"] == f"bot [EMAIL:{pseudonym}]"
+    spans = additional.get_finished_spans()
+    assert spans and all(span.resource is spans[0].resource for span in spans)  # redacted once
+    assert dict(spans[0].resource.attributes) == {
+        **resource.attributes,
+        "service.name": f"bot [EMAIL:{pseudonym}]",  # as the agent name: sessions still group by it
+        "user.email": "[EMAIL]",
+        "host.name": "box [PHONE]",
+    }
+    assert resource.attributes["user.email"] == EMAIL  # the app's own Resource is untouched
+
+
+def test_the_relay_names_the_agent_after_the_redacted_service_name(local_server: LocalServer) -> None:
+    """Over real HTTP: an app's OTLP exporter -> a redacting relay -> the local server."""
+    relay = RelayServer(Relay(api_url=local_server.url, api_key="k", pii=True), port=0).start()
+    provider = TracerProvider(resource=Resource.create(APP_RESOURCE))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{relay.url}/v1/traces")))
+    try:
+        run_llm_call_outside_sessions(provider)
+        provider.shutdown()
+        assert relay.relay.flush(timeout=10)
+    finally:
+        relay.stop()
+    (session,) = wait_until(local_server.sessions, what="the trace's session")
+    assert session["agentName"].startswith("bot [EMAIL:")
+    wire = json.dumps([r["json"] for r in local_server.requests])
+    assert EMAIL not in wire and PHONE not in wire

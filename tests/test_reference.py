@@ -155,7 +155,7 @@ def test_interaction_tracks_tool_calls_decisions_and_errors_in_order(configured:
     calls = sdk_bodies(configured)
     assert [c[0] for c in calls] == ["POST", "POST", "POST", "POST", "PATCH"]
     tool, decision, error = (c[2] for c in calls[1:4])
-    assert without(tool, "traceId", "spanId") == {
+    assert without(tool, "traceId", "spanId", "metadata") == {
         "sessionId": interaction.session_id,
         "eventType": "tool_call",
         "toolName": "search_knowledge_base",
@@ -167,7 +167,9 @@ def test_interaction_tracks_tool_calls_decisions_and_errors_in_order(configured:
         "stateAfter": {},
     }
     assert len(tool["traceId"]) == 32 and len(tool["spanId"]) == 16
-    assert without(decision, "traceId", "spanId") == {
+    # Every event carries its span's timing, for nesting and a timeline.
+    assert set(tool["metadata"]) == {"started_at", "duration_ms", "parent_span_id"}
+    assert without(decision, "traceId", "spanId", "metadata") == {
         "sessionId": interaction.session_id,
         "eventType": "llm_decision",
         "reasoning": "Will search KB before escalating",
@@ -263,14 +265,16 @@ def test_sentrial_client_manual_session(local_server: LocalServer) -> None:
     tool, decision, error = session["events"]
     assert tool["traceId"] == "4bf92f3577b34da6a3ce929d0e0e4736" and tool["spanId"] == "00f067aa0ba902b7"
     assert tool["toolError"] == {"message": "partial results", "type": "Warning"}
-    assert (tool["tokenCount"], tool["metadata"], tool["reasoning"]) == (120, {"attempt": 1}, None)
+    assert (tool["tokenCount"], tool["metadata"]["attempt"], tool["reasoning"]) == (120, 1, None)
+    # The caller's metadata, plus the span's timing (started_at, duration_ms, parent_span_id)
+    assert set(tool["metadata"]) == {"attempt", "started_at", "duration_ms", "parent_span_id"}
     assert (decision["tokenCount"], decision["estimatedCost"]) == (30, 0.001)
     assert error["toolError"] == {
         "message": "Lookup failed",
         "type": "APIError",
         "stack_trace": "Traceback ...",
     }
-    assert error["metadata"] == {"code": 503}
+    assert error["metadata"]["code"] == 503
     sub = local_server.session(sub_id)
     assert sub is not None
     assert (sub["parentSessionId"], sub["convoId"], sub["metadata"]) == (session_id, "conv_1", {"step": 2})

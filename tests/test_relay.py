@@ -279,8 +279,8 @@ def test_the_relay_command_delivers_what_it_took_before_ctrl_c_ends_it(local_ser
         url = relay.line_starting("Sentrial relay: OTLP/HTTP on ").split()[4].removesuffix("/v1/traces")
         assert post(url, encode_spans([first_llm, tool, root]).SerializeToString())[0] == 200
         status, err = relay.interrupt()
-    assert status == 0 and "Traceback" not in err
-    counters = json.loads(err.split("Sentrial relay stopped: ", 1)[1])
+    assert status == 130 and err.startswith("sentrial relay: interrupted; stopped: ") and err.count("\n") == 1
+    counters = json.loads(err.split("stopped: ", 1)[1])
     assert (counters["spans"], counters["delivery"]["dropped"], counters["delivery"]["pending"]) == (3, 0, 0)
     session = local_server.session(f"trace-{root.context.trace_id:032x}")  # type: ignore[union-attr]
     assert session is not None and session["status"] == "completed" and len(session["events"]) == 2

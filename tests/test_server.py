@@ -195,7 +195,9 @@ def test_read_endpoints(local_server: LocalServer) -> None:
     session_id = open_session(local_server)
     post_event(local_server, decision(session_id))
     listed = requests.get(f"{local_server.url}/api/sdk/sessions").json()
-    assert listed == {"sessions": local_server.sessions()}
+    # Every session in creation order (no filter, no page), each with its number of events
+    assert listed["sessions"] == [{**s, "eventCount": 1} for s in local_server.sessions()]
+    assert (listed["total"], listed["nextOffset"], listed["totals"]["sessions"]) == (1, None, 1)
     one = requests.get(f"{local_server.url}/api/sdk/sessions/{session_id}")
     assert one.status_code == 200 and one.json() == local_server.session(session_id)
     assert requests.get(f"{local_server.url}/api/sdk/sessions/nope").status_code == 404
@@ -327,7 +329,8 @@ def _session_with_a_secret(srv: LocalServer) -> str:
 def test_pages_need_the_api_key_when_the_server_has_one() -> None:
     with LocalServer(api_key=PAGE_KEY) as srv:
         session_id = _session_with_a_secret(srv)
-        for path in ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico"):
+        paths = ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico", "/live/sessions")
+        for path in (*paths, "/conversations/conv_789", "/?q=confidential"):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "sentrial-pages-1=x"}):
                 resp = requests.get(f"{srv.url}{path}", headers=headers, timeout=5)
                 assert resp.status_code == 401, (path, headers)
@@ -338,6 +341,10 @@ def test_pages_need_the_api_key_when_the_server_has_one() -> None:
         assert "confidential-ticket" in requests.get(f"{srv.url}/", headers=script, timeout=5).text
         page = requests.get(f"{srv.url}/sessions/{session_id}", headers=script, timeout=5)
         assert page.status_code == 200 and "4242" in page.text
+        # The pages' own script and style hold no data: the sign-in form uses them too.
+        style = requests.get(f"{srv.url}/static/page.css", timeout=5)
+        assert style.status_code == 200 and style.headers["Content-Type"].startswith("text/css")
+        assert requests.get(f"{srv.url}/static/secrets.txt", timeout=5).status_code == 404
 
 
 def test_the_sign_in_form_sets_a_cookie_that_opens_the_pages() -> None:
@@ -381,11 +388,14 @@ def test_html_pages(local_server: LocalServer) -> None:
     requests.patch(f"{local_server.url}/api/sdk/sessions/{plain}", json=FINISH_OK)
     index = requests.get(f"{local_server.url}/")
     assert index.status_code == 200 and index.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in index.headers["Content-Security-Policy"]
+    assert index.headers["X-Content-Type-Options"] == "nosniff"
     assert "<script>" not in index.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in index.text
     assert BEGIN["name"] in index.text and f'href="/sessions/{plain}"' in index.text
     page = requests.get(f"{local_server.url}/sessions/{plain}").text
     assert "llm:openai:gpt-4o" in page and "User not found" in page and "Password reset email sent!" in page
-    assert page.index("tool_call") < page.index("#2 error")
+    # The tree: the session, then its events in the order they started
+    assert re.findall(r'data-kind="(\w+)"', page) == ["session", "llm", "error"]
     assert "&quot;provider&quot;: &quot;openai&quot;" in page  # pretty-printed, escaped JSON
     assert "<script>" not in requests.get(f"{local_server.url}/sessions/{evil}").text
     assert requests.get(f"{local_server.url}/sessions/nope").status_code == 404

@@ -116,7 +116,7 @@ def test_calls_queued_behind_a_give_up_are_dropped_without_a_timeout_each(
         elapsed = time.monotonic() - started
         stats_now = transport.stats()
         assert (stats_now.dropped, stats_now.sent, stats_now.pending) == (20, 0, 0)
-        assert elapsed < 5, f"draining took {elapsed:.1f} s; one 0.3 s timeout per call would take about 7 s"
+        assert len(local_server.requests) < 10, f"{elapsed:.1f} s; each of the 20 calls was tried"
         assert drop_warnings(caplog)
     finally:
         local_server.set_delay(0)

@@ -12,7 +12,8 @@ from typing import Any
 
 from sentrial.relay import otlp
 from sentrial.relay.receiver import MAX_BODY, Relay, Reply
-from sentrial.server.local import listening
+from sentrial.server.handler import family_of
+from sentrial.server.local import address_text, listening
 
 TRACES_PATH = "/v1/traces"
 
@@ -117,6 +118,7 @@ class RelayServer(ThreadingHTTPServer):
         listening(host, port, self._bind)
 
     def _bind(self, address: tuple[str, int]) -> None:
+        self.address_family = family_of(address[0])  # read by the socket's creation just below
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -130,7 +132,7 @@ class RelayServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The base URL (the OTLP endpoint is ``url + "/v1/traces"``)."""
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{address_text(str(host), int(port))}"
 
     def start(self) -> RelayServer:
         """Serve from a daemon thread; returns self."""

@@ -13,11 +13,18 @@ It implements the contract of ``sessions-api.md``:
 
 Beyond the hosted contract, for reading back what was recorded:
 
-- ``GET /api/sdk/sessions`` answers ``{"sessions": [...]}`` in creation order.
+- ``GET /api/sdk/sessions`` answers ``{"sessions": [...], "total", "nextOffset", "totals"}``: every
+  session in creation order, each with its ``eventCount``, or those that ``status``, ``agent``,
+  ``user``, ``since``, ``until``, ``q`` (text in names, inputs, outputs), ``convo`` select, sorted by
+  ``sort`` (created, cost, duration, tokens) and ``order``, paged by ``limit`` and ``offset``; the
+  totals (sessions, failed, failureRate, estimatedCost, totalTokens) are over all selected
+  (``sentrial.server.queries``). A wrong parameter is 422 naming it.
 - ``GET /api/sdk/sessions/{id}`` answers one session with its ``events`` in arrival order.
-- ``GET /`` and ``GET /sessions/{id}``: HTML pages of the same. When the server has an API key they
-  need it too, as the same ``Authorization`` header or through a sign-in form that POSTs the key and
-  sets an HttpOnly cookie (see ``sentrial.server.auth``).
+- ``GET /`` (the list, same parameters), ``GET /sessions/{id}`` (a session's tree and details),
+  ``GET /conversations/{convoId}`` and ``GET /live/sessions`` (what the list's script polls): HTML
+  pages, under a Content-Security-Policy that runs only the script and style under ``/static/``.
+  When the server has an API key they need it too, as the same ``Authorization`` header or through
+  a sign-in form that POSTs the key and sets an HttpOnly cookie (see ``sentrial.server.auth``).
 
 Errors are JSON ``{"error": message}``: 400 malformed or non-object body, 401 missing or wrong
 ``Authorization: Bearer <key>`` on ``/api/sdk/*`` when the server has a key, 404 unknown session or

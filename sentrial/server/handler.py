@@ -13,12 +13,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from sentrial.server import auth, page, validate
+from sentrial.server import assets, auth, experiment_routes, page, page_list, page_session, queries, validate
 from sentrial.server.state import State
 from sentrial.server.store import UnknownSession
 from sentrial.server.validate import ApiError
@@ -27,6 +27,14 @@ MAX_BODY = 32 * 1024 * 1024
 OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's path: OTEL_EXPORTER_OTLP_ENDPOINT may name this server
 # A 401 must name a scheme; for Bearer, browsers show the answer's page (the sign-in form), no dialog.
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Sent with every answer: the pages run only this server's own script and style (no inline code, so
+# a value that slipped through escaping still runs nothing), and no answer is sniffed as another type.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+    " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Request:
     params: dict[str, str]
     json: Any
     json_error: str | None
+    query: dict[str, list[str]] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         """The JSON object body; ApiError(400) when it is missing, malformed or not an object."""
@@ -81,7 +90,8 @@ def _create_session(req: Request) -> Response:
 
 
 def _list_sessions(req: Request) -> Response:
-    return json_response(200, {"sessions": req.state.store.sessions()})
+    query = queries.parse_list_query(req.query)
+    return json_response(200, req.state.store.read(lambda db: queries.list_sessions(db, query)))
 
 
 def _get_session(req: Request) -> Response:
@@ -112,16 +122,47 @@ def _pii_config(req: Request) -> Response:
     return json_response(200, {} if config is None else {"config": config})
 
 
+def _page_query(req: Request) -> queries.ListQuery:
+    query = queries.parse_list_query(req.query, default_descending=True)
+    return query if query.limit is not None else replace(query, limit=page_list.PAGE_SIZE)
+
+
 def _index_page(req: Request) -> Response:
-    store = req.state.store
-    return html_response(200, page.index(store.sessions(), store.event_counts()))
+    try:
+        query = _page_query(req)
+    except ApiError as exc:
+        return html_response(422, page.message_page("Cannot show these sessions", exc.message))
+    listed, agents = req.state.store.read(lambda db: (queries.list_sessions(db, query), queries.agents(db)))
+    return html_response(200, page_list.index(listed, query, agents))
+
+
+def _live_sessions(req: Request) -> Response:
+    """The parts of the list page that change, for its script to swap in (live updates)."""
+    query = _page_query(req)
+    listed = req.state.store.read(lambda db: queries.list_sessions(db, query))
+    return json_response(200, page_list.live_parts(listed, query))
 
 
 def _session_page(req: Request) -> Response:
-    session = req.state.store.session(req.params["id"])
-    if session is None:
-        return html_response(404, page.not_found(req.params["id"]))
-    return html_response(200, page.session(session))
+    session_id = req.params["id"]
+    tree = req.state.store.read(lambda db: queries.session_tree(db, session_id))
+    if tree is None:
+        return html_response(404, page.not_found(session_id))
+    return html_response(200, page_session.session(tree))
+
+
+def _conversation_page(req: Request) -> Response:
+    convo_id = req.params["id"]
+    sessions = req.state.store.read(lambda db: queries.conversation(db, convo_id))
+    return html_response(200 if sessions else 404, page_list.conversation(convo_id, sessions))
+
+
+def _asset(req: Request) -> Response:
+    found = assets.get(req.params["name"])
+    if found is None:
+        raise ApiError(404, f"no such file: {req.params['name']}")
+    content_type, body = found
+    return Response(200, body, content_type=content_type, headers={"Cache-Control": "no-cache"})
 
 
 _Endpoint = Callable[[Request], Response]
@@ -131,7 +172,11 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Endpoint]]] = [
     (re.compile(r"/api/sdk/events"), {"POST": _add_event}),
     (re.compile(r"/api/sdk/pii-config"), {"GET": _pii_config}),
     (re.compile(r"/"), {"GET": _index_page}),
+    (re.compile(r"/live/sessions"), {"GET": _live_sessions}),
     (re.compile(r"/sessions/(?P<id>[^/]+)"), {"GET": _session_page}),
+    (re.compile(r"/conversations/(?P<id>[^/]+)"), {"GET": _conversation_page}),
+    (re.compile(assets.PREFIX + r"(?P<name>[^/]+)"), {"GET": _asset}),
+    *experiment_routes.ROUTES,
 ]
 
 
@@ -188,7 +233,8 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
 
     def _respond(self, state: State) -> Response:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query, keep_blank_values=True)
         raw = b""
         if "Transfer-Encoding" in self.headers:
             state.record(self.command, self.path, dict(self.headers.items()), None)
@@ -216,16 +262,17 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             return Response(fault.status, fault.body, headers=dict(fault.headers))
         try:
-            if path == "/api/sdk" or path.startswith("/api/sdk/"):
+            if path == "/api/sdk" or path.startswith(("/api/sdk/", "/api/experiments")):
                 if state.api_key is not None and not auth.bearer_matches(
                     self.headers.get("Authorization"), state.api_key
                 ):
                     raise ApiError(401, "missing or wrong API key (send 'Authorization: Bearer <key>')")
-            elif state.api_key is not None:
+            elif state.api_key is not None and not path.startswith(assets.PREFIX):
+                # The script and style hold no data: the sign-in form uses them too.
                 refused = self._page_gate(state.api_key, state.page_token, path, raw)
                 if refused is not None:
                     return refused
-            return self._route(state, path.rstrip("/") or "/", parsed, json_error)
+            return self._route(state, path.rstrip("/") or "/", parsed, json_error, query)
         except ApiError as exc:
             headers = _CHALLENGE if exc.status == 401 else None
             return error_response(exc.status, exc.message, headers)
@@ -262,7 +309,9 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return html_response(401, page.sign_in(auth.FORM_FIELD, wrong_key=False), _CHALLENGE)
 
-    def _route(self, state: State, path: str, parsed: Any, json_error: str | None) -> Response:
+    def _route(
+        self, state: State, path: str, parsed: Any, json_error: str | None, query: dict[str, list[str]]
+    ) -> Response:
         for pattern, methods in _ROUTES:
             match = pattern.fullmatch(path)
             if match is None:
@@ -274,19 +323,25 @@ class Handler(BaseHTTPRequestHandler):
                     405, f"{self.command} is not allowed here (allowed: {allowed})", {"Allow": allowed}
                 )
             params = {name: unquote(value) for name, value in match.groupdict().items()}
-            return endpoint(Request(state, params, parsed, json_error))
+            return endpoint(Request(state, params, parsed, json_error, query))
         raise ApiError(404, f"no such endpoint: {path}")
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
+        for name, value in {**SECURITY_HEADERS, **response.headers}.items():
             self.send_header(name, value)
         if response.close:
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(response.body)
+
+
+def family_of(host: str) -> socket.AddressFamily:
+    """The socket family to listen on ``host`` with: IPv6 for an IPv6 address, else IPv4 (a name
+    such as ``localhost`` is looked up as IPv4, as the standard library's servers do)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 class HTTPServer(ThreadingHTTPServer):
@@ -302,6 +357,7 @@ class HTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
         self._closing = False
+        self.address_family = family_of(address[0])  # read by the socket's creation just below
         super().__init__(address, Handler)
 
     def server_bind(self) -> None:

@@ -25,20 +25,24 @@ class ListenError(OSError):
         self.errno = errno
 
 
-def _address(host: str, port: int) -> str:
+def address_text(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it: an IPv6 address in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def listening(host: str, port: int, make: Callable[[tuple[str, int]], _Server]) -> _Server:
-    """``make((host, port))``, a server that binds on construction; ListenError naming both if it
-    cannot listen there."""
+    """``make((host, port))``, a server that binds on construction (in the family ``family_of``
+    gives); ListenError naming both if it cannot listen there. An IPv6 address may come in
+    brackets, as in a URL."""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     if not 0 <= port <= 65535:
         # bind() would raise OverflowError, which names neither.
-        raise ListenError(_address(host, port), "the port must be between 0 and 65535")
+        raise ListenError(address_text(host, port), "the port must be between 0 and 65535")
     try:
         return make((host, port))
     except OSError as exc:
-        raise ListenError(_address(host, port), exc.strerror or str(exc), exc.errno) from exc
+        raise ListenError(address_text(host, port), exc.strerror or str(exc), exc.errno) from exc
 
 
 def _listen(host: str, port: int) -> HTTPServer:
@@ -81,7 +85,7 @@ class LocalServer:
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:8765``."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{_address(str(host), int(port))}"
+        return f"http://{address_text(str(host), int(port))}"
 
     def start(self) -> LocalServer:
         """Serve from a background daemon thread; returns self."""

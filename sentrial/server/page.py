@@ -1,123 +1,192 @@
-"""The local server's HTML pages: the session list and one session with its events. No JavaScript."""
+"""What the local server's HTML pages share: the document around them, and how values are shown (costs
+to the precision small ones need, durations, times, human labels). Every value is escaped here or by
+the caller: nothing a client sent is ever written into a page as markup."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
-table { border-collapse: collapse; }
-th, td { border-bottom: 1px solid #ddd; padding: .3rem .7rem; text-align: left; vertical-align: top; }
-pre { background: #f5f5f5; padding: .5rem; overflow-x: auto; margin: .2rem 0; }
-.failed, .error { color: #b00020; }
-.completed { color: #1b6e20; }
-section { border-left: 3px solid #ccc; padding-left: 1rem; margin: 1.2rem 0; }
-section.error { border-color: #b00020; }
-input { font: inherit; padding: .2rem .4rem; }
-"""
-_NONE = "—"
-# Event fields shown as pretty-printed JSON blocks, in this order; other fields go in the table.
-_BLOCKS = ("toolInput", "toolOutput", "toolError", "metadata", "stateBefore", "stateAfter")
-_SKIP = frozenset({"eventType", "toolName", "sessionId", *_BLOCKS})
+from sentrial.server import assets
+
+NONE = "—"
+# Labels of the API's field names where splitting the name would not say it well.
+_LABELS = {
+    "agentName": "Agent",
+    "userId": "User",
+    "convoId": "Conversation",
+    "parentSessionId": "Parent session",
+    "estimatedCost": "Cost",
+    "durationMs": "Duration",
+    "duration_ms": "Duration",
+    "totalTokens": "Tokens",
+    "tokenCount": "Tokens",
+    "userInput": "Input",
+    "assistantOutput": "Output",
+    "failureReason": "Failure reason",
+    "createdAt": "Started",
+    "completedAt": "Completed",
+    "customMetrics": "Custom metrics",
+    "stateBefore": "State before",
+    "stateAfter": "State after",
+    "toolInput": "Input",
+    "toolOutput": "Output",
+    "toolError": "Error",
+    "alternativesConsidered": "Alternatives considered",
+    "stack_trace": "Stack trace",
+    "receivedAt": "Received",
+    "started_at": "Started",
+    "parent_span_id": "Parent span",
+    "spanId": "Span",
+    "traceId": "Trace",
+}
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
-def _document(title: str, body: str) -> str:
+def document(title: str, body: str, scripted: bool = True) -> str:
+    """A whole page: ``body`` (markup, already escaped) with the pages' style sheet and script."""
+    script = f'<script src="{assets.url("page.js")}" defer></script>' if scripted else ""
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>"
+        f'<link rel="stylesheet" href="{assets.url("page.css")}">{script}</head>\n'
+        f"<body>\n{body}\n</body></html>\n"
     )
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return _NONE
+def label(key: str) -> str:
+    """A field name as people say it: ``agentName`` → "Agent", ``finish_reason`` → "Finish reason"."""
+    if key in _LABELS:
+        return _LABELS[key]
+    words = _WORD.findall(key) or [key]
+    text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+    return text[:1].upper() + text[1:]
+
+
+def text(value: Any) -> str:
+    """A scalar value as escaped text: Yes/No for booleans, a dash for nothing."""
+    if value is None or value == "":
+        return NONE
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
     if isinstance(value, (dict, list)):
-        return f"<pre>{_json(value)}</pre>"
+        return escape(json.dumps(value, ensure_ascii=False))
     return escape(str(value))
 
 
-def _json(value: Any) -> str:
-    return escape(json.dumps(value, indent=2, ensure_ascii=False))
+def pretty_json(value: Any) -> str:
+    """``value`` as indented JSON, escaped."""
+    return escape(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def _cost(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"${value:.4f}"
-    return _text(value)
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a field sent with another type)."""
+    return value if isinstance(value, dict) else {}
 
 
-def _duration(value: Any) -> str:
-    if value is None:
-        return _NONE
-    return f"{value} ms" if value < 1000 else f"{value / 1000:.2f} s"
+def is_number(value: Any) -> bool:
+    """True for an int or float that is not a bool and is finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _session_href(session_id: str) -> str:
+def cost(value: Any) -> str:
+    """US dollars with the digits a small cost needs: $0.00045, $0.023, $1.50, $1,234.57."""
+    if not is_number(value):
+        return NONE
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    places = min(10, max(2, 2 - math.floor(math.log10(abs(value)))))
+    digits = f"{value:.{places}f}".rstrip("0")
+    whole, _, fraction = digits.partition(".")
+    return f"${whole}.{fraction.ljust(2, '0')}"
+
+
+def duration(ms: Any) -> str:
+    """Milliseconds as people read them: 0.42 ms, 12 ms, 1.25 s, 3 min 5 s."""
+    if not is_number(ms):
+        return NONE
+    if ms < 10:
+        return f"{ms:.2f}".rstrip("0").rstrip(".") + " ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def tokens(value: Any) -> str:
+    """A token count with thousands separators."""
+    return f"{value:,}" if is_number(value) else NONE
+
+
+def percent(value: Any) -> str:
+    """A fraction as a percentage with one decimal."""
+    return f"{value * 100:.1f}%" if is_number(value) else NONE
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time (as the server and the exporter write them), None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def time(value: Any) -> str:
+    """A stored time as UTC to the second, in a ``<time>`` element."""
+    parsed = parse_time(value)
+    if parsed is None:
+        return text(value)
+    shown = parsed.strftime("%Y-%m-%d %H:%M:%S")
+    return f'<time datetime="{escape(str(value))}">{shown}</time>'
+
+
+def badge(status: Any) -> str:
+    """A session's status as a coloured badge."""
+    name = str(status)
+    css = name if name in ("active", "completed", "failed") else "other"
+    return f'<span class="badge {css}">{escape(name)}</span>'
+
+
+def session_href(session_id: str) -> str:
+    """The escaped link to a session's page."""
     return escape("/sessions/" + quote(session_id, safe=""))
 
 
-def index(sessions: list[dict[str, Any]], event_counts: dict[str, int]) -> str:
-    """The list of sessions, newest first, each linking to its own page."""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("Name", "Agent", "User", "Status", "Cost", "Tokens", "Duration", "Events", "Created")
-    )
-    rows = []
-    for s in reversed(sessions):
-        status = escape(s["status"])
-        rows.append(
-            f'<tr><td><a href="{_session_href(s["id"])}">{escape(s["name"])}</a></td>'
-            f"<td>{escape(s['agentName'])}</td><td>{escape(s['userId'])}</td>"
-            f'<td class="{status}">{status}</td><td>{_cost(s["estimatedCost"])}</td>'
-            f"<td>{_text(s['totalTokens'])}</td><td>{_duration(s['durationMs'])}</td>"
-            f"<td>{event_counts.get(s['id'], 0)}</td><td>{escape(s['createdAt'])}</td></tr>"
-        )
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    if not rows:
-        table = "<p>No sessions yet.</p>"
-    return _document("Sentrial sessions", f"<h1>Sessions ({len(sessions)})</h1>\n{table}")
+def conversation_href(convo_id: str) -> str:
+    """The escaped link to a conversation's page."""
+    return escape("/conversations/" + quote(convo_id, safe=""))
 
 
-def _event(number: int, event: dict[str, Any]) -> str:
-    kind = str(event.get("eventType"))
-    title = f"#{number} {kind}"
-    if event.get("toolName") is not None:
-        title += f" {event['toolName']}"
-    rows = "".join(
-        f"<tr><th>{escape(key)}</th><td>{_cost(value) if key == 'estimatedCost' else _text(value)}</td></tr>"
-        for key, value in event.items()
-        if key not in _SKIP
-    )
-    blocks = "".join(
-        f"<h4>{key}</h4><pre>{_json(event[key])}</pre>" for key in _BLOCKS if event.get(key) not in (None, {})
-    )
-    css = ' class="error"' if kind == "error" or event.get("toolError") else ""
-    return f"<section{css}><h3>{escape(title)}</h3><table>{rows}</table>{blocks}</section>"
+def preview(value: Any, limit: int = 120) -> str:
+    """The start of a text, escaped, on one line."""
+    if value is None:
+        return ""
+    flat = " ".join(str(value).split())
+    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
-def session(data: dict[str, Any]) -> str:
-    """One session: its fields, then its events in arrival order."""
-    events = data.get("events", [])
-    fields = "".join(
-        f"<tr><th>{escape(key)}</th><td>{_cost(value) if key == 'estimatedCost' else _text(value)}</td></tr>"
-        for key, value in data.items()
-        if key != "events"
-    )
-    body = (
-        f'<p><a href="/">&larr; all sessions</a></p><h1>{escape(data["name"])}</h1>'
-        f"<table>{fields}</table><h2>Events ({len(events)})</h2>"
-        + ("".join(_event(i, e) for i, e in enumerate(events, 1)) or "<p>No events.</p>")
-    )
-    return _document(f"Session {data['name']}", body)
+def message_page(title: str, message: str) -> str:
+    """A page that says one thing, with the way back to the list."""
+    body = f'<p><a href="/">&larr; All sessions</a></p><h1>{escape(title)}</h1><p>{escape(message)}</p>'
+    return document(title, body, scripted=False)
 
 
 def not_found(session_id: str) -> str:
     """The page for a session id that does not exist."""
-    body = f'<p><a href="/">&larr; all sessions</a></p><h1>No session {escape(session_id)}</h1>'
-    return _document("Session not found", body)
+    return message_page("Session not found", f"There is no session {session_id}.")
 
 
 def sign_in(field: str, wrong_key: bool) -> str:
@@ -131,4 +200,4 @@ def sign_in(field: str, wrong_key: bool) -> str:
         f'<input type="password" name="{escape(field)}" autocomplete="current-password" required autofocus>'
         "</label> <button>Sign in</button></form>"
     )
-    return _document("Sign in", body)
+    return document("Sign in", body, scripted=False)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 # Column names are the JSON field names, so a row maps onto the API's dict as it is.
 _SCHEMA = """
@@ -47,6 +50,22 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events (sessionId, seq);
 """
+# An event's timing (see event_timing), kept in columns of their own so that a page can order and
+# nest events without parsing their bodies; added to a database made before they existed.
+_EVENT_TIMING_COLUMNS = {
+    "startedAt": ("TEXT", "$.metadata.started_at"),
+    "durationMs": ("REAL", "$.metadata.duration_ms"),
+    "parentSpanId": ("TEXT", "$.metadata.parent_span_id"),
+}
+# What the sessions list filters and sorts on (queries.py).
+_LIST_INDEXES = """
+CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions (status, seq);
+CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions (agentName, seq);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (userId, seq);
+CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (createdAt);
+CREATE INDEX IF NOT EXISTS sessions_by_parent ON sessions (parentSessionId);
+CREATE INDEX IF NOT EXISTS sessions_by_convo ON sessions (convoId, seq);
+"""
 
 SESSION_FIELDS = (
     "id",
@@ -71,7 +90,7 @@ SESSION_FIELDS = (
     "completedAt",
 )
 _JSON_FIELDS = frozenset({"metadata", "customMetrics"})
-_COLUMNS = ", ".join(SESSION_FIELDS)
+SESSION_COLUMNS = ", ".join(SESSION_FIELDS)
 # Fields a PATCH may set (the run from "status" to "assistantOutput"); the validator guarantees no
 # others reach the SQL.
 COMPLETION_FIELDS = SESSION_FIELDS[SESSION_FIELDS.index("status") : SESSION_FIELDS.index("createdAt")]
@@ -89,10 +108,37 @@ def _open(path: str) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        _add_timing_columns(conn)
+        conn.executescript(_LIST_INDEXES)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _add_timing_columns(conn: sqlite3.Connection) -> None:
+    """Give an events table made before the timing columns existed those columns, filled in."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    for column, (kind, path) in _EVENT_TIMING_COLUMNS.items():
+        if column not in present:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+            conn.execute(f"UPDATE events SET {column} = json_extract(body, ?)", (path,))
+
+
+def event_timing(event: dict[str, Any]) -> tuple[str | None, float | None, str | None]:
+    """An event's start, duration and parent span, from its ``metadata`` (``started_at``,
+    ``duration_ms``, ``parent_span_id``); None for each it does not carry in the expected type."""
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        return None, None, None
+    started, duration, parent = (metadata.get(k) for k in ("started_at", "duration_ms", "parent_span_id"))
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not math.isfinite(duration):
+        duration = None
+    return (
+        started if isinstance(started, str) else None,
+        None if duration is None else float(duration),
+        parent if isinstance(parent, str) else None,
+    )
 
 
 class UnknownSession(LookupError):
@@ -110,7 +156,8 @@ def _to_db(field: str, value: Any) -> Any:
     return value
 
 
-def _session_from_row(row: Sequence[Any]) -> dict[str, Any]:
+def session_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """A session as the API answers it, from its row of ``SESSION_FIELDS``."""
     session = dict(zip(SESSION_FIELDS, row, strict=True))
     for field in _JSON_FIELDS:
         if session[field] is not None:
@@ -120,7 +167,8 @@ def _session_from_row(row: Sequence[Any]) -> dict[str, Any]:
     return session
 
 
-def _event_from_row(event_id: str, body: str, received_at: str) -> dict[str, Any]:
+def event_from_row(event_id: str, body: str, received_at: str) -> dict[str, Any]:
+    """An event as the API answers it: its body as sent, with the server's id and arrival time."""
     event: dict[str, Any] = json.loads(body)
     event["id"] = event_id
     event["receivedAt"] = received_at
@@ -173,7 +221,7 @@ class Store:
             values = {name: fields.get(name) for name in SESSION_FIELDS}
             values.update(id=session_id, status="active", createdAt=now())
             db.execute(
-                f"INSERT INTO sessions ({_COLUMNS}) VALUES ({', '.join('?' * len(SESSION_FIELDS))})",
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join('?' * len(SESSION_FIELDS))})",
                 [_to_db(name, values[name]) for name in SESSION_FIELDS],
             )
             created = self._session(db, session_id)
@@ -212,19 +260,25 @@ class Store:
                     (session_id, span_id),
                 ).fetchone()
                 if row is not None:
-                    return _event_from_row(*row), False
+                    return event_from_row(*row), False
             event_id, received_at = str(uuid.uuid4()), now()
             db.execute(
-                "INSERT INTO events (id, sessionId, spanId, body, receivedAt) VALUES (?, ?, ?, ?, ?)",
-                (event_id, session_id, span_id, body, received_at),
+                "INSERT INTO events (id, sessionId, spanId, body, receivedAt, startedAt, durationMs,"
+                " parentSpanId) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (event_id, session_id, span_id, body, received_at, *event_timing(event)),
             )
-        return _event_from_row(event_id, body, received_at), True
+        return event_from_row(event_id, body, received_at), True
+
+    def read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        """What ``query`` answers from the database (it runs under the store's lock; see queries.py)."""
+        with self._locked() as db:
+            return query(db)
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session, in creation order."""
         with self._locked() as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM sessions ORDER BY seq").fetchall()
-        return [_session_from_row(row) for row in rows]
+            rows = db.execute(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY seq").fetchall()
+        return [session_from_row(row) for row in rows]
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         """One session with its ``events`` in arrival order, or None."""
@@ -235,16 +289,10 @@ class Store:
             rows = db.execute(
                 "SELECT id, body, receivedAt FROM events WHERE sessionId = ? ORDER BY seq", (session_id,)
             ).fetchall()
-        session["events"] = [_event_from_row(*row) for row in rows]
+        session["events"] = [event_from_row(*row) for row in rows]
         return session
-
-    def event_counts(self) -> dict[str, int]:
-        """The number of events of every session that has any, by session id."""
-        with self._locked() as db:
-            rows = db.execute("SELECT sessionId, COUNT(*) FROM events GROUP BY sessionId").fetchall()
-        return {session_id: count for session_id, count in rows}
 
     @staticmethod
     def _session(db: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
-        row = db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        return None if row is None else _session_from_row(row)
+        row = db.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return None if row is None else session_from_row(row)

@@ -44,7 +44,8 @@ def stored_count(server: LocalServer, session_id: str) -> int:
 
 
 def wire_sequence(request_log: list[dict[str, Any]], session_id: str) -> list[str]:
-    """What the server was asked about one session, in arrival order, retries of a call collapsed:
+    """What the server was asked about one session, in arrival order, each call where it arrived
+    last (a refused call is sent again, after the calls pipelined behind it that were refused too):
     ``"open"``, the spanId of each event, ``"complete"``."""
     sequence: list[str] = []
     for request in request_log:
@@ -58,8 +59,9 @@ def wire_sequence(request_log: list[dict[str, Any]], session_id: str) -> list[st
             label = "complete"
         else:
             continue
-        if not sequence or sequence[-1] != label:
-            sequence.append(label)
+        if label in sequence:
+            sequence.remove(label)
+        sequence.append(label)
     return sequence
 
 
@@ -74,3 +76,19 @@ def assert_delivered_in_order(
     span_ids = [event["spanId"] for event in session["events"]]
     log = server.requests if request_log is None else request_log
     assert wire_sequence(log, session_id) == ["open", *span_ids, "complete"]
+
+
+def assert_delivered_despite_refusals(
+    server: LocalServer, session_id: str, steps: int, refused: set[str], request_log: list[dict[str, Any]]
+) -> None:
+    """Every step stored exactly once, the opening first and the completion last; the events the
+    server never refused in order (a refused one lands after those pipelined behind it)."""
+    session = server.session(session_id)
+    assert session is not None
+    assert session["status"] == "completed"
+    assert sorted(stored_steps(server, session_id)) == list(range(steps))
+    kept = [event["toolInput"]["i"] for event in session["events"] if event["spanId"] not in refused]
+    assert kept == sorted(kept)
+    sequence = wire_sequence(request_log, session_id)
+    assert sequence[0] == "open"
+    assert sequence[-1] == "complete"

@@ -1,0 +1,74 @@
+"""What an event's ``metadata`` adds for a reader, from its span: when it started, how long it ran and
+what it ran inside (every event), and an LLM call's request parameters and finish reason."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from sentrial_otel_exporter import semconv as sc
+
+Attributes = Mapping[str, Any]
+
+
+def span_timing(span: ReadableSpan) -> dict[str, Any]:
+    """When an event's span started (``started_at``, ISO 8601 UTC), how long it ran (``duration_ms``)
+    and the span it ran inside (``parent_span_id``): what a server needs to nest events and draw a
+    timeline. Keys it cannot know are left out."""
+    timing: dict[str, Any] = {}
+    if span.start_time:
+        timing["started_at"] = _iso_time(span.start_time)
+        if span.end_time:
+            timing["duration_ms"] = round(max(0, span.end_time - span.start_time) / 1_000_000, 3)
+    if span.parent is not None:
+        timing["parent_span_id"] = sc.span_hex(span.parent.span_id)
+    return timing
+
+
+# An LLM call's request parameters, as the GenAI conventions name them, by the name sent.
+_LLM_PARAMETERS = {
+    "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+    "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "top_p": sc.GEN_AI_REQUEST_TOP_P,
+    "top_k": sc.GEN_AI_REQUEST_TOP_K,
+    "stop_sequences": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+}
+
+
+def llm_call_details(attrs: Attributes) -> dict[str, Any]:
+    """What an LLM call's event adds to its metadata for a reader: the request's ``parameters``
+    (temperature, max_tokens, ...), why the answer ended (``finish_reason``) and, for a stream, when
+    its first chunk came (``time_to_first_chunk_ms``), those known."""
+    details: dict[str, Any] = {}
+    parameters = {name: _plain(attrs[key]) for name, key in _LLM_PARAMETERS.items() if key in attrs}
+    if parameters:
+        details["parameters"] = parameters
+    reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
+    if isinstance(reasons, (list, tuple)) and reasons:
+        details["finish_reason"] = ", ".join(str(reason) for reason in reasons)
+    first_chunk = attrs.get(sc.LLM_TIME_TO_FIRST_CHUNK_MS)
+    if (
+        isinstance(first_chunk, (int, float))
+        and not isinstance(first_chunk, bool)
+        and math.isfinite(first_chunk)
+    ):
+        details["time_to_first_chunk_ms"] = first_chunk
+    return details
+
+
+def _iso_time(unix_nanos: int) -> str:
+    seconds, nanos = divmod(unix_nanos, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos // 1000:06d}Z"
+
+
+def _plain(value: Any) -> Any:
+    """An attribute value as JSON has it (a sequence attribute is a tuple)."""
+    return list(value) if isinstance(value, tuple) else value
