@@ -52,6 +52,7 @@ from _support import (
     print_table,
     start_server,
 )
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -64,6 +65,10 @@ API_KEY = "bench-key"
 TOOL_NAME = "search"
 TOOL_INPUT = {"query": "weather in Paris", "limit": 3}
 TOOL_OUTPUT = {"results": ["sunny", "22C"], "ok": True}
+TOOLS_PER_INTERACTION = 5
+SPANS_PER_INTERACTION = TOOLS_PER_INTERACTION + 2  # the session, the tool calls, one decision
+REASONING = "The forecast answers the question; no more searches needed."
+ALTERNATIVES = ["search again", "answer"]
 FLUSH_TIMEOUT_S = 120.0
 
 
@@ -102,27 +107,18 @@ class BareSpanCase:
 
     def run(self, count: int) -> None:
         tracer, context, session_id = self._tracer, self._context, self._session_id
-        tool_input = json.dumps(TOOL_INPUT, separators=(",", ":"))
-        tool_output = json.dumps(TOOL_OUTPUT, separators=(",", ":"))
+        # Without the encodings the attributes are the same every time: made once (the stricter floor).
+        attributes = _tool_attributes(
+            session_id,
+            json.dumps(TOOL_INPUT, separators=(",", ":")),
+            json.dumps(TOOL_OUTPUT, separators=(",", ":")),
+        )
         for _ in range(count):
             if self._encode_json:
                 tool_input = json.dumps(TOOL_INPUT, separators=(",", ":"))
                 tool_output = json.dumps(TOOL_OUTPUT, separators=(",", ":"))
-            span = tracer.start_span(
-                f"execute_tool {TOOL_NAME}",
-                context=context,
-                attributes={
-                    semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
-                    semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
-                    semconv.GEN_AI_TOOL_NAME: TOOL_NAME,
-                    semconv.GEN_AI_TOOL_TYPE: semconv.TOOL_TYPE_FUNCTION,
-                    semconv.GEN_AI_TOOL_CALL_ARGUMENTS: tool_input,
-                    semconv.GEN_AI_TOOL_CALL_RESULT: tool_output,
-                    semconv.COST_USD: 0.0,
-                    semconv.SESSION_ID: session_id,
-                },
-            )
-            span.end()
+                attributes = _tool_attributes(session_id, tool_input, tool_output)
+            tracer.start_span(f"execute_tool {TOOL_NAME}", context=context, attributes=attributes).end()
 
     def settle(self) -> None:
         self._processor.force_flush()
@@ -130,6 +126,97 @@ class BareSpanCase:
     def close(self) -> None:
         self._parent.end()
         self._provider.shutdown()
+
+
+def _tool_attributes(session_id: str, tool_input: str, tool_output: str) -> dict[str, Any]:
+    return {
+        semconv.SPAN_KIND: semconv.KIND_TOOL_CALL,
+        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+        semconv.GEN_AI_TOOL_NAME: TOOL_NAME,
+        semconv.GEN_AI_TOOL_TYPE: semconv.TOOL_TYPE_FUNCTION,
+        semconv.GEN_AI_TOOL_CALL_ARGUMENTS: tool_input,
+        semconv.GEN_AI_TOOL_CALL_RESULT: tool_output,
+        semconv.COST_USD: 0.0,
+        semconv.SESSION_ID: session_id,
+    }
+
+
+class BareInteractionCase:
+    """The baseline of a whole interaction: the same 7 spans made with bare OTel, as an app that
+    traces by hand would (``start_as_current_span`` for the agent run): a root span with the
+    session's attributes made current, five tool spans and a decision span under it, the outcome
+    set on the root, the context left and the root ended; the attribute values are computed once
+    (no ids, no JSON per interaction). ``run(count)`` makes ``count // 7`` of them."""
+
+    label = "bare OTel, whole interaction"
+
+    def __init__(self, processor: BatchSpanProcessor | None = None) -> None:
+        self._provider = TracerProvider()
+        self._processor = processor or BatchSpanProcessor(DroppingExporter())
+        self._provider.add_span_processor(self._processor)
+        self._tracer = self._provider.get_tracer("bench")
+        # Values computed once, as in BareSpanCase: the floor is the spans alone.
+        self._session_id, self._event_id = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def run(self, count: int) -> None:
+        tracer, session_id, event_id = self._tracer, self._session_id, self._event_id
+        tool_attributes = _tool_attributes(
+            session_id,
+            json.dumps(TOOL_INPUT, separators=(",", ":")),
+            json.dumps(TOOL_OUTPUT, separators=(",", ":")),
+        )
+        alternatives = json.dumps(ALTERNATIVES)
+        for _ in range(count // SPANS_PER_INTERACTION):
+            root = tracer.start_span(
+                "invoke_agent bench",
+                attributes={
+                    semconv.SPAN_KIND: semconv.KIND_SESSION,
+                    semconv.SESSION_ID: session_id,
+                    semconv.SESSION_NAME: f"bench:{event_id[:8]}",
+                    semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+                    semconv.GEN_AI_AGENT_NAME: "bench",
+                    semconv.USER_ID: "user-1",
+                    semconv.EVENT_ID: event_id,
+                    semconv.INPUT: "Weather?",
+                },
+            )
+            token = otel_context.attach(trace.set_span_in_context(root))
+            for _ in range(TOOLS_PER_INTERACTION):
+                tracer.start_span(f"execute_tool {TOOL_NAME}", attributes=tool_attributes).end()
+            tracer.start_span(
+                semconv.SPAN_NAME_DECISION,
+                attributes={
+                    semconv.SPAN_KIND: semconv.KIND_DECISION,
+                    semconv.DECISION_REASONING: REASONING,
+                    semconv.COST_USD: 0.0,
+                    semconv.DECISION_ALTERNATIVES: alternatives,
+                    semconv.DECISION_CONFIDENCE: 0.8,
+                    semconv.SESSION_ID: session_id,
+                },
+            ).end()
+            root.set_attributes({semconv.SUCCESS: True, semconv.OUTPUT: "done"})
+            otel_context.detach(token)
+            root.end()
+
+    def settle(self) -> None:
+        self._processor.force_flush()
+
+    def close(self) -> None:
+        self._provider.shutdown()
+
+
+def run_interactions(client: Any, count: int, user: str = "bench") -> list[str]:
+    """``count // 7`` whole interactions on ``client`` (``begin``, five tool calls, a decision,
+    ``finish``); their session ids."""
+    sessions = []
+    for _ in range(count // SPANS_PER_INTERACTION):
+        interaction = client.begin(user_id=user, event="bench", input="Weather?")
+        for _ in range(TOOLS_PER_INTERACTION):
+            interaction.track_tool_call(tool_name=TOOL_NAME, tool_input=TOOL_INPUT, tool_output=TOOL_OUTPUT)
+        interaction.track_decision(reasoning=REASONING, alternatives=ALTERNATIVES, confidence=0.8)
+        interaction.finish(output="done")
+        sessions.append(interaction.session_id)
+    return sessions
 
 
 @dataclass
@@ -194,6 +281,31 @@ class SdkCase:
         exporter = self._client.delivery.exporter
         delivered.stats = exporter.stats if exporter is not None else None
         delivered.on_server = self._server.holdings([i.session_id for i in self._interactions]).events
+        self._client.shutdown(timeout=FLUSH_TIMEOUT_S)
+        self._provider.shutdown()
+
+
+class SdkInteractionCase(SdkCase):
+    """Whole interactions (``begin``, five tool calls, a decision, ``finish``) on a client of its own;
+    ``run(count)`` makes ``count // 7`` of them, as :class:`BareInteractionCase` does."""
+
+    def __init__(self, label: str, server: BenchServer, batching: bool) -> None:
+        super().__init__(label, server, batching, sessions=0)
+        self._session_ids: list[str] = []
+
+    def run(self, count: int) -> None:
+        self._session_ids += run_interactions(self._client, count)
+        self.delivered.calls += (count // SPANS_PER_INTERACTION) * (TOOLS_PER_INTERACTION + 1)
+
+    def close(self) -> None:
+        delivered = self.delivered
+        delivered.final_flush = self._client.flush(timeout=FLUSH_TIMEOUT_S)
+        exporter = self._client.delivery.exporter
+        delivered.stats = exporter.stats if exporter is not None else None
+        held = self._server.holdings(self._session_ids)
+        delivered.on_server = held.events
+        if held.completed != len(self._session_ids):
+            delivered.flushes_ok = False
         self._client.shutdown(timeout=FLUSH_TIMEOUT_S)
         self._provider.shutdown()
 
@@ -265,11 +377,12 @@ def median_ratio(samples: list[Sample], baseline: list[Sample], what: str) -> fl
     return statistics.median(getattr(sample, what) / getattr(base, what) for sample, base in pairs)
 
 
-def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[SdkCase]) -> None:
-    base = samples[baseline]
+def report(samples: dict[str, list[Sample]], baselines: dict[str, str], sdk_cases: Sequence[SdkCase]) -> None:
+    """The table; ``baselines`` names each case's baseline (a baseline is its own)."""
     delivered = {case.label: case.delivered for case in sdk_cases}
     rows = []
     for label, runs in samples.items():
+        base = samples[baselines[label]]
         wall, cpu, all_cpu = (median_us(runs, what) for what in ("wall", "app_cpu", "all_cpu"))
         spread = f"{min(s.wall for s in runs) * 1e6:.1f}-{max(s.wall for s in runs) * 1e6:.1f}"
         done = delivered.get(label)
@@ -289,12 +402,12 @@ def report(samples: dict[str, list[Sample]], baseline: str, sdk_cases: Sequence[
     print_table(headers, rows)
     print()
     for case in sdk_cases:
-        ratio = median_ratio(samples[case.label], base, "wall")
+        ratio = median_ratio(samples[case.label], samples[baselines[case.label]], "wall")
         verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
         d = case.delivered
         stats = d.stats
         print(
-            f"{case.label}: {ratio:.2f}x the bare span, {verdict} the {TARGET_RATIO}x target; "
+            f"{case.label}: {ratio:.2f}x {baselines[case.label]}, {verdict} the {TARGET_RATIO}x target; "
             f"flushes all True: {d.flushes_ok and d.final_flush}; "
             f"sent={stats.sent} retried={stats.retried} dropped={stats.dropped} pending={stats.pending}; "
             f"server holds {d.on_server}/{d.calls} events"
@@ -341,16 +454,20 @@ def main() -> None:
         SdkCase(f"sentrial, server {SLOW_SERVER_MS} ms, batching off", slow, False, args.sessions),
         SdkCase(f"sentrial, server {SLOW_SERVER_MS} ms, batching on", slow, True, args.sessions),
     ]
+    bare_interaction = BareInteractionCase()
+    whole = SdkInteractionCase("sentrial, whole interaction, server at once", fast, False)
+    baselines = {case.label: baseline.label for case in [baseline, with_json, *sdk_cases]}
+    baselines |= {bare_interaction.label: bare_interaction.label, whole.label: bare_interaction.label}
     try:
-        samples = measure([baseline, with_json, *sdk_cases], args)
+        samples = measure([baseline, with_json, *sdk_cases, bare_interaction, whole], args)
     finally:
-        for case in sdk_cases:
+        for case in [*sdk_cases, whole]:
             case.close()
-        baseline.close()
-        with_json.close()
+        for bare in (baseline, with_json, bare_interaction):
+            bare.close()
         fast.stop()
         slow.stop()
-    report(samples, baseline.label, sdk_cases)
+    report(samples, baselines, [*sdk_cases, whole])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ The fake endpoint and the Sessions API server run as child processes by default,
 machine they neither hold this process's GIL nor run on its core during the call;
 ``--in-process`` runs both as threads here instead (noisier).
 
-Target: ``traced`` within 5% of ``plain`` (wall).
+Targets: ``traced`` within 5% of ``plain`` (wall); ``traced+Sentrial``, the realistic path, within
+4.5% (the app thread; its background delivery is shown apart).
 
     python bench/bench_llm_overhead.py [--quick] [--in-process] [--rounds N] [--calls N]
 """
@@ -59,6 +60,7 @@ from sentrial.instrumentation._base import TRACER_NAME, wrap_instance
 from sentrial.instrumentation.openai import PATCHES
 
 TARGET_OVERHEAD = 0.05
+REALISTIC_TARGET = 0.045  # the realistic path: inside an interaction, delivering to the server
 FAKE_SCRIPT = Path(__file__).resolve().parents[1] / "tests" / "fake_openai.py"
 FLUSH_TIMEOUT_S = 60.0
 MESSAGES = [
@@ -255,12 +257,15 @@ def _row(variant: Variant, baseline: Variant) -> list[str]:
     ]
 
 
-def report(variants: list[Variant]) -> float:
-    """Print the table; returns the wall overhead of ``traced``."""
+def report(variants: list[Variant]) -> tuple[float, float]:
+    """Print the table; returns the wall overheads of ``traced`` and of ``traced+Sentrial``."""
     headers = ["variant", "wall ms", "min-max ms", "wall +", "CPU ms", "CPU +", "CPU us", "bg CPU us"]
     print_table(headers, [_row(v, variants[0]) for v in variants])
-    traced = next(v for v in variants if v.label == "traced")
-    return statistics.median(traced.wall) / statistics.median(variants[0].wall) - 1
+    base = statistics.median(variants[0].wall)
+    traced, realistic = (
+        next(v for v in variants if v.label == label) for label in ("traced", "traced+Sentrial")
+    )
+    return statistics.median(traced.wall) / base - 1, statistics.median(realistic.wall) / base - 1
 
 
 def parse_args() -> argparse.Namespace:
@@ -291,7 +296,7 @@ def main() -> None:
             print(f"{args.rounds} rounds x {args.calls} calls per variant, {args.warmup} warm-up calls each")
             measure(variants, args.rounds, args.calls, args.warmup)
             print()
-            overhead = report(variants)
+            overhead, realistic = report(variants)
         finally:
             close()
     finally:
@@ -300,6 +305,11 @@ def main() -> None:
     print()
     verdict = "within" if overhead < TARGET_OVERHEAD else "NOT within"
     print(f"target: traced within {TARGET_OVERHEAD:.0%} of plain (wall): {overhead:+.1%} -> {verdict}")
+    verdict = "within" if realistic <= REALISTIC_TARGET else "NOT within"
+    print(
+        f"target: traced+Sentrial (in an interaction, delivery on) within {REALISTIC_TARGET:.1%} of plain "
+        f"(wall): {realistic:+.1%} -> {verdict}"
+    )
 
 
 if __name__ == "__main__":

@@ -132,6 +132,13 @@ class ArgumentChecker:
         """An optional finite number, kept within ``[low, high]``."""
         if value is None:  # the common case, without a call
             return None
+        if (
+            type(value) is float
+            and (low is None or value >= low)  # False for NaN: the full path complains
+            and (high is None or value <= high)
+            and value - value == 0.0  # finite (inf - inf is NaN)
+        ):
+            return value  # a plain float in range (the common defaults, like 0.0): nothing to convert
         value = self._numeric(name, value, (int, float), "a number", float)
         number: float | None = None if value is None else self.converted(name, _as_float, value, None)
         if number is None:
@@ -193,6 +200,8 @@ class ArgumentChecker:
         """An optional list of strings; a lone string becomes a one-item list."""
         if value is None:
             return None
+        if type(value) is list and all(type(item) is str for item in value):
+            return [clean_text(item) for item in value]  # the common case, without the copy and checks
         if isinstance(value, str):
             self.wrong_type(name, value, "a list of str")
             return [clean_text(value)]

@@ -127,17 +127,21 @@ def decision_attributes(
         semconv.COST_USD: check.number("estimated_cost", estimated_cost, low=0) or 0.0,
     }
     options = check.text_list("alternatives", alternatives)
-    return {
-        **attributes,
-        **_present(
-            {
-                semconv.DECISION_ALTERNATIVES: to_json(options, max_chars) if options is not None else None,
-                semconv.DECISION_CONFIDENCE: check.number("confidence", confidence, low=0, high=1),
-                semconv.TOKEN_COUNT: check.integer("token_count", token_count),
-                semconv.METADATA: _metadata(check, metadata, max_chars),
-            }
-        ),
-    }
+    if options is not None:
+        attributes[semconv.DECISION_ALTERNATIVES] = to_json(options, max_chars)
+    if confidence is not None:
+        confidence = check.number("confidence", confidence, low=0, high=1)
+        if confidence is not None:
+            attributes[semconv.DECISION_CONFIDENCE] = confidence
+    if token_count is not None:
+        token_count = check.integer("token_count", token_count)
+        if token_count is not None:
+            attributes[semconv.TOKEN_COUNT] = token_count
+    if metadata is not None:
+        extra = _metadata(check, metadata, max_chars)
+        if extra is not None:
+            attributes[semconv.METADATA] = extra
+    return attributes
 
 
 def _metadata(check: ArgumentChecker, metadata: Any, max_chars: int) -> str | None:
@@ -187,24 +191,45 @@ def completion_attributes(
 ) -> dict[str, Any]:
     """The attributes a session's completion adds to its span, each argument of ``given`` (those
     of ``complete_session`` besides ``success``) checked on its own."""
-    succeeded = check.flag("success", success)
-    reason = check.text("failure_reason", given["failure_reason"])
-    metrics = check.metrics("custom_metrics", given["custom_metrics"])
-    return {
-        semconv.SUCCESS: succeeded,
-        **_present(
-            {
-                semconv.FAILURE_REASON: cap_text(reason, max_chars) if reason is not None else None,
-                semconv.COST_USD: check.number("estimated_cost", given["estimated_cost"], low=0),
-                semconv.DURATION_MS: check.integer("duration_ms", given["duration_ms"]),
-                semconv.PROMPT_TOKENS: check.integer("prompt_tokens", given["prompt_tokens"]),
-                semconv.COMPLETION_TOKENS: check.integer("completion_tokens", given["completion_tokens"]),
-                semconv.TOTAL_TOKENS: check.integer("total_tokens", given["total_tokens"]),
-                semconv.GEN_AI_INPUT_MESSAGES: _messages(check, "user_input", given, "user", max_chars),
-                semconv.GEN_AI_OUTPUT_MESSAGES: _messages(
-                    check, "assistant_output", given, "assistant", max_chars
-                ),
-                semconv.CUSTOM_METRICS: to_json(metrics, max_chars) if metrics is not None else None,
-            }
-        ),
-    }
+    attributes: dict[str, Any] = {semconv.SUCCESS: check.flag("success", success)}
+    # Most are absent (None) at a typical finish: those are skipped without a call.
+    if given["failure_reason"] is not None:
+        reason = check.text("failure_reason", given["failure_reason"])
+        if reason is not None:
+            attributes[semconv.FAILURE_REASON] = cap_text(reason, max_chars)
+    metrics = None  # checked in the signature's order, recorded last
+    if given["custom_metrics"] is not None:
+        metrics = check.metrics("custom_metrics", given["custom_metrics"])
+    for name, attribute, checked in _COMPLETION_NUMBERS:
+        if given[name] is not None:
+            value = checked(check, name, given[name])
+            if value is not None:
+                attributes[attribute] = value
+    for name, attribute, role in _COMPLETION_MESSAGES:
+        if given[name] is not None:
+            messages = _messages(check, name, given, role, max_chars)
+            if messages is not None:
+                attributes[attribute] = messages
+    if metrics is not None:
+        attributes[semconv.CUSTOM_METRICS] = to_json(metrics, max_chars)
+    return attributes
+
+
+def _cost(check: ArgumentChecker, name: str, value: Any) -> float | None:
+    return check.number(name, value, low=0)
+
+
+# complete_session's free-text arguments: (argument, attribute, the message's role)
+_COMPLETION_MESSAGES = (
+    ("user_input", semconv.GEN_AI_INPUT_MESSAGES, "user"),
+    ("assistant_output", semconv.GEN_AI_OUTPUT_MESSAGES, "assistant"),
+)
+
+# complete_session's numeric arguments: (argument, attribute, check)
+_COMPLETION_NUMBERS: tuple[tuple[str, str, Any], ...] = (
+    ("estimated_cost", semconv.COST_USD, _cost),
+    ("duration_ms", semconv.DURATION_MS, ArgumentChecker.integer),
+    ("prompt_tokens", semconv.PROMPT_TOKENS, ArgumentChecker.integer),
+    ("completion_tokens", semconv.COMPLETION_TOKENS, ArgumentChecker.integer),
+    ("total_tokens", semconv.TOTAL_TOKENS, ArgumentChecker.integer),
+)

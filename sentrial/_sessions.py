@@ -78,15 +78,14 @@ class SessionRegistry:
         parent = self.open.get(parent_session_id) if parent_session_id else None
         parent_context = parent.context if parent is not None else None
         route = SessionRoute(session_id, self._delivery)
+        start_context = with_route(route, parent_context)
         span = self._tracer.start_span(
-            semconv.session_span_name(agent_name),
-            context=with_route(route, parent_context),
-            attributes=attributes,
+            semconv.session_span_name(agent_name), context=start_context, attributes=attributes
         )
         if self._warn_unsampled and not span.is_recording():
             self._warn_unsampled = False
             _warn_sampled_out(session_id)
-        context = with_route(route, trace.set_span_in_context(span, parent_context))
+        context = trace.set_span_in_context(span, start_context)  # the route is in already
         opened = OpenSession(
             span,
             route,

@@ -26,7 +26,7 @@ from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or
 from sentrial._event_attributes import completion_attributes, content, messages_json, session_attributes
 from sentrial._events import EventCalls
 from sentrial._guard import public_call, public_call_failed
-from sentrial._ids import with_private_ids
+from sentrial._ids import new_uuid, with_private_ids
 from sentrial._interaction import Interaction
 from sentrial._lifecycle import live_clients, register_exit_hook
 from sentrial._pipeline import exporters_of, provider_for, redactor_of, warn_nothing_sent
@@ -312,10 +312,10 @@ class SentrialClient(EventCalls):
         user_id = check.text("user_id", user_id, required=True) or ""
         event = check.text("event", event, required=True) or ""
         text_input = content(check, "input", input, self._max_chars)
-        event_id = check.text("event_id", event_id) or str(uuid.uuid4())
+        event_id = check.text("event_id", event_id) or new_uuid()
         current = current_route()
         parent_id = current.session_id if current is not None and current.delivery is self._delivery else None
-        session_id = str(uuid.uuid4())
+        session_id = new_uuid()
         attributes = session_attributes(
             self._max_chars,
             session_id=session_id,

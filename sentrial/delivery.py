@@ -19,7 +19,8 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -57,12 +58,23 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=dict(span.attributes or {}),
+        attributes=dict(attributes_of(span)),
         kind=span.kind,
         start_time=span.start_time,
         end_time=None,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes``, whose
+    lookups and iteration are Python calls (a miss raises inside, a copy takes a lock per item);
+    the plain dict inside it is read instead when it is there."""
+    attributes = span.attributes
+    inner = getattr(attributes, "_dict", None)
+    if isinstance(inner, dict):  # an OrderedDict in older versions
+        return inner
+    return attributes or {}
 
 
 def _is_for_sentrial(span: ReadableSpan) -> bool:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from sentrial import semconv
 from sentrial._trace_sessions import TraceSessions
-from sentrial.delivery import Delivery, SharedExporters
+from sentrial.delivery import Delivery, SharedExporters, attributes_of
 from sentrial_otel_exporter.foreign import is_llm_span
 from sentrial_otel_exporter.forks import renew_in_child
 
@@ -114,9 +114,7 @@ class SessionRouter(SpanProcessor):
             if events_delivery is not None:  # a tracked event (see for_events): nothing to decide
                 self._event_owner[span.context.span_id] = events_delivery
                 return
-        attributes = span.attributes  # an SDK span's are never None (and `or {}` would cost a len())
-        if attributes is None:
-            attributes = {}
+        attributes = attributes_of(span)
         parent = span.parent
         if parent is None or parent.is_remote:
             self._traces.root_started(span)
