@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
 from sentrial._guard import guard
 from sentrial._ids import TracerSource
+from sentrial.instrumentation._deferred import DeferredInstrumentor
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
 
 TRACER_NAME = "sentrial.instrumentation"
@@ -53,8 +53,9 @@ class Patch:
         return owner if isinstance(owner, type) and hasattr(owner, self.method) else None
 
 
-class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Patches the classes of one provider library, so every client instance is traced."""
+class LlmInstrumentor(DeferredInstrumentor):
+    """Patches the classes of one provider library, so every client instance is traced (once the
+    app imports the library: ``library``, the top module the patches live under)."""
 
     patches: Sequence[Patch] = ()
     dependencies: Collection[str] = ()
@@ -63,7 +64,7 @@ class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """The library versions this instrumentor supports."""
         return self.dependencies
 
-    def _instrument(self, **kwargs: Any) -> None:
+    def _apply(self, **kwargs: Any) -> None:
         tracer = TracerSource(TRACER_NAME, kwargs.get("tracer_provider"))
         self._applied: list[tuple[type, str]] = []
         for patch in self.patches:
@@ -73,7 +74,7 @@ class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(tracer))
             self._applied.append((owner, patch.method))
 
-    def _uninstrument(self, **kwargs: Any) -> None:
+    def _remove(self, **kwargs: Any) -> None:
         for owner, method in getattr(self, "_applied", []):
             unwrap(owner, method)
         self._applied = []

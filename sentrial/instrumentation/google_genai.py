@@ -413,5 +413,6 @@ PATCHES: list[Patch] = [
 class GoogleGenAIInstrumentor(LlmInstrumentor):
     """Traces every google-genai client's ``generate_content`` calls, sync and async, streamed or not."""
 
+    library = "google.genai"
     patches = PATCHES
     dependencies = ("google-genai >= 2.25",)  # verified with 2.25 and 3.6

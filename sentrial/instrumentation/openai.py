@@ -23,6 +23,7 @@ from typing import Any
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
+from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
 from sentrial.instrumentation._openai_chat import (
@@ -39,10 +40,10 @@ from sentrial.instrumentation._openai_responses import (
 )
 from sentrial.instrumentation._openai_streams import traced_stream
 from sentrial.instrumentation._openai_values import (
-    RawResponse,
     given,
     given_text,
     provider_of,
+    raw_response_classes,
     request_parameters,
     response_body,
 )
@@ -51,20 +52,16 @@ from sentrial.instrumentation._parts import get_field as _get
 
 __all__ = ["PATCHES", "OpenAIInstrumentor", "set_include_stream_usage"]
 
-try:  # what ``with_streaming_response`` returns: its body is read later, by the caller
-    from openai._response import APIResponse, AsyncAPIResponse
-
-    _LATE_RESPONSES: tuple[type, ...] = (APIResponse, AsyncAPIResponse)
-except ImportError:  # pragma: no cover - older or newer SDKs without them
-    _LATE_RESPONSES = ()
+# What ``with_streaming_response`` returns: its body is read later, by the caller.
+_late_response_classes = library_classes("openai._response", "APIResponse", "AsyncAPIResponse")
 
 
 def _read_later(call: LlmCall, result: Any) -> bool:
     """Whether the caller reads the answer from ``result`` after the call returns: a response of
     ``with_streaming_response``, or of ``with_raw_response`` for a stream (LangChain's way)."""
-    if isinstance(result, _LATE_RESPONSES):
+    if isinstance(result, _late_response_classes()):
         return True
-    return call.request.stream and RawResponse is not None and isinstance(result, RawResponse)
+    return call.request.stream and isinstance(result, raw_response_classes())
 
 
 _include_stream_usage = False
@@ -185,10 +182,11 @@ class OpenAIInstrumentor(LlmInstrumentor):
     streamed chat completions (:func:`set_include_stream_usage`).
     """
 
+    library = "openai"
     patches = PATCHES
     dependencies = ("openai >= 1.92",)  # chat parse and stream, the Responses API: checked with 1.92 and 3.57
 
-    def _instrument(self, **kwargs: Any) -> None:
+    def _apply(self, **kwargs: Any) -> None:
         if "include_stream_usage" in kwargs:
             set_include_stream_usage(bool(kwargs["include_stream_usage"]))
-        super()._instrument(**kwargs)
+        super()._apply(**kwargs)
