@@ -16,6 +16,12 @@ from sentrial._guard import guard
 from sentrial._ids import TracerSource
 from sentrial.instrumentation._deferred import DeferredInstrumentor
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
+from sentrial.instrumentation._native_spans import (
+    WRAPPED_MARK,
+    patched_by_another,
+    silence_native_spans,
+    suppressing,
+)
 
 TRACER_NAME = "sentrial.instrumentation"
 INSTRUMENTATION_TRACER = TracerSource(TRACER_NAME)
@@ -38,10 +44,19 @@ class Patch:
     finish: Finish
     client_path: str = ""
 
-    def wrapper(self, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
-        """The wrapt wrapper of this method."""
+    def wrapper(self, get_tracer: Callable[[], Tracer], over_another: bool = False) -> Callable[..., Any]:
+        """The wrapt wrapper of this method; ``over_another`` when it wraps another instrumentation's
+        wrapper, which then runs with instrumentation suppressed (one span per call)."""
         make = async_wrapper if self.is_async else sync_wrapper
-        return make(get_tracer, self.describe, self.finish)
+        traced = make(get_tracer, self.describe, self.finish)
+        if not over_another:
+            return traced
+        is_async = self.is_async
+
+        def over(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            return traced(suppressing(wrapped, is_async), instance, args, kwargs)
+
+        return over
 
     def resolve_owner(self) -> type | None:
         """The owner class, or None when this version of the library does not have it."""
@@ -71,16 +86,16 @@ class LlmInstrumentor(DeferredInstrumentor):
             owner = patch.resolve_owner()
             if owner is None:
                 continue
-            wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(tracer))
+            over_another = patched_by_another(owner, patch.method)
+            wrapper = wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(tracer, over_another))
+            setattr(wrapper, WRAPPED_MARK, True)
             self._applied.append((owner, patch.method))
+        silence_native_spans(self.library)
 
     def _remove(self, **kwargs: Any) -> None:
         for owner, method in getattr(self, "_applied", []):
             unwrap(owner, method)
         self._applied = []
-
-
-_WRAPPED_MARK = "_self_sentrial_wrapped"  # "_self_" keeps it on the wrapt proxy itself
 
 
 def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None = None) -> int:
@@ -102,14 +117,16 @@ def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None =
         if owner_object is None or not isinstance(owner_object, owner_class):
             continue
         method = getattr(owner_object, patch.method)
-        if getattr(method, _WRAPPED_MARK, False):
+        if getattr(method, WRAPPED_MARK, False):
             wrapped += 1
             continue
-        function_wrapper = wrapt.FunctionWrapper(method, patch.wrapper(get_tracer))
-        setattr(function_wrapper, _WRAPPED_MARK, True)
+        over_another = patched_by_another(owner_class, patch.method)
+        function_wrapper = wrapt.FunctionWrapper(method, patch.wrapper(get_tracer, over_another))
+        setattr(function_wrapper, WRAPPED_MARK, True)
         setattr(owner_object, patch.method, function_wrapper)
         wrapped += 1
     if wrapped:
+        silence_native_spans(patches[0].module.partition(".")[0])
         _wrap_copies(target, patches, tracer)
     return wrapped
 
@@ -132,8 +149,8 @@ def _wrap_copies(target: Any, patches: Sequence[Patch], tracer: Tracer | None) -
 
     for name in _COPY_METHODS:
         method = getattr(target, name, None)
-        if method is None or getattr(method, _WRAPPED_MARK, False):
+        if method is None or getattr(method, WRAPPED_MARK, False):
             continue
         function_wrapper = wrapt.FunctionWrapper(method, wrap_the_copy)
-        setattr(function_wrapper, _WRAPPED_MARK, True)
+        setattr(function_wrapper, WRAPPED_MARK, True)
         setattr(target, name, function_wrapper)

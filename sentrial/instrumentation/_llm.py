@@ -265,6 +265,11 @@ def leave_call(token: Token[otel_context.Context]) -> None:
     otel_context.detach(token)
 
 
+def inside_llm_call() -> bool:
+    """Whether the current context is inside an LLM call that Sentrial traces."""
+    return bool(otel_context.get_value(_IN_LLM_CALL_KEY))
+
+
 def should_trace(context: otel_context.Context | None = None) -> bool:
     """False inside another traced LLM call, or where OTel instrumentation is suppressed (in
     ``context``, default: the current one)."""

@@ -206,3 +206,33 @@ def test_configure_instruments_again_after_an_uninstrument(local_server: LocalSe
         assert instrumentor.is_instrumented_by_opentelemetry
     finally:
         sentrial.shutdown(timeout=5)
+
+
+def test_an_instrumentation_that_patched_first_adds_no_second_span(
+    fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Another instrumentation's wrapt wrapper, as OpenInference's and Traceloop's are: a span per
+    # call unless OpenTelemetry's suppress-instrumentation key is set.
+    other = Traced()
+    other_tracer = other.provider.get_tracer("another.instrumentation")
+
+    def other_wrapper(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
+        from opentelemetry import context
+
+        if context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY):
+            return wrapped(*args, **kwargs)
+        with other_tracer.start_as_current_span("ChatCompletion"):
+            return wrapped(*args, **kwargs)
+
+    owner = openai.resources.chat.completions.Completions
+    wrapt.wrap_function_wrapper(owner, "create", other_wrapper)
+    ours = OpenAIInstrumentor()
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+        assert [s.name for s in other.spans()] == ["ChatCompletion"]  # alone, it traces
+        ours.instrument(tracer_provider=other.provider)
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    finally:
+        ours.uninstrument()
+        owner.create = owner.create.__wrapped__
+    assert [s.name for s in other.spans()] == ["ChatCompletion", "chat gpt-4o"]
