@@ -8,6 +8,7 @@ interaction.finish(output="Hello!", success=True)
 
 from sentrial._config import BatcherConfig
 from sentrial._exit_signals import shutdown_on_signal
+from sentrial._version import VERSION
 from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.client import DeliveryError, Interaction, SentrialClient
@@ -46,4 +47,4 @@ __all__ = [
     "wrap_llm",
     "wrap_openai",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

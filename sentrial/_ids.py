@@ -17,7 +17,9 @@ from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import INVALID_SPAN_ID, INVALID_TRACE_ID, Tracer, TracerProvider
 
+from sentrial._version import VERSION
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.semconv import GEN_AI_SCHEMA_URL
 
 
 class PrivateIdGenerator(RandomIdGenerator):
@@ -71,7 +73,9 @@ class TracerSource:
         tracer = self._tracer
         if tracer is not None:
             return tracer
-        tracer = trace.get_tracer(self._name, tracer_provider=self._provider)
+        tracer = trace.get_tracer(
+            self._name, VERSION, tracer_provider=self._provider, schema_url=GEN_AI_SCHEMA_URL
+        )
         if isinstance(tracer, SdkTracer):  # two threads may both get here: either tracer serves
             self._tracer = with_private_ids(tracer)
         return tracer

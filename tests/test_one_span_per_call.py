@@ -1,5 +1,6 @@
 """One LLM span per LLM call, whatever else traces the library (issue: the anthropic SDK's own
-spans doubled every call's tokens in any OTel backend).
+spans doubled every call's tokens in any OTel backend); one exception event per failure; our
+scopes' version and schema URL.
 
 The app runs in a process of its own (its global tracer provider can be set only once): its own
 TracerProvider with an in-memory exporter, Sentrial configured on top, the real SDKs over HTTP to
@@ -20,6 +21,8 @@ import pytest
 from fake_anthropic import FakeAnthropic
 from fake_openai import FakeOpenAI
 
+import sentrial
+from sentrial import semconv as sc
 from sentrial.server import LocalServer
 
 APP = textwrap.dedent(
@@ -50,9 +53,31 @@ APP = textwrap.dedent(
     claude.with_options(timeout=5).messages.create(model="claude-haiku-4-5", max_tokens=50, messages=ask)
     gpt.chat.completions.create(model="gpt-4o", messages=ask)
     gpt.with_options(timeout=5).chat.completions.create(model="gpt-4o", messages=ask)
+
+    @sentrial.tool
+    def lookup(city):
+        raise ValueError("no such city")
+
+    try:
+        with sentrial.begin(user_id="u", event="weather"):
+            lookup("Atlantis")
+    except ValueError:
+        pass
+    nowhere = anthropic.Anthropic(base_url="http://127.0.0.1:9", api_key="k", max_retries=0)
+    try:
+        nowhere.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=ask)
+    except anthropic.APIConnectionError:
+        pass
     sentrial.flush(timeout=5)
     print(json.dumps([
-        {"name": span.name, "scope": span.instrumentation_scope.name, "attributes": dict(span.attributes)}
+        {
+            "name": span.name,
+            "scope": span.instrumentation_scope.name,
+            "scope_version": span.instrumentation_scope.version,
+            "schema_url": span.instrumentation_scope.schema_url,
+            "attributes": dict(span.attributes),
+            "events": [event.name for event in span.events],
+        }
         for span in memory.get_finished_spans()
     ]))
     """
@@ -69,7 +94,7 @@ def fakes() -> Iterator[tuple[FakeAnthropic, FakeOpenAI]]:
         gpt.stop()
 
 
-def test_each_call_has_one_span_with_its_tokens(
+def test_each_call_has_one_span_with_its_tokens_and_each_failure_one_exception_event(
     fakes: tuple[FakeAnthropic, FakeOpenAI], local_server: LocalServer, tmp_path: Path
 ) -> None:
     claude, gpt = fakes
@@ -93,3 +118,13 @@ def test_each_call_has_one_span_with_its_tokens(
         ("chat claude-haiku-4-5", "sentrial.instrumentation"),
     ] * 4 + [("chat gpt-4o", "sentrial.instrumentation")] * 2
     assert not [s for s in spans if s["name"].startswith("anthropic.")]  # the SDK's own spans
+    assert {(s["scope_version"], s["schema_url"]) for s in with_tokens} == {
+        (sentrial.__version__, sc.GEN_AI_SCHEMA_URL)
+    }
+
+    failed = {s["name"]: s["events"] for s in spans if s["events"]}
+    assert failed == {
+        "execute_tool lookup": ["exception"],
+        "invoke_agent weather": ["exception"],
+        "chat claude-haiku-4-5": ["exception"],
+    }

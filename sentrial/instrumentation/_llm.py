@@ -136,7 +136,7 @@ class LlmCall:
             if value is not None:
                 attributes[name] = value
         if request.stream:
-            attributes[sc.LLM_STREAM] = True
+            attributes[sc.GEN_AI_REQUEST_STREAM] = True
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
             if request.input_messages is not None:
@@ -168,7 +168,7 @@ class LlmCall:
         if self._first_chunk_at is None:
             self._first_chunk_at = time.monotonic()
             self.span.set_attribute(
-                sc.LLM_TIME_TO_FIRST_CHUNK_MS, round((self._first_chunk_at - self._started) * 1000, 3)
+                sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, round(self._first_chunk_at - self._started, 6)
             )
 
     def succeed(self, result: LlmResult) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._deferred import library_classes
+from sentrial.instrumentation._llm import LlmCall
 
 __all__ = [
     "SYSTEM_ROLES",
@@ -17,6 +18,7 @@ __all__ = [
     "given_text",
     "provider_of",
     "raw_response_classes",
+    "record_response_details",
     "request_parameters",
     "response_body",
 ]
@@ -69,3 +71,15 @@ def response_body(result: Any) -> Any:
         except Exception:
             return None
     return result if isinstance(result, _base_model()) else None
+
+
+def record_response_details(call: LlmCall, body: Any) -> None:
+    """Put the answer's ``service_tier`` and ``system_fingerprint`` (OpenAI's own attributes) on the
+    call's span, before it ends."""
+    for name, attribute in (
+        ("service_tier", sc.OPENAI_RESPONSE_SERVICE_TIER),
+        ("system_fingerprint", sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
+    ):
+        value = getattr(body, name, None)
+        if type(value) is str:
+            call.span.set_attribute(attribute, value)

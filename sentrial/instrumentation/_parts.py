@@ -11,6 +11,8 @@ import json
 from json.encoder import encode_basestring as _quoted  # '"text"', escaped as the JSON encoder does
 from typing import Any
 
+from sentrial import semconv as sc
+
 # The commonest shapes are written straight as JSON text: on every LLM call, building the dicts of
 # the general form and encoding them costs several times as much. Each gives exactly the text that
 # json_text() gives for the general form. f-strings, as % formatting takes five times as long.
@@ -40,6 +42,20 @@ def get_field(obj: Any, key: str) -> Any:
     if isinstance(obj, dict):  # request params are plain dicts (TypedDicts); no slower Mapping check
         return obj.get(key)
     return getattr(obj, key, None)
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def server_attributes(resource: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` of the API a resource of an httpx-based SDK client
+    (openai, anthropic) calls, read from its client's ``base_url``; empty when it has none."""
+    url = getattr(getattr(resource, "_client", None), "base_url", None)
+    host = getattr(url, "host", None)
+    if not isinstance(host, str) or not host:
+        return {}
+    port = getattr(url, "port", None) or _DEFAULT_PORTS.get(getattr(url, "scheme", ""))
+    return {sc.SERVER_ADDRESS: host, sc.SERVER_PORT: port} if port else {sc.SERVER_ADDRESS: host}
 
 
 def text_part(text: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
-from sentrial.instrumentation._parts import get_field
+from sentrial.instrumentation._parts import get_field, server_attributes
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
 
 __all__ = ["PATCHES", "AnthropicInstrumentor", "message_result"]
@@ -37,14 +37,14 @@ _stream = library_classes("anthropic", "Stream")
 _async_stream = library_classes("anthropic", "AsyncStream")
 
 
-def _describe(kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
+def _describe(instance: Any, kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
     capture = capture_content()
     model = kwargs.get("model")
     return LlmRequest(
         provider=sc.PROVIDER_ANTHROPIC,
         operation=sc.OPERATION_CHAT,
         model=model if isinstance(model, str) else None,
-        parameters=request_parameters(kwargs),
+        parameters={**request_parameters(kwargs), **server_attributes(instance)},
         input_messages=input_messages(kwargs.get("messages")) if capture else None,
         system_instructions=system_instructions(kwargs.get("system")) if capture else None,
         stream=stream,
@@ -53,12 +53,12 @@ def _describe(kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
 
 def describe_create(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """The request of ``messages.create`` / ``messages.parse``."""
-    return _describe(kwargs, stream=kwargs.get("stream") is True)
+    return _describe(instance, kwargs, stream=kwargs.get("stream") is True)
 
 
 def describe_stream(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """The request of ``messages.stream()``, which always streams."""
-    return _describe(kwargs, stream=True)
+    return _describe(instance, kwargs, stream=True)
 
 
 def _raw_response_result(response: Any) -> LlmResult:

@@ -44,10 +44,11 @@ from sentrial.instrumentation._openai_values import (
     given_text,
     provider_of,
     raw_response_classes,
+    record_response_details,
     request_parameters,
     response_body,
 )
-from sentrial.instrumentation._parts import as_integer
+from sentrial.instrumentation._parts import as_integer, server_attributes
 from sentrial.instrumentation._parts import get_field as _get
 
 __all__ = ["PATCHES", "OpenAIInstrumentor", "set_include_stream_usage"]
@@ -92,7 +93,11 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         provider=provider_of(instance),
         operation=sc.OPERATION_CHAT,
         model=given_text(kwargs.get("model")),
-        parameters=chat_parameters(kwargs),
+        parameters={
+            **chat_parameters(kwargs),
+            **server_attributes(instance),
+            sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_CHAT_COMPLETIONS,
+        },
         input_messages=messages,
         system_instructions=system,
         stream=kwargs.get("stream") is True,
@@ -105,7 +110,9 @@ def finish_chat(call: LlmCall, result: Any) -> Any:
         return follow_late_response(call, result, finish_chat)
     if call.request.stream:
         return traced_stream(call, result, ChatStreamAccumulator())
-    call.succeed(chat_result(response_body(result)))
+    body = response_body(result)
+    record_response_details(call, body)
+    call.succeed(chat_result(body))
     return result
 
 
@@ -116,7 +123,11 @@ def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
         provider=provider_of(instance),
         operation=sc.OPERATION_CHAT,
         model=given_text(kwargs.get("model")),
-        parameters=request_parameters(kwargs, RESPONSES_PARAMETERS),
+        parameters={
+            **request_parameters(kwargs, RESPONSES_PARAMETERS),
+            **server_attributes(instance),
+            sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_RESPONSES,
+        },
         input_messages=messages,
         system_instructions=system or None,
         stream=kwargs.get("stream") is True,
@@ -130,6 +141,7 @@ def finish_responses(call: LlmCall, result: Any) -> Any:
     if call.request.stream:
         return traced_stream(call, result, ResponsesStreamAccumulator())
     body = response_body(result)
+    record_response_details(call, body)
     call.succeed(responses_result(body) if body is not None else LlmResult())
     return result
 
@@ -137,7 +149,12 @@ def finish_responses(call: LlmCall, result: Any) -> Any:
 def describe_embeddings(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """An ``embeddings.create`` call as an LLM request (its input is not recorded)."""
     model = given_text(kwargs.get("model"))
-    return LlmRequest(provider=provider_of(instance), operation=sc.OPERATION_EMBEDDINGS, model=model)
+    return LlmRequest(
+        provider=provider_of(instance),
+        operation=sc.OPERATION_EMBEDDINGS,
+        model=model,
+        parameters=server_attributes(instance),
+    )
 
 
 def finish_embeddings(call: LlmCall, result: Any) -> Any:

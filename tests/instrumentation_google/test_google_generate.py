@@ -234,7 +234,7 @@ def test_async_generate_content(fake: FakeGemini, provider: TracerProvider, inst
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
         sc.COST_USD: default_cost(),
     }
-    assert sc.LLM_STREAM not in attrs(span)
+    assert sc.GEN_AI_REQUEST_STREAM not in attrs(span)
 
 
 def test_vertex_client_is_vertex_ai(fake: FakeGemini, provider: TracerProvider, instrumented: Any) -> None:

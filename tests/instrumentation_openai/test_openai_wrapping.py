@@ -41,7 +41,7 @@ def test_instrument_and_wrap_give_one_span_per_call(fake: FakeOpenAI, traced: Tr
             pass
 
     run_async(fake, call)
-    assert [attributes(s).get(sc.LLM_STREAM) for s in traced.spans()] == [None, True]
+    assert [attributes(s).get(sc.GEN_AI_REQUEST_STREAM) for s in traced.spans()] == [None, True]
 
 
 def test_wrap_openai_of_a_non_openai_object_changes_nothing() -> None:
