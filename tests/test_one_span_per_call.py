@@ -29,7 +29,9 @@ APP = textwrap.dedent(
     """
     import json, os, sys
     import anthropic, openai
-    from opentelemetry import trace
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -41,6 +43,11 @@ APP = textwrap.dedent(
     provider.add_span_processor(SimpleSpanProcessor(memory))
     trace.set_tracer_provider(provider)
     sentrial.configure(api_key="k", api_url=os.environ["SENTRIAL_URL"])
+    from sentrial.instrumentation._metrics import current_instruments
+
+    assert current_instruments() is None  # no MeterProvider set: nothing to record on
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
     claude = anthropic.Anthropic(base_url=os.environ["ANTHROPIC_URL"], api_key="k", max_retries=0)
     gpt = openai.OpenAI(base_url=os.environ["OPENAI_URL"], api_key="k", max_retries=0)
@@ -69,6 +76,14 @@ APP = textwrap.dedent(
     except anthropic.APIConnectionError:
         pass
     sentrial.flush(timeout=5)
+    counts = {
+        metric.name: sum(point.count for point in metric.data.data_points)
+        for resource in reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name.startswith("gen_ai.")
+    }
+    print(json.dumps(counts))
     print(json.dumps([
         {
             "name": span.name,
@@ -111,7 +126,8 @@ def test_each_call_has_one_span_with_its_tokens_and_each_failure_one_exception_e
         [sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    spans = json.loads(result.stdout.strip().splitlines()[-1])
+    *_, metric_counts, span_lines = result.stdout.strip().splitlines()
+    spans = json.loads(span_lines)
 
     with_tokens = [s for s in spans if "gen_ai.usage.output_tokens" in s["attributes"]]
     assert [(s["name"], s["scope"]) for s in with_tokens] == [
@@ -120,6 +136,14 @@ def test_each_call_has_one_span_with_its_tokens_and_each_failure_one_exception_e
     assert not [s for s in spans if s["name"].startswith("anthropic.")]  # the SDK's own spans
     assert {(s["scope_version"], s["schema_url"]) for s in with_tokens} == {
         (sentrial.__version__, sc.GEN_AI_SCHEMA_URL)
+    }
+
+    # on the global MeterProvider: input and output tokens of the six calls, seven durations
+    # (the failed call too), and the first chunks of the two streams
+    assert json.loads(metric_counts) == {
+        "gen_ai.client.token.usage": 12,
+        "gen_ai.client.operation.duration": 7,
+        "gen_ai.client.operation.time_to_first_chunk": 2,
     }
 
     failed = {s["name"]: s["events"] for s in spans if s["events"]}

@@ -16,6 +16,7 @@ from sentrial._guard import guard
 from sentrial._ids import TracerSource
 from sentrial.instrumentation._deferred import DeferredInstrumentor
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
+from sentrial.instrumentation._metrics import use_meter_provider
 from sentrial.instrumentation._native_spans import (
     WRAPPED_MARK,
     patched_by_another,
@@ -80,6 +81,8 @@ class LlmInstrumentor(DeferredInstrumentor):
         return self.dependencies
 
     def _apply(self, **kwargs: Any) -> None:
+        if kwargs.get("meter_provider") is not None:
+            use_meter_provider(kwargs["meter_provider"])
         tracer = TracerSource(TRACER_NAME, kwargs.get("tracer_provider"))
         self._applied: list[tuple[type, str]] = []
         for patch in self.patches:
