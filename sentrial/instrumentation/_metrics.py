@@ -81,25 +81,28 @@ def _make_instruments(provider: MeterProvider) -> _Instruments:
         if _instruments is not None and _instruments.provider is provider:
             return _instruments
         meter = provider.get_meter(METER_NAME, VERSION, schema_url=sc.GEN_AI_SCHEMA_URL)
+
+        def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
+            return meter.create_histogram(
+                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
+            )
+
         _instruments = _Instruments(
             provider=provider,
-            token_usage=meter.create_histogram(
+            token_usage=histogram(
                 sc.GEN_AI_CLIENT_TOKEN_USAGE,
-                unit="{token}",
-                description="Number of input and output tokens used",
-                explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+                "{token}",
+                "Number of input and output tokens used",
+                TOKEN_BUCKETS,
             ),
-            duration=meter.create_histogram(
-                sc.GEN_AI_CLIENT_OPERATION_DURATION,
-                unit="s",
-                description="GenAI operation duration",
-                explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+            duration=histogram(
+                sc.GEN_AI_CLIENT_OPERATION_DURATION, "s", "GenAI operation duration", SECONDS_BUCKETS
             ),
-            time_to_first_chunk=meter.create_histogram(
+            time_to_first_chunk=histogram(
                 sc.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
-                unit="s",
-                description="Time to receive the first chunk of a streamed answer",
-                explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+                "s",
+                "Time to the first chunk of a stream",
+                SECONDS_BUCKETS,
             ),
             cost=meter.create_counter(sc.COST_METRIC, unit="USD", description="What LLM calls cost"),
         )
