@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring as _quoted  # '"text"', escaped as the JSON encoder does
 from typing import Any
+from urllib.parse import urlsplit
 
 from sentrial import semconv as sc
 
@@ -47,15 +48,27 @@ def get_field(obj: Any, key: str) -> Any:
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def server_attributes(resource: Any) -> dict[str, Any]:
-    """``server.address`` / ``server.port`` of the API a resource of an httpx-based SDK client
-    (openai, anthropic) calls, read from its client's ``base_url``; empty when it has none."""
-    url = getattr(getattr(resource, "_client", None), "base_url", None)
-    host = getattr(url, "host", None)
+def server_attributes(url: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` of the API at ``url`` (text, or an httpx ``URL`` as the
+    openai and anthropic clients keep it); empty when it names no host."""
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        host, port, scheme = parts.hostname, parts.port, parts.scheme
+    else:
+        host, port, scheme = (
+            getattr(url, "host", None),
+            getattr(url, "port", None),
+            getattr(url, "scheme", ""),
+        )
     if not isinstance(host, str) or not host:
         return {}
-    port = getattr(url, "port", None) or _DEFAULT_PORTS.get(getattr(url, "scheme", ""))
+    port = port or _DEFAULT_PORTS.get(scheme)
     return {sc.SERVER_ADDRESS: host, sc.SERVER_PORT: port} if port else {sc.SERVER_ADDRESS: host}
+
+
+def client_base_url(resource: Any) -> Any:
+    """The ``base_url`` of the client a resource of the openai or anthropic SDK belongs to."""
+    return getattr(getattr(resource, "_client", None), "base_url", None)
 
 
 def text_part(text: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from sentrial.instrumentation._base import LlmInstrumentor, Patch
 from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
-from sentrial.instrumentation._parts import get_field, server_attributes
+from sentrial.instrumentation._parts import client_base_url, get_field, server_attributes
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
 
 __all__ = ["PATCHES", "AnthropicInstrumentor", "message_result"]
@@ -44,7 +44,7 @@ def _describe(instance: Any, kwargs: Mapping[str, Any], stream: bool) -> LlmRequ
         provider=sc.PROVIDER_ANTHROPIC,
         operation=sc.OPERATION_CHAT,
         model=model if isinstance(model, str) else None,
-        parameters={**request_parameters(kwargs), **server_attributes(instance)},
+        parameters={**request_parameters(kwargs), **server_attributes(client_base_url(instance))},
         input_messages=input_messages(kwargs.get("messages")) if capture else None,
         system_instructions=system_instructions(kwargs.get("system")) if capture else None,
         stream=stream,

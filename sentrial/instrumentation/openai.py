@@ -48,7 +48,7 @@ from sentrial.instrumentation._openai_values import (
     request_parameters,
     response_body,
 )
-from sentrial.instrumentation._parts import as_integer, server_attributes
+from sentrial.instrumentation._parts import as_integer, client_base_url, server_attributes
 from sentrial.instrumentation._parts import get_field as _get
 
 __all__ = ["PATCHES", "OpenAIInstrumentor", "set_include_stream_usage"]
@@ -95,7 +95,7 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         model=given_text(kwargs.get("model")),
         parameters={
             **chat_parameters(kwargs),
-            **server_attributes(instance),
+            **server_attributes(client_base_url(instance)),
             sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_CHAT_COMPLETIONS,
         },
         input_messages=messages,
@@ -125,7 +125,7 @@ def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
         model=given_text(kwargs.get("model")),
         parameters={
             **request_parameters(kwargs, RESPONSES_PARAMETERS),
-            **server_attributes(instance),
+            **server_attributes(client_base_url(instance)),
             sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_RESPONSES,
         },
         input_messages=messages,
@@ -153,7 +153,7 @@ def describe_embeddings(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
         provider=provider_of(instance),
         operation=sc.OPERATION_EMBEDDINGS,
         model=model,
-        parameters=server_attributes(instance),
+        parameters=server_attributes(client_base_url(instance)),
     )
 
 

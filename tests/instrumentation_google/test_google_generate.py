@@ -68,6 +68,8 @@ def test_generate_content_span(fake: FakeGemini, provider: TracerProvider, instr
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
         sc.GEN_AI_OUTPUT_MESSAGES: compact(answer()),
         sc.COST_USD: default_cost(),
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: int(fake.url.rsplit(":", 1)[1].split("/")[0]),
     }
 
 
