@@ -218,7 +218,7 @@ class LlmCall:
 
     def _record_metrics(self, result: dict[str, Any], error_type: str | None) -> None:
         try:
-            _metrics.record_call(self.request, result, time.monotonic() - self._started, error_type)
+            _metrics.record_call(self.request, result, self._started, error_type)
         except Exception:
             failed("llm-metrics", "could not record an LLM call's metrics")
 

@@ -9,22 +9,27 @@ neither set nothing is recorded, and a call pays one look-up for finding that ou
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from opentelemetry import metrics
+from opentelemetry.environment_variables import OTEL_PYTHON_METER_PROVIDER
 from opentelemetry.metrics import Counter, Histogram, MeterProvider, NoOpMeterProvider
 
 from sentrial import semconv as sc
 from sentrial._version import VERSION
 
 try:  # what the global provider is until the app sets one
+    from opentelemetry.metrics import _internal as _global_metrics
     from opentelemetry.metrics._internal import _ProxyMeterProvider
 
     _UNSET: tuple[type, ...] = (_ProxyMeterProvider, NoOpMeterProvider)
-except ImportError:  # pragma: no cover - an API version that moved it
+except ImportError:  # pragma: no cover - an API version that moved them
+    _global_metrics = None  # type: ignore[assignment]
     _UNSET = (NoOpMeterProvider,)
 
 METER_NAME = "sentrial.instrumentation"
@@ -53,6 +58,8 @@ class _Instruments:
     cost: Counter
 
 
+# Whether the environment names a global provider, which the API loads when first asked for it.
+_FROM_ENV = bool(os.environ.get(OTEL_PYTHON_METER_PROVIDER))
 _given: MeterProvider | None = None
 _instruments: _Instruments | None = None  # of the provider they were made from
 _lock = threading.Lock()
@@ -66,7 +73,12 @@ def use_meter_provider(provider: MeterProvider | None) -> None:
 
 def current_instruments() -> _Instruments | None:
     """The instruments of the provider in use, made at its first use; None when no provider is set."""
-    provider = _given if _given is not None else metrics.get_meter_provider()
+    if _given is not None:
+        provider = _given
+    elif _global_metrics is not None and _global_metrics._METER_PROVIDER is None and not _FROM_ENV:
+        return None  # the common case of an app without metrics, found without asking the API
+    else:
+        provider = metrics.get_meter_provider()
     instruments = _instruments
     if instruments is not None and instruments.provider is provider:
         return instruments
@@ -125,12 +137,14 @@ def _call_attributes(call: CallIdentity) -> dict[str, Any]:
 
 
 def record_call(
-    call: CallIdentity, result: Mapping[str, Any], duration_s: float, error_type: str | None
+    call: CallIdentity, result: Mapping[str, Any], started: float, error_type: str | None
 ) -> None:
-    """Record one ended LLM call: ``call`` its request, ``result`` its span's result attributes."""
+    """Record one LLM call that just ended: ``call`` its request, ``result`` its span's result
+    attributes, ``started`` when it began (``time.monotonic()``)."""
     instruments = current_instruments()
     if instruments is None:
         return
+    duration_s = time.monotonic() - started
     attributes = _call_attributes(call)
     response_model = result.get(sc.GEN_AI_RESPONSE_MODEL)
     if response_model is not None:
