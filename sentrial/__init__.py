@@ -12,6 +12,13 @@ from sentrial._version import VERSION
 from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.client import DeliveryError, Interaction, SentrialClient
+from sentrial.context import (
+    ExperimentContext,
+    get_experiment_context,
+    get_system_prompt,
+    get_variant_name,
+    is_experiment_mode,
+)
 from sentrial.decorators import (
     SessionContext,
     bind_context,
@@ -20,6 +27,13 @@ from sentrial.decorators import (
     session,
     tool,
 )
+from sentrial.experiment import (
+    Experiment,
+    ExperimentRunResult,
+    ExperimentRunTracker,
+    ExperimentTestCase,
+    ExperimentVariant,
+)
 from sentrial.wrappers import wrap_anthropic, wrap_google, wrap_llm, wrap_openai
 
 __all__ = [
@@ -27,6 +41,12 @@ __all__ = [
     "AsyncSentrialClient",
     "BatcherConfig",
     "DeliveryError",
+    "Experiment",
+    "ExperimentContext",
+    "ExperimentRunResult",
+    "ExperimentRunTracker",
+    "ExperimentTestCase",
+    "ExperimentVariant",
     "Interaction",
     "SentrialClient",
     "SessionContext",
@@ -38,6 +58,10 @@ __all__ = [
     "get_client",
     "get_current_interaction",
     "get_current_session_id",
+    "get_experiment_context",
+    "get_system_prompt",
+    "get_variant_name",
+    "is_experiment_mode",
     "session",
     "shutdown",
     "shutdown_on_signal",

@@ -108,19 +108,27 @@ class ArgumentChecker:
         self.wrong_type(name, value, "a dict")
         return {"value": value}
 
+    def _numeric(
+        self, name: str, value: Any, kinds: type | tuple[type, ...], wanted: str, convert: Any
+    ) -> Any:
+        """``value`` when it is one of ``kinds`` (a bool is none), else ``convert(value)`` after a
+        complaint; None for None and for what cannot be converted (it is left out)."""
+        if value is None or (not isinstance(value, bool) and isinstance(value, kinds)):
+            return value
+        self.wrong_type(name, value, wanted)
+        try:
+            return convert(value)
+        except Exception:  # not a number at all (or its __float__ / __int__ raised)
+            return None
+
     def number(
         self, name: str, value: Any, *, low: float | None = None, high: float | None = None
     ) -> float | None:
         """An optional finite number, kept within ``[low, high]``."""
-        if value is None:
+        if value is None:  # the common case, without a call
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.wrong_type(name, value, "a number")
-            try:
-                value = float(value)
-            except Exception:  # not a number at all (or its __float__ raised): left out
-                return None
-        number: float | None = self.converted(name, _as_float, value, None)
+        value = self._numeric(name, value, (int, float), "a number", float)
+        number: float | None = None if value is None else self.converted(name, _as_float, value, None)
         if number is None:
             return None
         if not math.isfinite(number):
@@ -142,15 +150,10 @@ class ArgumentChecker:
 
     def integer(self, name: str, value: Any) -> int | None:
         """An optional non-negative integer, at most MAX_INTEGER (a larger one is cut to it)."""
-        if value is None:
+        if value is None:  # the common case, without a call
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.wrong_type(name, value, "an int")
-            try:
-                value = int(value)
-            except Exception:  # not a number at all (or its __int__ raised): left out
-                return None
-        number: int | None = self.converted(name, _as_int, value, None)
+        value = self._numeric(name, value, int, "an int", int)
+        number: int | None = None if value is None else self.converted(name, _as_int, value, None)
         if number is None:
             return None
         if number < 0:

@@ -1,9 +1,9 @@
-"""The span attributes of a decision, an error and a session's completion, from a call's arguments.
+"""The span attributes of a session, a decision, an error and a session's completion, from a call's arguments.
 
 Pure functions: each argument is checked by the call's ``ArgumentChecker`` (which raises with
 ``fail_silently=False`` and otherwise logs and gives the nearest valid form), texts are capped at
 ``max_chars``, and an absent optional argument adds no attribute. The tool call's attributes are
-built in ``SentrialClient._tool_call`` itself: it is the hottest call, and a frame less counts.
+built in ``EventCalls._tool_call`` itself: it is the hottest call, and a frame less counts.
 """
 
 from __future__ import annotations
@@ -27,6 +27,35 @@ def content(check: ArgumentChecker, name: str, value: Any, max_chars: int) -> st
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
+
+
+def session_attributes(
+    max_chars: int,
+    *,
+    session_id: str,
+    name: str,
+    agent_name: str,
+    user_id: str,
+    parent_session_id: str | None,
+    convo_id: str | None,
+    metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The attributes of a session's span, from arguments already checked."""
+    attributes: dict[str, Any] = {  # names are recorded values too: none may hold megabytes
+        semconv.SPAN_KIND: semconv.KIND_SESSION,
+        semconv.SESSION_ID: session_id,
+        semconv.SESSION_NAME: cap_text(name, max_chars),
+        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+        semconv.GEN_AI_AGENT_NAME: cap_text(agent_name, max_chars),
+        semconv.USER_ID: cap_text(user_id, max_chars),
+    }
+    if parent_session_id:
+        attributes[semconv.SESSION_PARENT_ID] = parent_session_id
+    if convo_id:
+        attributes[semconv.GEN_AI_CONVERSATION_ID] = cap_text(convo_id, max_chars)
+    if metadata is not None:
+        attributes[semconv.METADATA] = to_json(metadata, max_chars)
+    return attributes
 
 
 def decision_attributes(

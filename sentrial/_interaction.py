@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("sentrial")
 
 
+# Twin by nature of the client's event calls: their parameters but the session id, passed on by keyword.
 class Interaction:
     """One tracked interaction, returned by ``begin()``; finish it, or use it as a context manager."""
 

@@ -224,6 +224,7 @@ EMAIL = Detector(
     confirm=_email_valid,
     needs=_AT,
 )
+# The detectors below are a table of data: alike in shape by nature.
 SSN = Detector(
     "SSN",
     _compile(r"\d{3}([<SPACES><DASHES>])\d{2}\1\d{4}(?![\d<DASHES>])"),

@@ -22,6 +22,7 @@ renew_in_child(globals(), "_lock")
 _REPLACED_CLIENT_TIMEOUT = 5.0
 
 
+# Twin by nature of SentrialClient.__init__: its five leading parameters, written out for IDEs.
 def configure(
     api_key: str | None = None,
     api_url: str | None = None,

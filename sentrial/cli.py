@@ -8,11 +8,13 @@ usage of the command at hand and exits with 2."""
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
 from sentrial import __version__
+from sentrial.experiment_cli import add_experiment
 
 
 def _fail(command: str, error: BaseException) -> int:
@@ -24,7 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
     from sentrial.server import LocalServer
 
     try:
-        server = LocalServer(
+        server = LocalServer(  # keyword forwarding: alike in shape only to other such calls
             host=args.host,
             port=args.port,
             db=args.db,
@@ -92,9 +94,58 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(run=_demo, command_parser=parser)
 
 
+def _relay(args: argparse.Namespace) -> int:
+    from sentrial.relay import Relay, RelayServer
+    from sentrial.server import ListenError
+
+    relay = Relay(api_url=args.api_url, api_key=args.api_key, pii=args.pii, quiet_s=args.quiet_s)
+    try:
+        server = RelayServer(relay, host=args.host, port=args.port, verbose=args.verbose)
+    except ListenError as exc:
+        relay.close(0)
+        return _fail("relay", exc)
+    print(
+        f"Sentrial relay: OTLP/HTTP on {server.url}/v1/traces -> {relay.exporter.api_url}; Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        server.serve_forever(0.05)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        relay.close(10)
+        print(f"Sentrial relay stopped: {json.dumps(relay.stats())}", file=sys.stderr, flush=True)
+    return 0
+
+
+def _add_relay(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "relay", help="receive OTLP/HTTP traces from any OpenTelemetry pipeline and send them to Sentrial"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=4318, help="port, 0 for any free one (default: %(default)s, OTLP/HTTP's)"
+    )
+    parser.add_argument("--api-url", metavar="URL", help="Sessions API (default: $SENTRIAL_API_URL)")
+    parser.add_argument("--api-key", metavar="KEY", help="API key (default: $SENTRIAL_API_KEY)")
+    parser.add_argument("--pii", action="store_true", help="redact PII (emails, cards, ...) before sending")
+    parser.add_argument(
+        "--quiet-s",
+        type=float,
+        default=30.0,
+        help="complete a trace whose root span never came after this many seconds without a span"
+        " (default: %(default)s)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    parser.set_defaults(run=_relay, command_parser=parser)
+
+
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_serve,
     _add_demo,
+    _add_relay,
+    add_experiment,
 ]
 
 

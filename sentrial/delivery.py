@@ -4,7 +4,6 @@ The app thread only hands a span to a BatchSpanProcessor (a queue). On its worke
 exporter makes one redacted copy of each span and gives that same copy to the Sentrial exporter and
 to every other exporter Sentrial set up (each behind a BatchSpanProcessor of its own). So redaction
 runs once per span, off the app thread, and nothing unredacted leaves through Sentrial's pipeline.
-LLM spans of other instrumentations are put in Sentrial's terms (and priced) for its exporter only.
 
 What waits is bounded in spans and in bytes (``max_queue_bytes``). The exporter counts the bytes
 of its requests exactly. The spans waiting in the batch queue are not all measured on the app
@@ -27,7 +26,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from sentrial import semconv
 from sentrial._config import Settings
-from sentrial._genai_peers import normalised
 from sentrial.redact import Redactor
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.exporter import SentrialSpanExporter
@@ -92,7 +90,7 @@ class _RedactingFanOut(SpanExporter):
                 logger.exception("sentrial: could not redact span %r; it was dropped", span.name)
                 continue
             if _is_for_sentrial(span):
-                for_sentrial.append(normalised(redacted))
+                for_sentrial.append(redacted)
             if not isinstance(span, SentrialOnlySpan):
                 for other in self._others:
                     other.on_end(redacted)

@@ -19,9 +19,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from sentrial import semconv
-from sentrial._genai_peers import is_llm_span
 from sentrial._trace_sessions import TraceSessions
 from sentrial.delivery import Delivery
+from sentrial_otel_exporter.foreign import is_llm_span
 from sentrial_otel_exporter.forks import renew_in_child
 
 logger = logging.getLogger("sentrial")

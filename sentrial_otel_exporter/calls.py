@@ -18,7 +18,7 @@ from urllib.parse import quote
 logger = logging.getLogger("sentrial")
 
 # Body fields that hold the SDK's session ids; they are swapped for the server's ids when sent.
-_SESSION_ID_FIELDS = ("sessionId", "parentSessionId")
+_SESSION_ID_FIELDS = ("sessionId", "parentSessionId", "resultSessionId")
 # What a queued call holds besides its encoded body (the call object, its path and ids), roughly.
 _CALL_OVERHEAD_BYTES = 512
 
@@ -39,6 +39,9 @@ class ApiCall:
     # The session is opened by another process or service, whose open may reach the server later
     # than this call: a 404 then means "not there yet" and is retried within the retry time.
     session_opened_elsewhere: bool = False
+    # Where the answer to an opening holds the server's id: at its top ("id"), or, when this names
+    # a key, under it (an experiment run's answer is {"run": {"id": ...}}).
+    answer_id_under: str | None = None
     # Set by the transport when it queues the call: ``body`` then keeps only its session id fields,
     # and the rest of it waits encoded in ``encoded`` (None for a call without a body).
     encoded: bytes | None = None

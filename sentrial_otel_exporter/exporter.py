@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +15,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from sentrial_otel_exporter import mapping
+from sentrial_otel_exporter import experiments, foreign, mapping
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.calls import ApiCall
@@ -28,16 +30,24 @@ ENV_API_KEY = "SENTRIAL_API_KEY"
 ENV_API_URL = "SENTRIAL_API_URL"
 
 _MAX_TRACKED_SESSIONS = 100_000
+# A trace's session takes every total from its events.
+_TRACE_TOTALS = ("estimatedCost", "promptTokens", "completionTokens", "totalTokens")
 # Completions remembered for events that end after them; such events come within seconds.
 _MAX_REMEMBERED_COMPLETIONS = 10_000
+# Traces whose root ended before any of their LLM or tool spans arrived (spans received out of order).
+_MAX_REMEMBERED_ROOTS = 10_000
 
 
 @dataclass
 class _SessionBook:
     lane: str
     totals: mapping.SessionTotals = field(default_factory=mapping.SessionTotals)
-    per_trace: bool = False  # a trace's session, opened here by its first LLM span
+    per_trace: bool = False  # a trace's session, opened here by its first LLM or tool span
     opened_here: bool = True  # False in a forked child for the sessions its parent opened
+    failure: str | None = None  # a trace's session: why its first failed LLM call failed
+    last_seen: float = 0.0  # a trace's session: when its latest span arrived (time.monotonic)
+    first_start: int = 0  # a trace's session: the earliest start and latest end of its spans (ns)
+    last_end: int = 0
 
 
 @dataclass
@@ -59,6 +69,7 @@ class SentrialSpanExporter(SpanExporter):
     dropped and counted.
     """
 
+    # The settings the exporter passes on to its Transport, so the two signatures are alike by nature.
     def __init__(
         self,
         api_key: str | None = None,
@@ -82,9 +93,15 @@ class SentrialSpanExporter(SpanExporter):
         )
         self._books: OrderedDict[str, _SessionBook] = OrderedDict()
         self._completed: OrderedDict[str, _Completed] = OrderedDict()  # the latest completions
+        self._ended_roots: OrderedDict[str, mapping.TraceEnd] = OrderedDict()
         self._lock = threading.Lock()
         self._shut_down = False
         after_fork_in_child(self._start_over_in_child)
+
+    @property
+    def api_url(self) -> str:
+        """The Sessions API server the calls go to."""
+        return self._transport.base_url
 
     @property
     def stats(self) -> DeliveryStats:
@@ -132,10 +149,15 @@ class SentrialSpanExporter(SpanExporter):
 
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
+        own_kind = mapping.span_kind(span)  # the Sentrial SDK's spans carry theirs
+        if own_kind == sc.KIND_EXPERIMENT_RUN:
+            return self._run_calls(span)
+        span = foreign.in_sentrial_terms(span)
         kind = mapping.span_kind(span)
         sid = mapping.session_id(span)
         if sid is None:  # only without the SDK, which gives every span it exports a session
-            return self._trace_session_calls(span, kind)
+            # A span of the SDK outside any session (an @tool called on its own) joins none.
+            return self._trace_session_calls(span, kind, joins=own_kind is None)
         if kind is None and not mapping.is_genai_span(span.attributes or {}):
             return []
         if kind == sc.KIND_SESSION:
@@ -166,10 +188,29 @@ class SentrialSpanExporter(SpanExporter):
                 book.totals.add(usage)
         return [call]
 
-    def _late_event_calls(self, span: ReadableSpan, completed: _Completed) -> list[ApiCall]:
+    def _run_calls(self, span: ReadableSpan) -> list[ApiCall]:
+        """An experiment run: opened from its snapshot, completed when it ends. The sessions begun
+        inside it share its lane, so the run is opened before them and completed after them."""
+        run = experiments.run_id(span)
+        if run is None:
+            return []
+        if mapping.is_open_snapshot(span):
+            with self._lock:
+                self._books[run] = _SessionBook(lane=run)
+            opening = experiments.open_run_call(span, run)
+            return [opening] if opening is not None else []
+        with self._lock:
+            self._books.pop(run, None)
+        completion = experiments.complete_run_call(span, run)
+        return [completion] if completion is not None else []
+
+    def _late_event_calls(
+        self, span: ReadableSpan, completed: _Completed, session: str | None = None
+    ) -> list[ApiCall]:
         """An event that ended after its session's completion (an LLM stream read after
-        ``finish()``): sent after it, then the completion's totals again, this event counted."""
-        mapped = mapping.event_call(span, completed.book.lane)
+        ``finish()``, a span received after its trace's root): sent after it, then the completion's
+        totals again, this event counted."""
+        mapped = mapping.event_call(span, completed.book.lane, session=session)
         if mapped is None:
             return []
         call, usage = mapped
@@ -188,40 +229,101 @@ class SentrialSpanExporter(SpanExporter):
             if len(self._completed) > _MAX_REMEMBERED_COMPLETIONS:
                 self._completed.popitem(last=False)
 
-    def _trace_session_calls(self, span: ReadableSpan, kind: str | None) -> list[ApiCall]:
-        """Used alone on an app's provider: an LLM span outside any session joins its trace's session,
-        opened by the first such span and completed when the trace's local root span ends."""
+    def _trace_session_calls(self, span: ReadableSpan, kind: str | None, joins: bool) -> list[ApiCall]:
+        """Used alone on an app's provider (or behind the relay): the LLM and tool spans outside any
+        session join their trace's session, opened by the first such span and completed when the
+        trace's local root span ends (or, see :meth:`end_quiet_traces`, when the trace goes quiet)."""
         sid = mapping.trace_session_id(span)
         if sid is None:
             return []
         calls: list[ApiCall] = []
-        if kind is None and mapping.is_genai_span(span.attributes or {}):
+        event = kind == sc.KIND_TOOL_CALL or (kind is None and mapping.is_genai_span(span.attributes or {}))
+        if joins and event:
             with self._lock:
                 book = self._books.get(sid)
-                if book is None:
+                completed = self._completed.get(sid) if book is None else None
+                if book is None and completed is None:
                     book = self._books[sid] = _SessionBook(lane=sid, per_trace=True)
+                    book.first_start = span.start_time or 0
                     calls.append(mapping.open_trace_session_call(span, sid, trace_session_agent(span)))
+                oldest = next(iter(self._books)) if len(self._books) > _MAX_TRACKED_SESSIONS else None
+            if oldest is not None:  # bounded memory: the oldest open trace ends as if it went quiet
+                calls.extend(self._end_quietly([oldest]))
+            if completed is not None:
+                return self._late_event_calls(span, completed, session=sid)
+            assert book is not None
             mapped = mapping.event_call(span, sid, session=sid)
             if mapped is not None:
                 calls.append(mapped[0])
-                with self._lock:
+            with self._lock:
+                if mapped is not None:
                     book.totals.add(mapped[1])
+                book.failure = book.failure or mapping.failed_llm_call(span)
+                book.last_seen = time.monotonic()
+                book.first_start = min(book.first_start, span.start_time or book.first_start)
+                book.last_end = max(book.last_end, span.end_time or 0)
+                ended_first = self._ended_roots.pop(sid, None)
+            if ended_first is not None:  # its root came first: the trace ended already
+                calls.extend(filter(None, [self._end_trace(sid, ended_first)]))
         if mapping.is_local_root(span):
+            end = mapping.trace_end(span)
             with self._lock:
                 book = self._books.get(sid)
-                if book is not None and book.per_trace:
-                    del self._books[sid]
-                else:
-                    book = None
-            if book is not None:
-                calls.append(mapping.complete_trace_session_call(span, sid, book.totals))
+                if book is None or not book.per_trace:
+                    if sid not in self._completed:
+                        self._ended_roots[sid] = end
+                        if len(self._ended_roots) > _MAX_REMEMBERED_ROOTS:
+                            self._ended_roots.popitem(last=False)
+                    return calls
+            calls.extend(filter(None, [self._end_trace(sid, end)]))
+        return calls
+
+    def _end_trace(self, sid: str, end: mapping.TraceEnd) -> ApiCall | None:
+        """Complete a trace's session (its book leaves, its completion is remembered for late spans);
+        None when it was completed already."""
+        with self._lock:
+            book = self._books.pop(sid, None)
+        if book is None:
+            return None
+        if end.failure is None and book.failure is not None:
+            end = dataclasses.replace(end, failure=book.failure)
+        completion = mapping.complete_trace_session_call(sid, end, book.totals)
+        assert completion.body is not None
+        outcome = {key: completion.body[key] for key in ("status", "success")}
+        self._remember_completed(sid, _Completed(book, outcome, _TRACE_TOTALS))
+        return completion
+
+    def end_quiet_traces(self, quiet_s: float) -> int:
+        """Complete the trace sessions that received no span for ``quiet_s`` seconds (their root may
+        never come: it was not sent here, or not sampled); returns how many were completed."""
+        cutoff = time.monotonic() - quiet_s
+        with self._lock:
+            quiet = [sid for sid, b in self._books.items() if b.per_trace and b.last_seen <= cutoff]
+        calls = self._end_quietly(quiet)
+        self._transport.submit(calls)
+        return len(calls)
+
+    def _end_quietly(self, sids: list[str]) -> list[ApiCall]:
+        """Complete trace sessions without their root: a success unless an LLM call failed, lasting
+        from their first span's start to their last span's end."""
+        calls = []
+        for sid in sids:
+            with self._lock:
+                book = self._books.get(sid)
+            if book is None or not book.per_trace:
+                continue
+            duration = max(0, (book.last_end - book.first_start) // 1_000_000) if book.last_end else None
+            completion = self._end_trace(sid, mapping.TraceEnd(None, duration))
+            if completion is not None:
+                calls.append(completion)
         return calls
 
     def _open_book(self, sid: str, span: ReadableSpan) -> _SessionBook:
-        parent = mapping.parent_session_id(span)
+        parent = mapping.parent_session_id(span) or experiments.run_id(span)
         with self._lock:
             parent_book = self._books.get(parent) if parent else None
-            # A sub-session shares its root's lane, so its parent is always opened before it.
+            # A sub-session shares its root's lane, so its parent is always opened before it (a
+            # session begun in an experiment run shares the run's, for the same reason).
             book = _SessionBook(lane=parent_book.lane if parent_book else sid)
             self._books[sid] = book
             if len(self._books) > _MAX_TRACKED_SESSIONS:

@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from sentrial_otel_exporter import foreign
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.calls import ApiCall
 
@@ -33,7 +34,7 @@ _MAX_INTEGER = 2**63 - 1  # the largest int an OTel attribute (int64) carries; J
 logger = logging.getLogger("sentrial")
 
 
-@dataclass
+@dataclass  # a record of counters: alike in shape only to DeliveryStats
 class SessionTotals:
     """What a session's events added up to, for the completion when the caller gave no totals."""
 
@@ -75,10 +76,8 @@ class EventUsage:
 
 
 def is_genai_span(attrs: Attributes) -> bool:
-    """True for an LLM span of any instrumentation that follows the GenAI conventions."""
-    return attrs.get(sc.GEN_AI_OPERATION_NAME) in sc.LLM_OPERATIONS or (
-        sc.GEN_AI_SYSTEM in attrs and sc.GEN_AI_REQUEST_MODEL in attrs
-    )
+    """True for an LLM span of any instrumentation Sentrial knows (see :mod:`foreign`)."""
+    return foreign.is_llm_span(attrs)
 
 
 def span_kind(span: ReadableSpan) -> str | None:
@@ -274,19 +273,49 @@ def open_trace_session_call(span: ReadableSpan, sid: str, agent_name: str) -> Ap
     return ApiCall("POST", SESSIONS_PATH, body, session=sid, lane=sid, opens_session=True)
 
 
-def complete_trace_session_call(root: ReadableSpan, sid: str, totals: SessionTotals) -> ApiCall:
-    """PATCH /api/sdk/sessions/{id} for a trace's session when the trace's local root ends."""
-    success = root.status.status_code != StatusCode.ERROR
+@dataclass(frozen=True)
+class TraceEnd:
+    """How a trace's session ends: its outcome and how long it ran."""
+
+    failure: str | None  # None: it succeeded
+    duration_ms: int | None
+    user_input: str | None = None
+    assistant_output: str | None = None
+
+
+def trace_end(root: ReadableSpan) -> TraceEnd:
+    """The end of a trace whose local root span ended: failed when the root failed."""
+    failure = None
+    if root.status.status_code == StatusCode.ERROR:
+        failure = root.status.description or f"{root.name} failed"
+    duration = None
+    if root.start_time and root.end_time:
+        duration = max(0, (root.end_time - root.start_time) // 1_000_000)
+    return TraceEnd(failure, duration, *foreign.run_texts(root.attributes or {}))
+
+
+def complete_trace_session_call(sid: str, end: TraceEnd, totals: SessionTotals) -> ApiCall:
+    """PATCH /api/sdk/sessions/{id} for a trace's session when the trace ended."""
+    success = end.failure is None
     body: dict[str, Any] = {"status": "completed" if success else "failed", "success": success}
-    if not success and root.status.description:
-        body["failureReason"] = root.status.description
+    _put(body, "failureReason", end.failure)
     counted = totals.fields()
     _put(body, "estimatedCost", counted["estimatedCost"])
-    if root.start_time and root.end_time:
-        body["durationMs"] = max(0, (root.end_time - root.start_time) // 1_000_000)
+    _put(body, "durationMs", end.duration_ms)
     for key in _TOKEN_TOTALS:
         _put(body, key, counted[key])
+    _put(body, "userInput", end.user_input)
+    _put(body, "assistantOutput", end.assistant_output)
     return ApiCall("PATCH", SESSION_PATH, body, session=sid, lane=sid)
+
+
+def failed_llm_call(span: ReadableSpan) -> str | None:
+    """Why an LLM span's call failed (it fails the trace's session), or None for a call that worked."""
+    attrs = span.attributes or {}
+    if span.status.status_code != StatusCode.ERROR or not is_genai_span(attrs):
+        return None
+    model = _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or "LLM"
+    return f"{model} call failed: {span.status.description or _text(attrs.get(sc.ERROR_TYPE_ATTRIBUTE))}"
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -366,7 +395,7 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
     provider_name = (
         _text(attrs.get(sc.GEN_AI_PROVIDER_NAME)) or _text(attrs.get(sc.GEN_AI_SYSTEM)) or "unknown"
     )
-    provider = sc.SHORT_PROVIDER_NAMES.get(provider_name, provider_name)
+    provider = foreign.short_provider(provider_name)
     model = (
         _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or _text(attrs.get(sc.GEN_AI_RESPONSE_MODEL)) or "unknown"
     )

@@ -64,6 +64,7 @@ _GPT_4_TURBO = _P(10.00, 30.00)
 _CLAUDE_OPUS_4 = _P(15.00, 75.00, cached_input=1.50, cache_creation=18.75)
 _CLAUDE_SONNET = _P(3.00, 15.00, cached_input=0.30, cache_creation=3.75)
 
+# The price tables below are data: their rows are alike in shape by nature.
 _OPENAI: dict[str, ModelPrice] = {
     # GPT-5 family
     "gpt-5": _P(1.25, 10.00, cached_input=0.125),

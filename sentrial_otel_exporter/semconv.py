@@ -17,6 +17,7 @@ KIND_TOOL_CALL: Final = "tool_call"
 KIND_DECISION: Final = "decision"
 KIND_ERROR: Final = "error"
 KIND_LLM: Final = "llm"
+KIND_EXPERIMENT_RUN: Final = "experiment_run"
 
 # The Sessions API's ``eventType`` of each kind of tracked event (what the SDK's calls return).
 API_EVENT_TYPES: Final = {KIND_TOOL_CALL: "tool_call", KIND_DECISION: "llm_decision", KIND_ERROR: "error"}
@@ -79,6 +80,19 @@ DURATION_MS: Final = "sentrial.duration_ms"
 PROMPT_TOKENS: Final = "sentrial.usage.prompt_tokens"
 COMPLETION_TOKENS: Final = "sentrial.usage.completion_tokens"
 TOTAL_TOKENS: Final = "sentrial.usage.total_tokens"
+
+# --- experiment run span (and the sessions begun inside a run) ----------------------------------
+EXPERIMENT_ID: Final = "sentrial.experiment.id"
+EXPERIMENT_VARIANT: Final = "sentrial.experiment.variant"
+EXPERIMENT_TEST_CASE: Final = "sentrial.experiment.test_case"  # the test case's (earlier) session id
+EXPERIMENT_RUN_ID: Final = "sentrial.experiment.run_id"  # the SDK's id of the run
+EXPERIMENT_RESULT_SESSION_ID: Final = "sentrial.experiment.result_session_id"
+
+
+def experiment_run_span_name(variant_name: str) -> str:
+    """The name of an experiment run's span: ``experiment_run {variant_name}``."""
+    return f"experiment_run {variant_name}"
+
 
 # --- tool call span -------------------------------------------------------------------------
 TOOL_INPUT: Final = "sentrial.tool.input"

@@ -413,7 +413,10 @@ class Transport:
 
     def _learn_session_id(self, call: ApiCall, response: Response) -> None:
         try:
-            server_id = response.json().get("id")
+            answer = response.json()
+            if call.answer_id_under is not None:
+                answer = answer.get(call.answer_id_under)
+            server_id = answer.get("id")
         except (ValueError, AttributeError):
             server_id = None
         if not isinstance(server_id, str) or not server_id:

@@ -6,12 +6,15 @@ library only, and the server they talk to (conftest's local Sessions API server)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, Reply
 from helpers import RecordingServer, in_child
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,6 +22,17 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from sentrial_otel_exporter import SentrialSpanExporter
+from sentrial_otel_exporter.pricing import calculate_cost
+
+
+def on_own_provider(url: str, service: str | None = None) -> tuple[SentrialSpanExporter, TracerProvider, Any]:
+    """An app's own provider with only the exporter on it (batched, as apps set it up), and a tracer."""
+    exporter = SentrialSpanExporter(api_key="k", api_url=url)
+    resource = Resource.create({"service.name": service}) if service else None
+    provider = TracerProvider(resource=resource) if resource else TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return exporter, provider, provider.get_tracer("app")
+
 
 LLM = {
     "gen_ai.operation.name": "chat",
@@ -30,10 +44,7 @@ LLM = {
 
 
 def test_llm_spans_of_a_trace_become_one_session(local_server: RecordingServer) -> None:
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider(resource=Resource.create({"service.name": "ops-bot"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("app")
+    exporter, provider, tracer = on_own_provider(local_server.url, service="ops-bot")
     with tracer.start_as_current_span("nightly job") as root:
         with tracer.start_as_current_span("SELECT 1"):
             pass
@@ -105,10 +116,7 @@ def test_the_exporter_imports_and_delivers_without_loading_the_sdk(local_server:
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork():DeprecationWarning")
 def test_the_exporter_alone_delivers_from_a_forked_child(local_server: RecordingServer) -> None:
     """``opentelemetry-instrument`` under a pre-forking server: only the exporter, on the app's provider."""
-    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("app")
+    exporter, provider, tracer = on_own_provider(local_server.url)
     llm = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
@@ -138,3 +146,113 @@ def test_the_exporter_alone_delivers_from_a_forked_child(local_server: Recording
         stored = local_server.session(session_id)
         assert stored is not None and stored["status"] == "completed"
         assert [e["toolName"] for e in stored["events"]] == ["llm:openai:gpt-4o"]
+
+
+def _instrumentor(name: str) -> Any:
+    if name == "openinference":
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+
+        return OpenAIInstrumentor()
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OfficialInstrumentor
+
+    return OfficialInstrumentor()
+
+
+@pytest.mark.parametrize("instrumentation", ["openinference", "official"])
+def test_another_instrumentations_openai_calls_arrive_priced_and_failing(
+    local_server: RecordingServer, instrumentation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenInference's or the official GenAI instrumentation of the real openai client, with only the
+    exporter on the app's provider: a session per trace, each call an event with model, tokens and a
+    cost from the price table; a failed call fails its session."""
+    import openai
+
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
+    exporter, provider, tracer = on_own_provider(local_server.url, service="mailer")
+    instrumentor = _instrumentor(instrumentation)
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with FakeOpenAI() as fake:
+            client = openai.OpenAI(api_key="sk-test", base_url=fake.url, max_retries=0)
+            ask = [{"role": "user", "content": "Say hi"}]
+            with tracer.start_as_current_span("good job") as good:
+                client.chat.completions.create(model="gpt-4o", messages=ask)  # type: ignore[arg-type]
+            fake.reply = Reply(status=500)
+            with (
+                tracer.start_as_current_span("bad job") as bad,
+                contextlib.suppress(openai.InternalServerError),
+            ):
+                client.chat.completions.create(model="gpt-4o", messages=ask)  # type: ignore[arg-type]
+    finally:
+        instrumentor.uninstrument()
+    assert provider.force_flush() and exporter.flush(timeout=10)
+    provider.shutdown()
+
+    worked = local_server.session(f"trace-{good.get_span_context().trace_id:032x}")
+    assert worked is not None
+    assert (worked["agentName"], worked["status"], worked["promptTokens"]) == ("mailer", "completed", 12)
+    (call,) = worked["events"]
+    assert call["toolName"] == "llm:openai:gpt-4o"
+    assert call["toolOutput"]["tokens"] == {"prompt": 12, "completion": 5, "total": 17}
+    assert call["estimatedCost"] == pytest.approx(calculate_cost("openai", "gpt-4o", 12, 5))
+    assert worked["estimatedCost"] == pytest.approx(call["estimatedCost"])
+    assert call["toolInput"]["messages"] == [{"role": "user", "content": "Say hi"}]
+    assert call["toolOutput"]["content"] == "Hello there!"
+
+    failed = local_server.session(f"trace-{bad.get_span_context().trace_id:032x}")
+    assert failed is not None and failed["status"] == "failed"
+    assert "gpt-4o call failed" in failed["failureReason"]
+    (error,) = failed["events"]
+    assert error["toolName"] == "llm:openai:gpt-4o" and "500" in error["toolError"]["message"]
+
+
+def test_an_agents_tool_and_llm_spans_arrive_in_one_session(local_server: RecordingServer) -> None:
+    """GenAI-conventions agent spans (as Mastra and the Vercel AI SDK write them): the tool call and
+    the LLM calls of one run arrive as one session; the AI SDK's outer span is not a second call."""
+    exporter, provider, tracer = on_own_provider(local_server.url)
+    ai_sdk_call = {
+        "ai.operationId": "ai.generateText.doGenerate",
+        "gen_ai.system": "openai.chat",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+        "ai.prompt.messages": json.dumps(
+            [{"role": "user", "content": [{"type": "text", "text": "Weather?"}]}]
+        ),
+        "ai.response.text": "Sunny.",
+    }
+    tool = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "get_weather",
+        "gen_ai.tool.call.arguments": '{"city": "Oslo"}',
+        "gen_ai.tool.call.result": '{"sky": "sunny"}',
+    }
+    with tracer.start_as_current_span(
+        "invoke_agent weather", attributes={"gen_ai.operation.name": "invoke_agent"}
+    ) as root:
+        with tracer.start_as_current_span("ai.generateText", attributes={"ai.model.id": "gpt-4o-mini"}):
+            with tracer.start_as_current_span("ai.generateText.doGenerate", attributes=ai_sdk_call):
+                pass
+            with tracer.start_as_current_span(
+                "ai.toolCall", attributes={"ai.toolCall.name": "clock", "ai.toolCall.args": "{}"}
+            ) as failing:
+                failing.set_status(Status(StatusCode.ERROR, "no clock"))
+        with tracer.start_as_current_span("execute_tool get_weather", attributes=tool):
+            pass
+    assert provider.force_flush() and exporter.flush(timeout=10)
+    provider.shutdown()
+
+    session = local_server.session(f"trace-{root.get_span_context().trace_id:032x}")
+    assert session is not None and session["status"] == "completed"  # a failed tool is the agent's to handle
+    llm, clock, weather = session["events"]
+    assert llm["toolName"] == "llm:openai:gpt-4o-mini"
+    assert llm["estimatedCost"] == pytest.approx(calculate_cost("openai", "gpt-4o-mini", 1000, 100))
+    assert llm["toolInput"]["messages"] == [{"role": "user", "content": "Weather?"}]
+    assert llm["toolOutput"]["content"] == "Sunny."
+    assert (clock["toolName"], clock["toolError"]["message"]) == ("clock", "no clock")
+    assert (weather["toolName"], weather["toolInput"], weather["toolOutput"]) == (
+        "get_weather",
+        {"city": "Oslo"},
+        {"sky": "sunny"},
+    )

@@ -113,7 +113,7 @@ def _delivery_lock(client: SentrialClient) -> Any:
 
 
 def _client_lock(client: SentrialClient) -> Any:
-    return client._lock
+    return client._registry.lock
 
 
 def _trace_roots_lock(client: SentrialClient) -> Any:

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from sentrial import SentrialClient, pricing
 from sentrial.redact import PiiConfig
 from sentrial.server import LocalServer
+from sentrial_otel_exporter import SentrialSpanExporter
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ TRACELOOP = {
 }
 
 
-@pytest.mark.parametrize(
+PEERS = pytest.mark.parametrize(
     ("attributes", "tool_name", "cost", "messages", "content"),
     [
         (
@@ -61,6 +63,9 @@ TRACELOOP = {
     ],
     ids=["openinference", "traceloop"],
 )
+
+
+@PEERS
 def test_peer_llm_spans_become_priced_llm_tool_calls(
     local_server: LocalServer,
     client: tuple[SentrialClient, TracerProvider],
@@ -93,3 +98,33 @@ def test_peer_llm_spans_become_priced_llm_tool_calls(
 
 def test_prices_come_from_the_table() -> None:
     assert pricing.calculate_cost("openai", "gpt-4o", 1000, 500) == 0.0075
+
+
+@PEERS
+def test_peer_llm_spans_through_the_exporter_alone(
+    local_server: LocalServer,
+    attributes: dict[str, object],
+    tool_name: str,
+    cost: float,
+    messages: list[dict[str, str]],
+    content: str,
+) -> None:
+    """The same spans with only the exporter on the app's provider (no SDK, so no redaction): the
+    trace's session gets the same priced event."""
+    exporter = SentrialSpanExporter(api_key="k", api_url=local_server.url)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("peer.instrumentation").start_as_current_span(
+        "llm", attributes=attributes
+    ) as span:
+        pass
+    assert exporter.flush(timeout=5)
+    provider.shutdown()
+    session = local_server.session(f"trace-{span.get_span_context().trace_id:032x}")
+    assert session is not None and session["status"] == "completed"
+    (event,) = session["events"]
+    assert (event["toolName"], event["toolOutput"]["content"]) == (tool_name, content)
+    assert event["estimatedCost"] == pytest.approx(cost) == session["estimatedCost"]
+    assert [m["content"].replace("jane@example.com", "[EMAIL]") for m in event["toolInput"]["messages"]] == [
+        m["content"] for m in messages
+    ]

@@ -224,7 +224,7 @@ class LlmCall:
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name, value in (
+        for name, value in (  # a table of data: alike in shape only to other (switch, value) tables
             (sc.GEN_AI_RESPONSE_MODEL, result.response_model),
             (sc.GEN_AI_RESPONSE_ID, result.response_id),
             (sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens),

@@ -355,6 +355,7 @@ class _Candidate:
             self.parts.append(dict(part))
 
 
+# Alike in shape only to the other providers' stream accumulators: each adds up its own chunks.
 class StreamAccumulator:
     """Adds up the GenerateContentResponse chunks of a stream.
 

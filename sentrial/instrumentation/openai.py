@@ -89,19 +89,8 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     """A ``chat.completions.create`` / ``parse`` call as an LLM request."""
     _opt_into_stream_usage(kwargs)
     messages, system = chat_input(kwargs.get("messages")) if capture_content() else (None, None)
-    return LlmRequest(
-        provider=provider_of(instance),
-        operation=sc.OPERATION_CHAT,
-        model=given_text(kwargs.get("model")),
-        parameters={
-            **chat_parameters(kwargs),
-            **server_attributes(client_base_url(instance)),
-            sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_CHAT_COMPLETIONS,
-        },
-        input_messages=messages,
-        system_instructions=system,
-        stream=kwargs.get("stream") is True,
-    )
+    parameters = chat_parameters(kwargs)
+    return _chat_request(instance, kwargs, parameters, messages, system, sc.OPENAI_API_TYPE_CHAT_COMPLETIONS)
 
 
 def finish_chat(call: LlmCall, result: Any) -> Any:
@@ -119,17 +108,31 @@ def finish_chat(call: LlmCall, result: Any) -> Any:
 def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """A ``responses.create`` / ``parse`` call as an LLM request."""
     messages, system = responses_input(kwargs) if capture_content() else (None, [])
+    parameters = request_parameters(kwargs, RESPONSES_PARAMETERS)
+    return _chat_request(instance, kwargs, parameters, messages, system or None, sc.OPENAI_API_TYPE_RESPONSES)
+
+
+def _chat_request(
+    instance: Any,
+    kwargs: dict[str, Any],
+    parameters: dict[str, Any],
+    messages: list[dict[str, Any]] | str | None,
+    system: list[dict[str, Any]] | str | None,
+    api_type: str,
+) -> LlmRequest:
+    """A chat call's request, the same for both chat APIs (``api_type``) once each has read its own
+    arguments."""
     return LlmRequest(
         provider=provider_of(instance),
         operation=sc.OPERATION_CHAT,
         model=given_text(kwargs.get("model")),
         parameters={
-            **request_parameters(kwargs, RESPONSES_PARAMETERS),
+            **parameters,
             **server_attributes(client_base_url(instance)),
-            sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_RESPONSES,
+            sc.OPENAI_API_TYPE: api_type,
         },
         input_messages=messages,
-        system_instructions=system or None,
+        system_instructions=system,
         stream=kwargs.get("stream") is True,
     )
 

@@ -87,6 +87,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self._thoughts = AgentThoughts()
         scope_model_calls()
 
+    # The on_* signatures are LangChain's callback protocol, so its start and end hooks are alike by nature.
     # --- chains -----------------------------------------------------------------------------------
     @_never_raises
     def on_chain_start(

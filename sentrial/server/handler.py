@@ -18,12 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sentrial.server import auth, page, validate
+from sentrial.server import auth, experiment_routes, page, validate
 from sentrial.server.state import State
 from sentrial.server.store import UnknownSession
 from sentrial.server.validate import ApiError
 
 MAX_BODY = 32 * 1024 * 1024
+OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's path: OTEL_EXPORTER_OTLP_ENDPOINT may name this server
 # A 401 must name a scheme; for Bearer, browsers show the answer's page (the sign-in form), no dialog.
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -131,6 +132,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Endpoint]]] = [
     (re.compile(r"/api/sdk/pii-config"), {"GET": _pii_config}),
     (re.compile(r"/"), {"GET": _index_page}),
     (re.compile(r"/sessions/(?P<id>[^/]+)"), {"GET": _session_page}),
+    *experiment_routes.ROUTES,
 ]
 
 
@@ -206,13 +208,16 @@ class Handler(BaseHTTPRequestHandler):
             return Response(413, json.dumps({"error": message}).encode(), close=True)
         if length:
             raw = self.rfile.read(length)
+        if path == OTLP_TRACES_PATH:
+            state.record(self.command, self.path, dict(self.headers.items()), None)
+            return self._otlp(state, raw)
         parsed, json_error = _parse_json(raw)
         state.record(self.command, self.path, dict(self.headers.items()), parsed)
         fault = state.take_fault(path)
         if fault is not None:
             return Response(fault.status, fault.body, headers=dict(fault.headers))
         try:
-            if path == "/api/sdk" or path.startswith("/api/sdk/"):
+            if path == "/api/sdk" or path.startswith(("/api/sdk/", "/api/experiments")):
                 if state.api_key is not None and not auth.bearer_matches(
                     self.headers.get("Authorization"), state.api_key
                 ):
@@ -225,6 +230,22 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             headers = _CHALLENGE if exc.status == 401 else None
             return error_response(exc.status, exc.message, headers)
+
+    def _otlp(self, state: State, raw: bytes) -> Response:
+        """OTLP/HTTP traces from any OpenTelemetry SDK, into this server's store through its relay."""
+        if self.command != "POST":
+            return error_response(
+                405, f"{self.command} is not allowed here (allowed: POST)", {"Allow": "POST"}
+            )
+        if state.api_key is not None and not auth.bearer_matches(
+            self.headers.get("Authorization"), state.api_key
+        ):
+            message = "missing or wrong API key (send 'Authorization: Bearer <key>')"
+            return error_response(401, message, _CHALLENGE)
+        reply = state.relay().receive(
+            raw, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
+        )
+        return Response(reply.status, reply.body, reply.content_type, reply.headers)
 
     def _page_gate(self, api_key: str, token: str, path: str, raw: bytes) -> Response | None:
         """None when this request may read the pages; else the sign-in form, or after a POST of it

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sentrial.server.handler import HTTPServer
 from sentrial.server.state import State
@@ -13,6 +14,7 @@ from sentrial.server.store import Store
 _STOP_TIMEOUT = 5.0
 # How often serve_forever looks for a stop request: bounds how long stop() takes.
 _POLL_INTERVAL = 0.05
+_Server = TypeVar("_Server")
 
 
 class ListenError(OSError):
@@ -27,14 +29,20 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _listen(host: str, port: int) -> HTTPServer:
+def listening(host: str, port: int, make: Callable[[tuple[str, int]], _Server]) -> _Server:
+    """``make((host, port))``, a server that binds on construction; ListenError naming both if it
+    cannot listen there."""
     if not 0 <= port <= 65535:
         # bind() would raise OverflowError, which names neither.
         raise ListenError(_address(host, port), "the port must be between 0 and 65535")
     try:
-        return HTTPServer((host, port))
+        return make((host, port))
     except OSError as exc:
         raise ListenError(_address(host, port), exc.strerror or str(exc), exc.errno) from exc
+
+
+def _listen(host: str, port: int) -> HTTPServer:
+    return listening(host, port, HTTPServer)
 
 
 class LocalServer:
@@ -63,6 +71,7 @@ class LocalServer:
             raise
         self._state = State(self._store, api_key=api_key, delay_ms=delay_ms, verbose=verbose)
         self._httpd.state = self._state
+        self._state.own_url = self.url
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._serving = False
@@ -108,6 +117,7 @@ class LocalServer:
                 return
             self._stopped = True
             serving = self._serving
+        self._state.close_relay(_STOP_TIMEOUT if serving else 0)  # it sends to this server: first
         if serving:
             # Returns at once when serve_forever already ended, e.g. through KeyboardInterrupt.
             self._httpd.shutdown()

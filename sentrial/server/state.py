@@ -7,9 +7,12 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentrial.server.store import Store
+
+if TYPE_CHECKING:
+    from sentrial.relay import Relay
 
 REQUEST_LOG_SIZE = 10_000
 
@@ -43,6 +46,25 @@ class State:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.own_url = ""  # set by the server once it listens: where its OTLP relay sends to
+        self._relay: Relay | None = None
+
+    def relay(self) -> Relay:
+        """The relay that turns OTLP sent here into calls to this server's own API (made when first
+        needed: a server that gets no OTLP runs no relay threads)."""
+        with self._lock:
+            if self._relay is None:
+                from sentrial.relay import Relay
+
+                self._relay = Relay(api_url=self.own_url, api_key=self.api_key)
+            return self._relay
+
+    def close_relay(self, timeout: float) -> None:
+        """Deliver what the relay holds (at most ``timeout`` seconds) and stop it."""
+        with self._lock:
+            relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.close(timeout)
 
     def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
         """Append one received request to the bounded log."""

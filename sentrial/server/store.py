@@ -72,20 +72,9 @@ SESSION_FIELDS = (
 )
 _JSON_FIELDS = frozenset({"metadata", "customMetrics"})
 _COLUMNS = ", ".join(SESSION_FIELDS)
-# Fields a PATCH may set; the validator guarantees no others reach the SQL.
-COMPLETION_FIELDS = (
-    "status",
-    "success",
-    "failureReason",
-    "estimatedCost",
-    "customMetrics",
-    "durationMs",
-    "promptTokens",
-    "completionTokens",
-    "totalTokens",
-    "userInput",
-    "assistantOutput",
-)
+# Fields a PATCH may set (the run from "status" to "assistantOutput"); the validator guarantees no
+# others reach the SQL.
+COMPLETION_FIELDS = SESSION_FIELDS[SESSION_FIELDS.index("status") : SESSION_FIELDS.index("createdAt")]
 
 
 def _naming(error: sqlite3.Error, path: str) -> sqlite3.Error:
