@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 PROVIDER_LIBRARIES = (
@@ -48,6 +49,12 @@ def probe(command: list[str]) -> tuple[dict[str, object], str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SENTRIAL_"))}
     env = {**clean, "OTEL_PYTHON_DISTRO": "sentrial", "OTEL_PYTHON_CONFIGURATOR": "sentrial"}
     env["OTEL_TRACES_EXPORTER"] = "none"
+    # Other packages' instrumentors (the dev extra has OpenInference's, which imports openai) are
+    # not ours to judge: only ours load.
+    others = [
+        e.name for e in entry_points(group="opentelemetry_instrumentor") if not e.name.startswith("sentrial_")
+    ]
+    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(others)
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])

@@ -21,6 +21,8 @@ from sentrial.instrumentation._native_spans import (
     WRAPPED_MARK,
     patched_by_another,
     silence_native_spans,
+    step_over,
+    suppressible_peer_active,
     suppressing,
 )
 
@@ -47,17 +49,19 @@ class Patch:
 
     def wrapper(self, get_tracer: Callable[[], Tracer], over_another: bool = False) -> Callable[..., Any]:
         """The wrapt wrapper of this method; ``over_another`` when it wraps another instrumentation's
-        wrapper, which then runs with instrumentation suppressed (one span per call)."""
+        wrapper. Other instrumentations of the library below ours add no span (see _native_spans)."""
         make = async_wrapper if self.is_async else sync_wrapper
         traced = make(get_tracer, self.describe, self.finish)
-        if not over_another:
-            return traced
-        is_async = self.is_async
+        is_async, library = self.is_async, self.module.partition(".")[0]
 
-        def over(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            return traced(suppressing(wrapped, is_async), instance, args, kwargs)
+        def once(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            if over_another:
+                wrapped = step_over(wrapped)
+            if suppressible_peer_active(library):
+                wrapped = suppressing(wrapped, is_async)
+            return traced(wrapped, instance, args, kwargs)
 
-        return over
+        return once
 
     def resolve_owner(self) -> type | None:
         """The owner class, or None when this version of the library does not have it."""

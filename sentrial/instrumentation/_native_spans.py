@@ -3,16 +3,21 @@
 - The anthropic SDK starts a span of its own for every API call (``anthropic.messages.create``,
   with token usage). Inside a call that Sentrial traces, its span starter is made to start none
   (the SDK documents that it goes on without a span then), so the call is counted once, on ours.
-- Another instrumentation of the same method that patched it before us (OpenInference,
-  Traceloop, the official GenAI instrumentations, all wrapt wrappers) runs inside our span: the
-  call below ours runs with OpenTelemetry's suppress-instrumentation key set, which they honour.
-  (One that patched after us runs outside ours; then ours steps back: see ``should_trace``.)
+- OpenInference and Traceloop, when their instrumentor of the same library is active (they patch
+  the client's ``request`` or the same methods as we do): our call runs with OpenTelemetry's
+  suppress-instrumentation key set, which they honour. (That key also silences HTTP client spans
+  below the call, so it is set only when such a peer is active.)
+- The official GenAI instrumentations (``opentelemetry-instrumentation-openai-v2``,
+  ``-google-genai``) do not read that key: when one patched the method before us, its wrapper is
+  stepped over (it only traces). One that patched after us wraps ours; then ours steps back and
+  its span is the call's one span (see ``should_trace``), mapped by the exporter.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 import threading
 from collections.abc import Callable
 from contextvars import Token
@@ -28,6 +33,20 @@ from sentrial.instrumentation._llm import inside_llm_call
 NATIVE_SPAN_STARTERS: dict[str, tuple[str, str]] = {
     "anthropic": ("anthropic._base_client", "start_api_call_span"),
 }
+# Instrumentors of the same libraries that honour the suppress key: (module, class) by library.
+SUPPRESSIBLE_PEERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "openai": (
+        ("openinference.instrumentation.openai", "OpenAIInstrumentor"),
+        ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),  # Traceloop's
+    ),
+    "anthropic": (
+        ("openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
+        ("opentelemetry.instrumentation.anthropic", "AnthropicInstrumentor"),  # Traceloop's
+    ),
+    "google": (("openinference.instrumentation.google_genai", "GoogleGenAIInstrumentor"),),
+}
+# Packages whose wrappers only trace and ignore the suppress key: stepped over when below ours.
+STEPPED_OVER_PEERS = ("opentelemetry.instrumentation.openai_v2", "opentelemetry.instrumentation.google_genai")
 WRAPPED_MARK = "_self_sentrial_wrapped"  # on our own wrappers ("_self_" keeps it on the wrapt proxy)
 
 _silenced: set[str] = set()
@@ -53,6 +72,24 @@ def _no_span_inside_ours(wrapped: Callable[..., Any], instance: Any, args: Any, 
     if inside_llm_call():
         return None
     return wrapped(*args, **kwargs)
+
+
+def suppressible_peer_active(library: str) -> bool:
+    """Whether an instrumentor of ``library`` that honours the suppress key is instrumenting now."""
+    for module, name in SUPPRESSIBLE_PEERS.get(library, ()):
+        found = sys.modules.get(module)
+        instrumentor = getattr(getattr(found, name, None), "_instance", None) if found is not None else None
+        if instrumentor is not None and getattr(instrumentor, "_is_instrumented_by_opentelemetry", False):
+            return True
+    return False
+
+
+def step_over(wrapped: Callable[..., Any]) -> Callable[..., Any]:
+    """``wrapped`` without the wrapper of a peer that only traces and ignores the suppress key."""
+    wrapper = getattr(wrapped, "_self_wrapper", None)
+    if getattr(wrapper, "__module__", "").startswith(STEPPED_OVER_PEERS):
+        return step_over(wrapped.__wrapped__)  # type: ignore[attr-defined]
+    return wrapped
 
 
 def patched_by_another(owner: type, method: str) -> bool:

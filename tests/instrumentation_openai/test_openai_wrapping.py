@@ -3,6 +3,7 @@ of wrapped clients, undoing, and sessions end to end on the local Sessions API s
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import openai
@@ -208,31 +209,31 @@ def test_configure_instruments_again_after_an_uninstrument(local_server: LocalSe
         sentrial.shutdown(timeout=5)
 
 
-def test_an_instrumentation_that_patched_first_adds_no_second_span(
-    fake: FakeOpenAI, client: openai.OpenAI
+@pytest.mark.parametrize("peer_first", [True, False], ids=["peer-first", "ours-first"])
+@pytest.mark.parametrize(
+    "peer_module", ["openinference.instrumentation.openai", "opentelemetry.instrumentation.openai_v2"]
+)
+def test_another_instrumentation_of_openai_adds_no_second_span(
+    fake: FakeOpenAI, client: openai.OpenAI, peer_module: str, peer_first: bool
 ) -> None:
-    # Another instrumentation's wrapt wrapper, as OpenInference's and Traceloop's are: a span per
-    # call unless OpenTelemetry's suppress-instrumentation key is set.
-    other = Traced()
-    other_tracer = other.provider.get_tracer("another.instrumentation")
-
-    def other_wrapper(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
-        from opentelemetry import context
-
-        if context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY):
-            return wrapped(*args, **kwargs)
-        with other_tracer.start_as_current_span("ChatCompletion"):
-            return wrapped(*args, **kwargs)
-
-    owner = openai.resources.chat.completions.Completions
-    wrapt.wrap_function_wrapper(owner, "create", other_wrapper)
+    traced = Traced()
+    peer = importlib.import_module(peer_module).OpenAIInstrumentor()
     ours = OpenAIInstrumentor()
+    if ours.is_instrumented_by_opentelemetry:
+        ours.uninstrument()
+    first, second = (peer, ours) if peer_first else (ours, peer)
+    first.instrument(tracer_provider=traced.provider)
+    second.instrument(tracer_provider=traced.provider)
     try:
         client.chat.completions.create(model="gpt-4o", messages=USER)
-        assert [s.name for s in other.spans()] == ["ChatCompletion"]  # alone, it traces
-        ours.instrument(tracer_provider=other.provider)
-        client.chat.completions.create(model="gpt-4o", messages=USER)
+        for _ in client.chat.completions.create(model="gpt-4o", messages=USER, stream=True):
+            pass
     finally:
-        ours.uninstrument()
-        owner.create = owner.create.__wrapped__
-    assert [s.name for s in other.spans()] == ["ChatCompletion", "chat gpt-4o"]
+        second.uninstrument()
+        first.uninstrument()
+    scopes = [s.instrumentation_scope.name for s in traced.spans()]
+    if peer_module.endswith("openai_v2") and not peer_first:
+        # The official instrumentation, patched after ours, wraps it: its span is the call's one span.
+        assert scopes == ["opentelemetry.util.genai.handler"] * 2
+    else:
+        assert scopes == [TRACER_NAME] * 2
