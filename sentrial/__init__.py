@@ -72,3 +72,37 @@ __all__ = [
     "wrap_openai",
 ]
 __version__ = VERSION
+
+# The published package's integrations at the top level too, imported when first asked for (none
+# imports its framework before it is used). A name whose framework is missing is absent, as there.
+_INTEGRATIONS = {
+    "LANGCHAIN_MAJOR_VERSION": "sentrial.langchain",
+    "LANGCHAIN_VERSION": "sentrial.langchain",
+    "LangfuseIntegration": "sentrial.langfuse_integration",
+    "LangfuseTraceContext": "sentrial.langfuse_integration",
+    "SentrialAutogenHandler": "sentrial.autogen",
+    "SentrialCallbackHandler": "sentrial.langchain",
+    "SentrialCrewHandler": "sentrial.crewai",
+    "TrackedClaudeClient": "sentrial.claude_code",
+    "create_agent_with_sentrial": "sentrial.langchain",
+    "get_agent_executor": "sentrial.langchain",
+    "get_openai_tools_agent_creator": "sentrial.langchain",
+    "get_react_agent": "sentrial.langchain",
+    "track_crew": "sentrial.crewai",
+    "wrap_claude_agent": "sentrial.claude_code",
+    "wrap_claude_client": "sentrial.claude_code",
+}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _INTEGRATIONS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'sentrial' has no attribute {name!r}")
+    import importlib
+
+    try:
+        value: object = getattr(importlib.import_module(module_name), name)
+    except ImportError as error:  # its framework is not installed
+        raise AttributeError(f"sentrial.{name} is not available: {error}") from error
+    globals()[name] = value
+    return value

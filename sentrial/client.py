@@ -63,6 +63,7 @@ class SentrialClient(EventCalls):
         api_key: str | None = None,
         api_url: str | None = None,
         fail_silently: bool = True,
+        langfuse: Any = None,
         pii: Any = None,
         batching: bool | BatcherConfig | None = None,
         *,
@@ -76,6 +77,7 @@ class SentrialClient(EventCalls):
     ) -> None:
         self._fail_silently = fail_silently is not False
         strict = not self._fail_silently
+        self.langfuse = langfuse
         self._checkers: dict[str, ArgumentChecker] = {}
         self._tool_call_check = self._check("track_tool_call")  # the hottest call's, at hand
         check = self._check("SentrialClient")
@@ -108,6 +110,10 @@ class SentrialClient(EventCalls):
             else with_private_ids(self._provider.get_tracer("sentrial"))
         )
         exporters = () if settings.disabled else exporters_of(check, additional_exporters)
+        if langfuse is not None and not settings.disabled:  # one more exporter of the same spans
+            from sentrial.langfuse_integration import exporters_for
+
+            exporters = [*exporters, *exporters_for(langfuse)]
         redactor = redactor_of(pii, strict=strict, max_chars=settings.max_value_chars)
         self._delivery = Delivery(settings, redactor, exporters)
         # pii=True: the server's settings are fetched in the background (full redaction until then).

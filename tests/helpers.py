@@ -6,9 +6,12 @@ import json
 import os
 import select
 import signal
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -137,3 +140,21 @@ def in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     assert "error" not in outcome, outcome["error"]
     result: dict[str, Any] = outcome["result"]
     return result
+
+
+def run_script(path: Path, env: dict[str, str], timeout: float = 180) -> str:
+    """Run the Python script ``path`` in a process of its own with ``env`` over the environment,
+    less the SDK's and OpenTelemetry's own settings (and Langfuse's); fail on a non-zero exit.
+    Returns what it printed."""
+    ours = ("OTEL_", "SENTRIAL_", "LANGFUSE_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    result = subprocess.run(
+        [sys.executable, str(path)],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -16,6 +16,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self._spans: list[dict[str, Any]] = []
+        self.posts: list[tuple[str, dict[str, str]]] = []  # (path, headers by lowercase name) of each request
         self._lock = threading.Lock()
         receiver = self
 
@@ -25,6 +26,8 @@ class OtlpReceiver:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 request = ExportTraceServiceRequest.FromString(body)
+                with receiver._lock:
+                    receiver.posts.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 receiver._add(request)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

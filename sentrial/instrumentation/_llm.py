@@ -239,12 +239,16 @@ class LlmCall:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.output_messages is not None and self._capture:
             values[sc.GEN_AI_OUTPUT_MESSAGES] = _json_attribute(result.output_messages)
-        cost = self._cost(result) if result.cost_usd is None else result.cost_usd
+        cost = self.cost(result)
         if cost is not None:
             values[sc.COST_USD] = cost
         return values
 
-    def _cost(self, result: LlmResult) -> float | None:
+    def cost(self, result: LlmResult) -> float | None:
+        """What the call cost in USD: what ``result`` says it cost, else its tokens at the model's
+        list price (None for a model without one)."""
+        if result.cost_usd is not None:
+            return result.cost_usd
         model = result.response_model or self.request.model
         provider = sc.SHORT_PROVIDER_NAMES.get(self.request.provider, self.request.provider)
         if not model or (result.input_tokens is None and result.output_tokens is None):
@@ -294,11 +298,13 @@ def should_trace(context: otel_context.Context | None = None) -> bool:
     if context.get(_IN_LLM_CALL_KEY) or context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return False
     # Another GenAI instrumentation already made a client span for this very call: one span is enough.
+    # (A framework's agent or tool span, e.g. AutoGen's invoke_agent, is no such span.)
     current = trace.get_current_span(context)
     if getattr(current, "kind", None) != SpanKind.CLIENT:
         return True
     attributes = getattr(current, "attributes", None) or {}
-    return sc.GEN_AI_OPERATION_NAME not in attributes or attributes.get(sc.SPAN_KIND) == sc.KIND_LLM
+    operation = attributes.get(sc.GEN_AI_OPERATION_NAME)
+    return operation not in sc.LLM_OPERATIONS or attributes.get(sc.SPAN_KIND) == sc.KIND_LLM
 
 
 Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], LlmRequest]

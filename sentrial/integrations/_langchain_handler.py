@@ -105,7 +105,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         if parent_run_id is None:
             run = _Run()
             self._begin(run, _name(serialized, kwargs, "chain"), inputs, metadata)
-            if run.interaction is not None:
+            if run.session_scope is not None:
                 self._keep(run_id, run)
 
     @_never_raises
@@ -232,7 +232,9 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         run = self._pop(run_id)
         if run is not None and run.llm is not None:
             self._leave(run)
-            run.llm.succeed(llm_result(response))
+            result = llm_result(response)
+            run.llm.succeed(result)
+            self._answered(run.llm, result)
 
     @_never_raises
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -248,6 +250,9 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             run.llm.succeed(received or LlmResult())
         else:
             run.llm.fail(error, received)
+
+    def _answered(self, call: LlmCall, result: LlmResult) -> None:
+        """A model run's LLM call ended with ``result`` (a subclass keeps totals)."""
 
     # --- the runs ---------------------------------------------------------------------------------
     def _recording_client(self) -> SentrialClient | None:

@@ -90,14 +90,18 @@ class _Turn:
         self.context = otel_context.get_current()
         outer = current_interaction()
         self.client: SentrialClient | None = outer.client if outer is not None else None
+        self._open(prompt, user_id)
+        self.started_ns = time.time_ns()  # the start of the model usage spans: after their session's
+        self._tools: dict[str, ToolRun] = {}
+        self._answer: list[str] = []
+
+    def _open(self, prompt: Any, user_id: str | None) -> None:
+        """Begin the turn's interaction, unless it is sent inside a Sentrial session."""
         if current_route(self.context) is None:
             self.client = get_client()
             self.interaction, self.context = self.client._begin_unentered(
                 user_id=user_id or sc.ANONYMOUS_USER, event=_EVENT, input=prompt
             )
-        self.started_ns = time.time_ns()  # the start of the model usage spans: after their session's
-        self._tools: dict[str, ToolRun] = {}
-        self._answer: list[str] = []
 
     def see(self, message: Any) -> bool:
         """Record what ``message`` says; True when it ended the turn (its ``ResultMessage``)."""
@@ -164,28 +168,42 @@ class _Turn:
         self._close_tools()
         cost, model_usage = self._totals.added(result)
         self._record_model_usage(model_usage)
+        self._complete(result, cost)
+
+    def _complete(self, result: Any, cost: float | None) -> None:
+        """Finish the turn's interaction (if it has one) with what ``result`` reports."""
         if self.interaction is None:
             return
-        usage = getattr(result, "usage", None)
-        prompt_tokens = _count(
-            usage, "input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+        outcome = self.outcome(result)
+        turns = getattr(result, "num_turns", None)
+        self.interaction.finish(
+            output=outcome["output"],
+            success=outcome["success"],
+            failure_reason=outcome["failure_reason"],
+            estimated_cost=cost or 0.0,
+            custom_metrics={"num_turns": turns} if isinstance(turns, int) else None,
+            prompt_tokens=outcome["prompt_tokens"],
+            completion_tokens=outcome["completion_tokens"],
+            total_tokens=outcome["prompt_tokens"] + outcome["completion_tokens"],
         )
-        completion_tokens = _count(usage, "output_tokens")
+
+    def outcome(self, result: Any) -> dict[str, Any]:
+        """What ``result`` says of the turn: output, success, failure reason and tokens (the prompt's
+        counting what was read from and written to the prompt cache)."""
+        usage = getattr(result, "usage", None)
         is_error = bool(getattr(result, "is_error", False))
         errors = getattr(result, "errors", None)
         reason = "; ".join(map(str, errors)) if errors else str(getattr(result, "subtype", "error"))
-        turns = getattr(result, "num_turns", None)
         output = getattr(result, "result", None)
-        self.interaction.finish(
-            output=output if isinstance(output, str) else "".join(self._answer) or None,
-            success=not is_error,
-            failure_reason=reason if is_error else None,
-            estimated_cost=cost or 0.0,
-            custom_metrics={"num_turns": turns} if isinstance(turns, int) else None,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=prompt_tokens + completion_tokens,
-        )
+        return {
+            "output": output if isinstance(output, str) else "".join(self._answer) or None,
+            "success": not is_error,
+            "failure_reason": reason if is_error else None,
+            "prompt_tokens": _count(
+                usage, "input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+            ),
+            "completion_tokens": _count(usage, "output_tokens"),
+        }
 
     def end(self, error: BaseException | str | None = None) -> None:
         """End a turn that got no ``ResultMessage``: failed with ``error`` (an exception, or why),
@@ -249,15 +267,17 @@ class _Conversation:
     def begin(self, prompt: Any) -> None:
         """A prompt was sent: begin its turn here, in the sender's context."""
         with guard("claude-begin", "could not record a Claude Agent SDK prompt"):
-            self._waiting.append(_Turn(prompt, self.user_id, self._totals))
+            self._waiting.append(self._new_turn(prompt))
+
+    def _new_turn(self, prompt: Any) -> _Turn:
+        """The turn of a prompt (None: messages that came without a prompt sent before them)."""
+        return _Turn(prompt, self.user_id, self._totals)
 
     def see(self, message: Any) -> None:
         """Record one message of the run."""
         try:
             if self._current is None:
-                self._current = (
-                    self._waiting.popleft() if self._waiting else _Turn(None, self.user_id, self._totals)
-                )
+                self._current = self._waiting.popleft() if self._waiting else self._new_turn(None)
             if self._current.see(message):
                 self._current = None
         except Exception:
@@ -283,6 +303,15 @@ class _Conversation:
         async for message in prompts:
             self.begin(_prompt_text(message))
             yield message
+
+
+# Set in the context while a published-API wrapper (sentrial.claude_code) follows a run itself: the
+# instrumentor's hooks then pass the calls through, so that nothing is recorded twice.
+FOLLOWED_BY_WRAPPER = otel_context.create_key("sentrial-claude-followed")
+
+
+def _followed_by_wrapper() -> bool:
+    return otel_context.get_value(FOLLOWED_BY_WRAPPER) is True
 
 
 # The conversation of each ClaudeSDKClient, for as long as the client lives.
@@ -327,11 +356,15 @@ class ClaudeAgentInstrumentor(DeferredInstrumentor):
             user_id = str(user_id)
 
         def traced_query(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+            if _followed_by_wrapper():
+                return wrapped(*args, **kw)
             conversation = _Conversation(user_id)
             args, kw = _sending(conversation, args, kw)
             return _follow(wrapped(*args, **kw), conversation, end_on_close=True)
 
         async def client_query(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+            if _followed_by_wrapper():
+                return await wrapped(*args, **kw)
             conversation = _conversations.setdefault(instance, _Conversation(user_id))
             args, kw = _sending(conversation, args, kw)
             try:
@@ -341,6 +374,8 @@ class ClaudeAgentInstrumentor(DeferredInstrumentor):
                 raise
 
         def client_messages(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+            if _followed_by_wrapper():
+                return wrapped(*args, **kw)
             conversation = _conversations.setdefault(instance, _Conversation(user_id))
             return _follow(wrapped(*args, **kw), conversation, end_on_close=False)
 

@@ -11,6 +11,7 @@ import pytest
 import wrapt
 from fake_openai import FakeOpenAI, Reply
 from openai_support import USER, Traced, attributes, cost, run_async
+from opentelemetry.trace import SpanKind
 
 import sentrial
 from sentrial import SentrialClient
@@ -43,6 +44,19 @@ def test_instrument_and_wrap_give_one_span_per_call(fake: FakeOpenAI, traced: Tr
 
     run_async(fake, call)
     assert [attributes(s).get(sc.GEN_AI_REQUEST_STREAM) for s in traced.spans()] == [None, True]
+
+
+def test_a_call_under_another_instrumentations_agent_span_is_traced_but_not_under_its_llm_span(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI
+) -> None:
+    # Frameworks such as AutoGen make GenAI client spans of their own around a model call: an
+    # agent's (invoke_agent) hides nothing, an LLM call's (chat) is that call already.
+    other = traced.provider.get_tracer("another-instrumentation")
+    for operation in ("invoke_agent", "chat"):
+        attributes = {sc.GEN_AI_OPERATION_NAME: operation, "gen_ai.system": "autogen"}
+        with other.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes):
+            client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert [s.name for s in traced.spans()] == ["chat gpt-4o", "invoke_agent", "chat"]
 
 
 def test_wrap_openai_of_a_non_openai_object_changes_nothing() -> None:
