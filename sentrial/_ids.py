@@ -57,6 +57,12 @@ def with_private_ids(tracer: Tracer) -> Tracer:
     return tracer
 
 
+def sentrial_tracer(provider: TracerProvider, name: str) -> Tracer:
+    """``provider``'s tracer of scope ``name`` with the package version and the GenAI schema URL,
+    drawing Sentrial's private ids."""
+    return with_private_ids(provider.get_tracer(name, VERSION, schema_url=GEN_AI_SCHEMA_URL))
+
+
 class TracerSource:
     """Sentrial's tracer of one provider (default: the global one), made when first needed.
 

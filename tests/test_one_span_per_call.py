@@ -134,8 +134,12 @@ def test_each_call_has_one_span_with_its_tokens_and_each_failure_one_exception_e
         ("chat claude-haiku-4-5", "sentrial.instrumentation"),
     ] * 4 + [("chat gpt-4o", "sentrial.instrumentation")] * 2
     assert not [s for s in spans if s["name"].startswith("anthropic.")]  # the SDK's own spans
-    assert {(s["scope_version"], s["schema_url"]) for s in with_tokens} == {
-        (sentrial.__version__, sc.GEN_AI_SCHEMA_URL)
+    ours = {
+        (s["scope"], s["scope_version"], s["schema_url"]) for s in spans if s["scope"].startswith("sentrial")
+    }
+    assert ours == {
+        ("sentrial.instrumentation", sentrial.__version__, sc.GEN_AI_SCHEMA_URL),  # LLM calls
+        ("sentrial", sentrial.__version__, sc.GEN_AI_SCHEMA_URL),  # sessions and tool calls
     }
 
     # on the global MeterProvider: input and output tokens of the six calls, seven durations
