@@ -18,6 +18,7 @@ from sentrial.instrumentation._deferred import DeferredInstrumentor
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
 from sentrial.instrumentation._metrics import use_meter_provider
 from sentrial.instrumentation._native_spans import (
+    SUPPRESSIBLE_PEERS,
     WRAPPED_MARK,
     patched_by_another,
     silence_native_spans,
@@ -52,12 +53,12 @@ class Patch:
         wrapper. Other instrumentations of the library below ours add no span (see _native_spans)."""
         make = async_wrapper if self.is_async else sync_wrapper
         traced = make(get_tracer, self.describe, self.finish)
-        is_async, library = self.is_async, self.module.partition(".")[0]
+        is_async, peers = self.is_async, SUPPRESSIBLE_PEERS.get(self.module.partition(".")[0], ())
 
         def once(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             if over_another:
                 wrapped = step_over(wrapped)
-            if suppressible_peer_active(library):
+            if peers and suppressible_peer_active(peers):
                 wrapped = suppressing(wrapped, is_async)
             return traced(wrapped, instance, args, kwargs)
 

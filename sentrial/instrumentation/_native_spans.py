@@ -74,13 +74,14 @@ def _no_span_inside_ours(wrapped: Callable[..., Any], instance: Any, args: Any, 
     return wrapped(*args, **kwargs)
 
 
-def suppressible_peer_active(library: str) -> bool:
-    """Whether an instrumentor of ``library`` that honours the suppress key is instrumenting now."""
-    for module, name in SUPPRESSIBLE_PEERS.get(library, ()):
-        found = sys.modules.get(module)
-        instrumentor = getattr(getattr(found, name, None), "_instance", None) if found is not None else None
-        if instrumentor is not None and getattr(instrumentor, "_is_instrumented_by_opentelemetry", False):
-            return True
+def suppressible_peer_active(peers: tuple[tuple[str, str], ...]) -> bool:
+    """Whether one of ``peers`` (a value of :data:`SUPPRESSIBLE_PEERS`) is instrumenting now."""
+    modules = sys.modules
+    for module, name in peers:
+        if module in modules:  # on every call: a look-up per peer unless one is imported
+            instrumentor = getattr(getattr(modules[module], name, None), "_instance", None)
+            if getattr(instrumentor, "_is_instrumented_by_opentelemetry", False):
+                return True
     return False
 
 

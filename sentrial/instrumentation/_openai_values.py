@@ -73,13 +73,19 @@ def response_body(result: Any) -> Any:
     return result if isinstance(result, _base_model()) else None
 
 
+_RESPONSE_DETAILS = (
+    ("service_tier", sc.OPENAI_RESPONSE_SERVICE_TIER),
+    ("system_fingerprint", sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
+)
+
+
 def record_response_details(call: LlmCall, body: Any) -> None:
     """Put the answer's ``service_tier`` and ``system_fingerprint`` (OpenAI's own attributes) on the
     call's span, before it ends."""
-    for name, attribute in (
-        ("service_tier", sc.OPENAI_RESPONSE_SERVICE_TIER),
-        ("system_fingerprint", sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
-    ):
+    values = {}
+    for name, attribute in _RESPONSE_DETAILS:
         value = getattr(body, name, None)
         if type(value) is str:
-            call.span.set_attribute(attribute, value)
+            values[attribute] = value
+    if values:
+        call.span.set_attributes(values)
