@@ -4,11 +4,13 @@ Times ``opentelemetry-instrument python -c pass`` with the Sentrial distro, once
 instrumentor this package registers and once with them disabled through
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``, alternating the two, and prints the medians and their
 difference. Nothing is exported (``OTEL_TRACES_EXPORTER=none``). The provider libraries installed
-in the environment are what an app that does not use them would pay for with eager imports.
+in the environment are what an app that does not use them would pay for with eager imports. Other
+packages' instrumentors (OpenInference's imports openai when loaded) are disabled in both cases,
+unless ``--with-others``.
 
 Target: at most +0.5 s.
 
-    python bench/bench_startup.py [--rounds N]
+    python bench/bench_startup.py [--rounds N] [--with-others]
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from pathlib import Path
 TARGET_S = 0.5
 
 
-def our_instrumentors() -> list[str]:
-    """The names under which this package registers its instrumentors."""
+def instrumentors(ours: bool) -> list[str]:
+    """The names of the instrumentors this package registers (``ours``), or of all the others."""
     return sorted(
         entry_point.name
         for entry_point in entry_points(group="opentelemetry_instrumentor")
-        if entry_point.dist is not None and entry_point.dist.name == "sentrial"
+        if (entry_point.dist is not None and entry_point.dist.name == "sentrial") == ours
     )
 
 
@@ -46,6 +48,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=7, help="timed runs of each case (default 7)")
+    parser.add_argument("--with-others", action="store_true", help="leave other packages' instrumentors on")
     args = parser.parse_args()
 
     launcher = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
@@ -56,10 +59,10 @@ def main() -> None:
     base.update(
         OTEL_PYTHON_DISTRO="sentrial", OTEL_PYTHON_CONFIGURATOR="sentrial", OTEL_TRACES_EXPORTER="none"
     )
-    names = our_instrumentors()
+    names, others = instrumentors(ours=True), [] if args.with_others else instrumentors(ours=False)
     cases = {
-        "with our instrumentors": base,
-        "without (disabled)": {**base, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(names)},
+        "with our instrumentors": {**base, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(others)},
+        "without (disabled)": {**base, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(names + others)},
     }
     print(f"instrumentors: {', '.join(names)}")
     for env in cases.values():  # warm-up: file system caches, .pyc files
