@@ -48,9 +48,25 @@ def get_field(obj: Any, key: str) -> Any:
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
+# The last URL read and what it gave: a client keeps one URL object, and reading an httpx URL's
+# parts takes as long as the rest of describing a call.
+_last_server: tuple[Any, dict[str, Any]] = (None, {})
+
+
 def server_attributes(url: Any) -> dict[str, Any]:
     """``server.address`` / ``server.port`` of the API at ``url`` (text, or an httpx ``URL`` as the
-    openai and anthropic clients keep it); empty when it names no host."""
+    openai and anthropic clients keep it); empty when it names no host. Callers must not change
+    the dict returned."""
+    global _last_server
+    last_url, found = _last_server
+    if url is last_url:
+        return found
+    found = _read_server(url)
+    _last_server = (url, found)
+    return found
+
+
+def _read_server(url: Any) -> dict[str, Any]:
     if isinstance(url, str):
         parts = urlsplit(url)
         host, port, scheme = parts.hostname, parts.port, parts.scheme

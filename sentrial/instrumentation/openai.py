@@ -156,7 +156,7 @@ def describe_embeddings(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
         provider=provider_of(instance),
         operation=sc.OPERATION_EMBEDDINGS,
         model=model,
-        parameters=server_attributes(client_base_url(instance)),
+        parameters={**server_attributes(client_base_url(instance))},
     )
 
 
