@@ -8,6 +8,7 @@ interaction.finish(output="Hello!", success=True)
 
 from sentrial._config import BatcherConfig
 from sentrial._exit_signals import shutdown_on_signal
+from sentrial._version import VERSION
 from sentrial.aio import AsyncInteraction, AsyncSentrialClient, begin_async
 from sentrial.api import begin, configure, flush, get_client, shutdown
 from sentrial.async_client import configure_async
@@ -92,7 +93,7 @@ __all__ = [
     "wrap_llm",
     "wrap_openai",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION
 
 # The published package's integrations at the top level too, imported when first asked for (none
 # imports its framework before it is used). A name whose framework is missing is absent, as there.

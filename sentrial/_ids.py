@@ -17,7 +17,9 @@ from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import INVALID_SPAN_ID, INVALID_TRACE_ID, Tracer, TracerProvider
 
+from sentrial._version import VERSION
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.semconv import GEN_AI_SCHEMA_URL
 
 
 class PrivateIdGenerator(RandomIdGenerator):
@@ -65,6 +67,12 @@ def with_private_ids(tracer: Tracer) -> Tracer:
     return tracer
 
 
+def sentrial_tracer(provider: TracerProvider, name: str) -> Tracer:
+    """``provider``'s tracer of scope ``name`` with the package version and the GenAI schema URL,
+    drawing Sentrial's private ids."""
+    return with_private_ids(provider.get_tracer(name, VERSION, schema_url=GEN_AI_SCHEMA_URL))
+
+
 class TracerSource:
     """Sentrial's tracer of one provider (default: the global one), made when first needed.
 
@@ -81,7 +89,9 @@ class TracerSource:
         tracer = self._tracer
         if tracer is not None:
             return tracer
-        tracer = trace.get_tracer(self._name, tracer_provider=self._provider)
+        tracer = trace.get_tracer(
+            self._name, VERSION, tracer_provider=self._provider, schema_url=GEN_AI_SCHEMA_URL
+        )
         if isinstance(tracer, SdkTracer):  # two threads may both get here: either tracer serves
             self._tracer = with_private_ids(tracer)
         return tracer

@@ -26,7 +26,7 @@ from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or
 from sentrial._event_attributes import completion_attributes, content, messages_json, session_attributes
 from sentrial._events import EventCalls
 from sentrial._guard import public_call, public_call_failed
-from sentrial._ids import new_uuid, with_private_ids
+from sentrial._ids import new_uuid, sentrial_tracer
 from sentrial._interaction import Interaction
 from sentrial._lifecycle import live_clients, register_exit_hook
 from sentrial._pipeline import exporters_of, provider_for, redactor_of, warn_nothing_sent
@@ -124,9 +124,7 @@ class SentrialClient(EventCalls):
             warn_nothing_sent()
         self._provider = None if settings.disabled else provider_for(tracer_provider, strict=strict)
         self._tracer = (
-            trace.NoOpTracer()
-            if self._provider is None
-            else with_private_ids(self._provider.get_tracer("sentrial"))
+            trace.NoOpTracer() if self._provider is None else sentrial_tracer(self._provider, "sentrial")
         )
         exporters = () if settings.disabled else exporters_of(check, additional_exporters)
         if langfuse is not None and not settings.disabled:  # one more exporter of the same spans

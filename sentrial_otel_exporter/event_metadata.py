@@ -53,13 +53,13 @@ def llm_call_details(attrs: Attributes) -> dict[str, Any]:
     reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     if isinstance(reasons, (list, tuple)) and reasons:
         details["finish_reason"] = ", ".join(str(reason) for reason in reasons)
-    first_chunk = attrs.get(sc.LLM_TIME_TO_FIRST_CHUNK_MS)
+    first_chunk = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)  # seconds, as the conventions say
     if (
         isinstance(first_chunk, (int, float))
         and not isinstance(first_chunk, bool)
         and math.isfinite(first_chunk)
     ):
-        details["time_to_first_chunk_ms"] = first_chunk
+        details["time_to_first_chunk_ms"] = round(first_chunk * 1000, 3)
     return details
 
 

@@ -169,6 +169,15 @@ OPENINFERENCE_USER_ID: Final = "user.id"
 OPENINFERENCE_SESSION_ID: Final = "session.id"
 TRACELOOP_ASSOCIATION_PREFIX: Final = "traceloop.association.properties."  # user_id, session_id, ...
 
+# --- instrumentation scopes and metrics ------------------------------------------------------------
+# The semantic conventions version whose GenAI names the spans and metrics follow (the scope's schema URL).
+GEN_AI_SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"
+GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # "input" or "output" on gen_ai.client.token.usage
+COST_METRIC: Final = "sentrial.gen_ai.client.cost"  # what LLM calls cost, in USD
+
 # --- resource ------------------------------------------------------------------------------------
 SERVICE_NAME: Final = "service.name"
 
@@ -191,8 +200,15 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tok
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 ERROR_TYPE_ATTRIBUTE: Final = "error.type"  # the OTel general attribute on failed operations
-LLM_TIME_TO_FIRST_CHUNK_MS: Final = "sentrial.llm.time_to_first_chunk_ms"
-LLM_STREAM: Final = "sentrial.llm.stream"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"  # seconds
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+OPENAI_API_TYPE: Final = "openai.api.type"  # which OpenAI API: "chat_completions" or "responses"
+OPENAI_API_TYPE_CHAT_COMPLETIONS: Final = "chat_completions"
+OPENAI_API_TYPE_RESPONSES: Final = "responses"
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 LLM_ABANDONED_MESSAGE: Final = "stream abandoned: garbage-collected before it was finished or closed"
 
 OPERATION_TEXT_COMPLETION: Final = "text_completion"

@@ -292,7 +292,7 @@ def test_a_stream_is_one_llm_call_and_one_closed_early_ends_once(setup: Setup) -
     llm_spans = [s for s in setup.spans() if s.name == "chat gpt-4o"]
     assert len(llm_spans) == 2
     assert all(s.status.status_code == trace.StatusCode.UNSET for s in llm_spans)
-    assert (llm_spans[0].attributes or {})[sc.LLM_TIME_TO_FIRST_CHUNK_MS] >= 0
+    assert (llm_spans[0].attributes or {})[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
     events = setup.only_session()["events"]
     full, partial = (e["toolOutput"]["content"] for e in events)
     assert full == "one two three four"

@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from anthropic import AsyncStream, Stream
-
 from sentrial._guard import failed, guard
 from sentrial.instrumentation._anthropic_messages import (
     message_result,
@@ -18,9 +16,13 @@ from sentrial.instrumentation._anthropic_messages import (
     text_block_part,
     usage_counts,
 )
+from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._llm import LlmCall, LlmResult, capture_content, enter_call, leave_call
 from sentrial.instrumentation._parts import as_integer, as_text, get_field
 from sentrial.instrumentation._streams import Proxy, TracedAsyncStream, TracedStream
+
+_stream = library_classes("anthropic", "Stream")
+_async_stream = library_classes("anthropic", "AsyncStream")
 
 
 class EventAccumulator:
@@ -148,9 +150,9 @@ def _observe(message_stream: Any, call: LlmCall) -> None:
     try:
         raw = getattr(message_stream, "_raw_stream", None)
         accumulator = SnapshotAccumulator(message_stream)
-        if isinstance(raw, AsyncStream):
+        if isinstance(raw, _async_stream()):
             message_stream._raw_stream = TracedAsyncStream(raw, call, accumulator)
-        elif isinstance(raw, Stream):
+        elif isinstance(raw, _stream()):
             message_stream._raw_stream = TracedStream(raw, call, accumulator)
         else:
             raise TypeError(f"unexpected raw stream {type(raw).__qualname__}")

@@ -9,13 +9,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
 from sentrial._guard import guard
 from sentrial._ids import TracerSource
+from sentrial.instrumentation._deferred import DeferredInstrumentor
 from sentrial.instrumentation._llm import Describe, Finish, async_wrapper, sync_wrapper
+from sentrial.instrumentation._metrics import use_meter_provider
+from sentrial.instrumentation._native_spans import (
+    SUPPRESSIBLE_PEERS,
+    WRAPPED_MARK,
+    patched_by_another,
+    silence_native_spans,
+    step_over,
+    suppressible_peer_active,
+    suppressing,
+)
 
 TRACER_NAME = "sentrial.instrumentation"
 INSTRUMENTATION_TRACER = TracerSource(TRACER_NAME)
@@ -38,10 +48,21 @@ class Patch:
     finish: Finish
     client_path: str = ""
 
-    def wrapper(self, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
-        """The wrapt wrapper of this method."""
+    def wrapper(self, get_tracer: Callable[[], Tracer], over_another: bool = False) -> Callable[..., Any]:
+        """The wrapt wrapper of this method; ``over_another`` when it wraps another instrumentation's
+        wrapper. Other instrumentations of the library below ours add no span (see _native_spans)."""
         make = async_wrapper if self.is_async else sync_wrapper
-        return make(get_tracer, self.describe, self.finish)
+        traced = make(get_tracer, self.describe, self.finish)
+        is_async, peers = self.is_async, SUPPRESSIBLE_PEERS.get(self.module.partition(".")[0], ())
+
+        def once(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            if over_another:
+                wrapped = step_over(wrapped)
+            if peers and suppressible_peer_active(peers):
+                wrapped = suppressing(wrapped, is_async)
+            return traced(wrapped, instance, args, kwargs)
+
+        return once
 
     def resolve_owner(self) -> type | None:
         """The owner class, or None when this version of the library does not have it."""
@@ -53,8 +74,9 @@ class Patch:
         return owner if isinstance(owner, type) and hasattr(owner, self.method) else None
 
 
-class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Patches the classes of one provider library, so every client instance is traced."""
+class LlmInstrumentor(DeferredInstrumentor):
+    """Patches the classes of one provider library, so every client instance is traced (once the
+    app imports the library: ``library``, the top module the patches live under)."""
 
     patches: Sequence[Patch] = ()
     dependencies: Collection[str] = ()
@@ -63,23 +85,25 @@ class LlmInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """The library versions this instrumentor supports."""
         return self.dependencies
 
-    def _instrument(self, **kwargs: Any) -> None:
+    def _apply(self, **kwargs: Any) -> None:
+        if kwargs.get("meter_provider") is not None:
+            use_meter_provider(kwargs["meter_provider"])
         tracer = TracerSource(TRACER_NAME, kwargs.get("tracer_provider"))
         self._applied: list[tuple[type, str]] = []
         for patch in self.patches:
             owner = patch.resolve_owner()
             if owner is None:
                 continue
-            wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(tracer))
+            over_another = patched_by_another(owner, patch.method)
+            wrapper = wrapt.wrap_function_wrapper(owner, patch.method, patch.wrapper(tracer, over_another))
+            setattr(wrapper, WRAPPED_MARK, True)
             self._applied.append((owner, patch.method))
+        silence_native_spans(self.library)
 
-    def _uninstrument(self, **kwargs: Any) -> None:
+    def _remove(self, **kwargs: Any) -> None:
         for owner, method in getattr(self, "_applied", []):
             unwrap(owner, method)
         self._applied = []
-
-
-_WRAPPED_MARK = "_self_sentrial_wrapped"  # "_self_" keeps it on the wrapt proxy itself
 
 
 def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None = None) -> int:
@@ -101,14 +125,16 @@ def wrap_instance(target: Any, patches: Sequence[Patch], tracer: Tracer | None =
         if owner_object is None or not isinstance(owner_object, owner_class):
             continue
         method = getattr(owner_object, patch.method)
-        if getattr(method, _WRAPPED_MARK, False):
+        if getattr(method, WRAPPED_MARK, False):
             wrapped += 1
             continue
-        function_wrapper = wrapt.FunctionWrapper(method, patch.wrapper(get_tracer))
-        setattr(function_wrapper, _WRAPPED_MARK, True)
+        over_another = patched_by_another(owner_class, patch.method)
+        function_wrapper = wrapt.FunctionWrapper(method, patch.wrapper(get_tracer, over_another))
+        setattr(function_wrapper, WRAPPED_MARK, True)
         setattr(owner_object, patch.method, function_wrapper)
         wrapped += 1
     if wrapped:
+        silence_native_spans(patches[0].module.partition(".")[0])
         _wrap_copies(target, patches, tracer)
     return wrapped
 
@@ -131,8 +157,8 @@ def _wrap_copies(target: Any, patches: Sequence[Patch], tracer: Tracer | None) -
 
     for name in _COPY_METHODS:
         method = getattr(target, name, None)
-        if method is None or getattr(method, _WRAPPED_MARK, False):
+        if method is None or getattr(method, WRAPPED_MARK, False):
             continue
         function_wrapper = wrapt.FunctionWrapper(method, wrap_the_copy)
-        setattr(function_wrapper, _WRAPPED_MARK, True)
+        setattr(function_wrapper, WRAPPED_MARK, True)
         setattr(target, name, function_wrapper)

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sentrial import semconv as sc
 from sentrial._guard import failed
 from sentrial._values import fit_json, to_json
+from sentrial.instrumentation import _metrics
 from sentrial_otel_exporter import pricing
 from sentrial_otel_exporter.forks import renew_in_child
 
@@ -136,7 +137,7 @@ class LlmCall:
             if value is not None:
                 attributes[name] = value
         if request.stream:
-            attributes[sc.LLM_STREAM] = True
+            attributes[sc.GEN_AI_REQUEST_STREAM] = True
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
             if request.input_messages is not None:
@@ -167,44 +168,59 @@ class LlmCall:
         """Note the arrival of a stream's first chunk (time to first chunk)."""
         if self._first_chunk_at is None:
             self._first_chunk_at = time.monotonic()
-            self.span.set_attribute(
-                sc.LLM_TIME_TO_FIRST_CHUNK_MS, round((self._first_chunk_at - self._started) * 1000, 3)
-            )
+            seconds = self._first_chunk_at - self._started
+            self.span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, round(seconds, 6))
+            try:
+                _metrics.record_time_to_first_chunk(self.request, seconds)
+            except Exception:
+                failed("first-chunk-metric", "could not record an LLM call's time to first chunk")
 
     def succeed(self, result: LlmResult) -> None:
         """End the span with the call's outcome."""
         if not self._claim_end():
             return
-        self._record_result(result)
+        values = self._record_result(result)
         self.span.end()
+        self._record_metrics(values, None)
 
     def fail(self, error: BaseException, partial: LlmResult | None = None) -> None:
         """End the span as failed with the provider's (or the caller's) exception."""
         if not self._claim_end():
             return
-        if partial is not None:
-            self._record_result(partial)
+        values = self._record_result(partial) if partial is not None else {}
         error_type = type(error).__qualname__
-        self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, _http_status(error) or error_type)
+        error_kind = _http_status(error) or error_type
+        self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, error_kind)
         self.span.record_exception(error)
         self.span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
         self.span.end()
+        self._record_metrics(values, error_kind)
 
     def abandon(self, partial: LlmResult | None = None) -> None:
         """End the span of a stream that was dropped unfinished."""
         if not self._claim_end():
             return
-        if partial is not None:
-            self._record_result(partial)
+        values = self._record_result(partial) if partial is not None else {}
         self.span.set_attribute(sc.ERROR_TYPE_ATTRIBUTE, "abandoned")
         self.span.set_status(Status(StatusCode.ERROR, sc.LLM_ABANDONED_MESSAGE))
         self.span.end()
+        self._record_metrics(values, "abandoned")
 
-    def _record_result(self, result: LlmResult) -> None:
+    def _record_result(self, result: LlmResult) -> dict[str, Any]:
+        """Put the outcome on the span; returns the attributes put there."""
         try:
-            self.span.set_attributes(self._result_attributes(result))
+            values = self._result_attributes(result)
+            self.span.set_attributes(values)
+            return values
         except Exception:
             failed("result-attributes", "could not record an LLM result")
+            return {}
+
+    def _record_metrics(self, result: dict[str, Any], error_type: str | None) -> None:
+        try:
+            _metrics.record_call(self.request, result, self._started, error_type)
+        except Exception:
+            failed("llm-metrics", "could not record an LLM call's metrics")
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -267,6 +283,11 @@ def enter_call(call: LlmCall) -> Token[otel_context.Context]:
 def leave_call(token: Token[otel_context.Context]) -> None:
     """Go back to the context from before :func:`enter_call`."""
     otel_context.detach(token)
+
+
+def inside_llm_call() -> bool:
+    """Whether the current context is inside an LLM call that Sentrial traces."""
+    return bool(otel_context.get_value(_IN_LLM_CALL_KEY))
 
 
 def should_trace(context: otel_context.Context | None = None) -> bool:

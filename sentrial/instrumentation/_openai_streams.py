@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import openai
-
+from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._llm import LlmCall, LlmResult
 from sentrial.instrumentation._streams import Accumulator, Proxy, TracedAsyncStream, TracedStream
+
+_stream = library_classes("openai", "Stream")
+_async_stream = library_classes("openai", "AsyncStream")
 
 
 # --- streams ------------------------------------------------------------------------------------------------
@@ -56,9 +58,9 @@ class _OpenAIAsyncStream(TracedAsyncStream):
 
 def traced_stream(call: LlmCall, result: Any, accumulator: Accumulator) -> Any:
     """``result`` traced when it is one of the SDK's streams; else the span ends at once."""
-    if isinstance(result, openai.AsyncStream):
+    if isinstance(result, _async_stream()):
         return _OpenAIAsyncStream(result, call, accumulator)
-    if isinstance(result, openai.Stream):
+    if isinstance(result, _stream()):
         return _OpenAIStream(result, call, accumulator)
     call.succeed(LlmResult())  # not a stream of the SDK's: nothing for us to follow
     return result

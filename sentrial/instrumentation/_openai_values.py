@@ -7,42 +7,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import openai
-
 from sentrial import semconv as sc
+from sentrial.instrumentation._deferred import library_classes
+from sentrial.instrumentation._llm import LlmCall
 
 __all__ = [
     "SYSTEM_ROLES",
-    "RawResponse",
     "assistant_message",
     "given",
     "given_text",
     "provider_of",
+    "raw_response_classes",
+    "record_response_details",
     "request_parameters",
     "response_body",
 ]
 
-try:  # what ``with_raw_response`` returns (LangChain's ChatOpenAI calls through it)
-    from openai._legacy_response import LegacyAPIResponse as RawResponse
-except ImportError:  # pragma: no cover - older or newer SDKs without it
-    RawResponse = None  # type: ignore[assignment,misc]
+_base_model = library_classes("openai", "BaseModel")
+raw_response_classes = library_classes("openai._legacy_response", "LegacyAPIResponse")
+"""What ``with_raw_response`` returns (LangChain's ChatOpenAI calls through it)."""
 
 SYSTEM_ROLES = ("system", "developer")
 """The roles of a request's instructions rather than its messages."""
 
-
-def _classes(*names: str) -> tuple[type, ...]:
-    """The classes of these names that this version of the SDK exports."""
-    return tuple(kind for name in names if isinstance(kind := getattr(openai, name, None), type))
-
-
-_SENTINELS = _classes("NotGiven", "Omit")
-_AZURE_CLIENTS = _classes("AzureOpenAI", "AsyncAzureOpenAI")
+_sentinels = library_classes("openai", "NotGiven", "Omit")
+_azure_clients = library_classes("openai", "AzureOpenAI", "AsyncAzureOpenAI")
 
 
 def given(value: Any) -> bool:
     """Whether a request's value was given: neither None nor one of the SDK's sentinels."""
-    return value is not None and not isinstance(value, _SENTINELS)
+    return value is not None and not isinstance(value, _sentinels())
 
 
 def given_text(value: Any) -> str | None:
@@ -55,7 +49,7 @@ def given_text(value: Any) -> str | None:
 def provider_of(instance: Any) -> str:
     """Azure OpenAI for a resource of an Azure client, else OpenAI."""
     client = getattr(instance, "_client", None)
-    return sc.PROVIDER_AZURE_OPENAI if isinstance(client, _AZURE_CLIENTS) else sc.PROVIDER_OPENAI
+    return sc.PROVIDER_AZURE_OPENAI if isinstance(client, _azure_clients()) else sc.PROVIDER_OPENAI
 
 
 def request_parameters(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
@@ -71,9 +65,27 @@ def assistant_message(parts: list[dict[str, Any]], finish_reason: Any) -> dict[s
 
 def response_body(result: Any) -> Any:
     """The parsed response model behind a call's result, or None when there is none to read."""
-    if RawResponse is not None and isinstance(result, RawResponse):
+    if isinstance(result, raw_response_classes()):
         try:
             return result.parse()  # parsed once and cached: the caller's own parse() gets the same object
         except Exception:
             return None
-    return result if isinstance(result, openai.BaseModel) else None
+    return result if isinstance(result, _base_model()) else None
+
+
+_RESPONSE_DETAILS = (
+    ("service_tier", sc.OPENAI_RESPONSE_SERVICE_TIER),
+    ("system_fingerprint", sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
+)
+
+
+def record_response_details(call: LlmCall, body: Any) -> None:
+    """Put the answer's ``service_tier`` and ``system_fingerprint`` (OpenAI's own attributes) on the
+    call's span, before it ends."""
+    values = {}
+    for name, attribute in _RESPONSE_DETAILS:
+        value = getattr(body, name, None)
+        if type(value) is str:
+            values[attribute] = value
+    if values:
+        call.span.set_attributes(values)

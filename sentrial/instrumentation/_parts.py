@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring as _quoted  # '"text"', escaped as the JSON encoder does
 from typing import Any
+from urllib.parse import urlsplit
+
+from sentrial import semconv as sc
 
 # The commonest shapes are written straight as JSON text: on every LLM call, building the dicts of
 # the general form and encoding them costs several times as much. Each gives exactly the text that
@@ -40,6 +43,48 @@ def get_field(obj: Any, key: str) -> Any:
     if isinstance(obj, dict):  # request params are plain dicts (TypedDicts); no slower Mapping check
         return obj.get(key)
     return getattr(obj, key, None)
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+# The last URL read and what it gave: a client keeps one URL object, and reading an httpx URL's
+# parts takes as long as the rest of describing a call.
+_last_server: tuple[Any, dict[str, Any]] = (None, {})
+
+
+def server_attributes(url: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` of the API at ``url`` (text, or an httpx ``URL`` as the
+    openai and anthropic clients keep it); empty when it names no host. Callers must not change
+    the dict returned."""
+    global _last_server
+    last_url, found = _last_server
+    if url is last_url:
+        return found
+    found = _read_server(url)
+    _last_server = (url, found)
+    return found
+
+
+def _read_server(url: Any) -> dict[str, Any]:
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        host, port, scheme = parts.hostname, parts.port, parts.scheme
+    else:
+        host, port, scheme = (
+            getattr(url, "host", None),
+            getattr(url, "port", None),
+            getattr(url, "scheme", ""),
+        )
+    if not isinstance(host, str) or not host:
+        return {}
+    port = port or _DEFAULT_PORTS.get(scheme)
+    return {sc.SERVER_ADDRESS: host, sc.SERVER_PORT: port} if port else {sc.SERVER_ADDRESS: host}
+
+
+def client_base_url(resource: Any) -> Any:
+    """The ``base_url`` of the client a resource of the openai or anthropic SDK belongs to."""
+    return getattr(getattr(resource, "_client", None), "base_url", None)
 
 
 def text_part(text: Any) -> dict[str, Any]:

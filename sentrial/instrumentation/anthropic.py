@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from anthropic import AsyncStream, Stream
-
 from sentrial import semconv as sc
 from sentrial.instrumentation._anthropic_messages import (
     input_messages,
@@ -27,22 +25,26 @@ from sentrial.instrumentation._anthropic_streams import (
     TracedMessageStreamManager,
 )
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
+from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
-from sentrial.instrumentation._parts import get_field
+from sentrial.instrumentation._parts import client_base_url, get_field, server_attributes
 from sentrial.instrumentation._streams import TracedAsyncStream, TracedStream
 
 __all__ = ["PATCHES", "AnthropicInstrumentor", "message_result"]
 
+_stream = library_classes("anthropic", "Stream")
+_async_stream = library_classes("anthropic", "AsyncStream")
 
-def _describe(kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
+
+def _describe(instance: Any, kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
     capture = capture_content()
     model = kwargs.get("model")
     return LlmRequest(
         provider=sc.PROVIDER_ANTHROPIC,
         operation=sc.OPERATION_CHAT,
         model=model if isinstance(model, str) else None,
-        parameters=request_parameters(kwargs),
+        parameters={**request_parameters(kwargs), **server_attributes(client_base_url(instance))},
         input_messages=input_messages(kwargs.get("messages")) if capture else None,
         system_instructions=system_instructions(kwargs.get("system")) if capture else None,
         stream=stream,
@@ -51,12 +53,12 @@ def _describe(kwargs: Mapping[str, Any], stream: bool) -> LlmRequest:
 
 def describe_create(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """The request of ``messages.create`` / ``messages.parse``."""
-    return _describe(kwargs, stream=kwargs.get("stream") is True)
+    return _describe(instance, kwargs, stream=kwargs.get("stream") is True)
 
 
 def describe_stream(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """The request of ``messages.stream()``, which always streams."""
-    return _describe(kwargs, stream=True)
+    return _describe(instance, kwargs, stream=True)
 
 
 def _raw_response_result(response: Any) -> LlmResult:
@@ -70,9 +72,9 @@ def _raw_response_result(response: Any) -> LlmResult:
 
 def finish_create(call: LlmCall, result: Any) -> Any:
     """End the span of a ``messages.create`` call, or hand it to the stream it returned."""
-    if isinstance(result, Stream):
+    if isinstance(result, _stream()):
         return TracedStream(result, call, EventAccumulator())
-    if isinstance(result, AsyncStream):
+    if isinstance(result, _async_stream()):
         return TracedAsyncStream(result, call, EventAccumulator())
     if hasattr(result, "http_response"):
         if not getattr(result.http_response, "is_closed", True):  # a body the caller reads later
@@ -115,5 +117,6 @@ PATCHES: list[Patch] = [
 class AnthropicInstrumentor(LlmInstrumentor):
     """Traces every Anthropic client's Messages API calls as GenAI ``chat`` spans."""
 
+    library = "anthropic"
     patches = PATCHES
     dependencies = ("anthropic >= 1.13.0",)

@@ -23,6 +23,7 @@ from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult
 from sentrial.instrumentation._parts import (
     get_field,
     json_array,
+    server_attributes,
     text_answer_json,
     text_message_json,
     text_part_json,
@@ -250,6 +251,11 @@ def request_parameters(config: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _base_url(models: Any) -> Any:
+    """The base URL the client of a ``Models`` / ``AsyncModels`` calls."""
+    return getattr(getattr(getattr(models, "_api_client", None), "_http_options", None), "base_url", None)
+
+
 def _describe(instance: Any, kwargs: dict[str, Any], stream: bool) -> LlmRequest:
     config = kwargs.get("config")
     contents = kwargs.get("contents")
@@ -258,7 +264,7 @@ def _describe(instance: Any, kwargs: dict[str, Any], stream: bool) -> LlmRequest
         provider=_provider(instance),
         operation=sc.OPERATION_GENERATE_CONTENT,
         model=str(model) if model is not None else None,
-        parameters=request_parameters(config),
+        parameters={**request_parameters(config), **server_attributes(_base_url(instance))},
         input_messages=_request_messages(contents),
         system_instructions=_request_system(_get(config, "system_instruction")),
         stream=stream,
@@ -414,5 +420,6 @@ PATCHES: list[Patch] = [
 class GoogleGenAIInstrumentor(LlmInstrumentor):
     """Traces every google-genai client's ``generate_content`` calls, sync and async, streamed or not."""
 
+    library = "google.genai"
     patches = PATCHES
     dependencies = ("google-genai >= 2.25",)  # verified with 2.25 and 3.6

@@ -14,10 +14,8 @@ cannot serve.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-from google.generativeai.types import content_types, generation_types
-from google.protobuf import json_format
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
@@ -32,19 +30,29 @@ from sentrial.instrumentation.google_genai import (
 )
 
 
+def _library_module(name: str) -> Any:
+    # Imported here, inside the library's calls: importing google.generativeai takes seconds and
+    # warns that it is deprecated, which only the app's own import may do.
+    return importlib.import_module(name)
+
+
 def _as_dict(message: Any) -> Any:
     """A proto-plus message as a snake_case dict of the fields that are set (anything else as is)."""
     to_pb = getattr(type(message), "pb", None)
     if to_pb is None:
         return message
-    return json_format.MessageToDict(to_pb(message), preserving_proto_field_name=True)
+    return _library_module("google.protobuf.json_format").MessageToDict(
+        to_pb(message), preserving_proto_field_name=True
+    )
 
 
 def _generation_config(model: Any, override: Any) -> dict[str, Any]:
     """The model's generation config with the call's on top, as the library merges them."""
     config = dict(getattr(model, "_generation_config", None) or {})
     if override is not None:
-        config.update(generation_types.to_generation_config_dict(override))
+        config.update(
+            _library_module("google.generativeai.types.generation_types").to_generation_config_dict(override)
+        )
     return config
 
 
@@ -52,7 +60,8 @@ def describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ll
     """A ``GenerativeModel.generate_content(contents, ...)`` call."""
     contents = args[0] if args else kwargs.get("contents")
     system = getattr(instance, "_system_instruction", None)
-    messages = [_as_dict(content) for content in content_types.to_contents(contents)] if contents else None
+    to_contents = _library_module("google.generativeai.types.content_types").to_contents
+    messages = [_as_dict(content) for content in to_contents(contents)] if contents else None
     return LlmRequest(
         provider=sc.PROVIDER_GEMINI,
         operation=sc.OPERATION_GENERATE_CONTENT,
@@ -100,5 +109,6 @@ PATCHES: list[Patch] = [
 class GoogleGenerativeAIInstrumentor(LlmInstrumentor):
     """Traces ``GenerativeModel.generate_content`` of the deprecated google-generativeai SDK."""
 
+    library = "google.generativeai"
     patches = PATCHES
     dependencies = ("google-generativeai >= 0.8.4",)  # model_version in answers from 0.8.4 on

@@ -23,6 +23,7 @@ from typing import Any
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._base import LlmInstrumentor, Patch
+from sentrial.instrumentation._deferred import library_classes
 from sentrial.instrumentation._late_responses import follow_late_response
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult, capture_content
 from sentrial.instrumentation._openai_chat import (
@@ -39,32 +40,29 @@ from sentrial.instrumentation._openai_responses import (
 )
 from sentrial.instrumentation._openai_streams import traced_stream
 from sentrial.instrumentation._openai_values import (
-    RawResponse,
     given,
     given_text,
     provider_of,
+    raw_response_classes,
+    record_response_details,
     request_parameters,
     response_body,
 )
-from sentrial.instrumentation._parts import as_integer
+from sentrial.instrumentation._parts import as_integer, client_base_url, server_attributes
 from sentrial.instrumentation._parts import get_field as _get
 
 __all__ = ["PATCHES", "OpenAIInstrumentor", "set_include_stream_usage"]
 
-try:  # what ``with_streaming_response`` returns: its body is read later, by the caller
-    from openai._response import APIResponse, AsyncAPIResponse
-
-    _LATE_RESPONSES: tuple[type, ...] = (APIResponse, AsyncAPIResponse)
-except ImportError:  # pragma: no cover - older or newer SDKs without them
-    _LATE_RESPONSES = ()
+# What ``with_streaming_response`` returns: its body is read later, by the caller.
+_late_response_classes = library_classes("openai._response", "APIResponse", "AsyncAPIResponse")
 
 
 def _read_later(call: LlmCall, result: Any) -> bool:
     """Whether the caller reads the answer from ``result`` after the call returns: a response of
     ``with_streaming_response``, or of ``with_raw_response`` for a stream (LangChain's way)."""
-    if isinstance(result, _LATE_RESPONSES):
+    if isinstance(result, _late_response_classes()):
         return True
-    return call.request.stream and RawResponse is not None and isinstance(result, RawResponse)
+    return call.request.stream and isinstance(result, raw_response_classes())
 
 
 _include_stream_usage = False
@@ -91,7 +89,8 @@ def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     """A ``chat.completions.create`` / ``parse`` call as an LLM request."""
     _opt_into_stream_usage(kwargs)
     messages, system = chat_input(kwargs.get("messages")) if capture_content() else (None, None)
-    return _chat_request(instance, kwargs, chat_parameters(kwargs), messages, system)
+    parameters = chat_parameters(kwargs)
+    return _chat_request(instance, kwargs, parameters, messages, system, sc.OPENAI_API_TYPE_CHAT_COMPLETIONS)
 
 
 def finish_chat(call: LlmCall, result: Any) -> Any:
@@ -100,16 +99,17 @@ def finish_chat(call: LlmCall, result: Any) -> Any:
         return follow_late_response(call, result, finish_chat)
     if call.request.stream:
         return traced_stream(call, result, ChatStreamAccumulator())
-    call.succeed(chat_result(response_body(result)))
+    body = response_body(result)
+    record_response_details(call, body)
+    call.succeed(chat_result(body))
     return result
 
 
 def describe_responses(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """A ``responses.create`` / ``parse`` call as an LLM request."""
     messages, system = responses_input(kwargs) if capture_content() else (None, [])
-    return _chat_request(
-        instance, kwargs, request_parameters(kwargs, RESPONSES_PARAMETERS), messages, system or None
-    )
+    parameters = request_parameters(kwargs, RESPONSES_PARAMETERS)
+    return _chat_request(instance, kwargs, parameters, messages, system or None, sc.OPENAI_API_TYPE_RESPONSES)
 
 
 def _chat_request(
@@ -118,13 +118,19 @@ def _chat_request(
     parameters: dict[str, Any],
     messages: list[dict[str, Any]] | str | None,
     system: list[dict[str, Any]] | str | None,
+    api_type: str,
 ) -> LlmRequest:
-    """A chat call's request, the same for both chat APIs once each has read its own arguments."""
+    """A chat call's request, the same for both chat APIs (``api_type``) once each has read its own
+    arguments."""
     return LlmRequest(
         provider=provider_of(instance),
         operation=sc.OPERATION_CHAT,
         model=given_text(kwargs.get("model")),
-        parameters=parameters,
+        parameters={
+            **parameters,
+            **server_attributes(client_base_url(instance)),
+            sc.OPENAI_API_TYPE: api_type,
+        },
         input_messages=messages,
         system_instructions=system,
         stream=kwargs.get("stream") is True,
@@ -138,6 +144,7 @@ def finish_responses(call: LlmCall, result: Any) -> Any:
     if call.request.stream:
         return traced_stream(call, result, ResponsesStreamAccumulator())
     body = response_body(result)
+    record_response_details(call, body)
     call.succeed(responses_result(body) if body is not None else LlmResult())
     return result
 
@@ -145,7 +152,12 @@ def finish_responses(call: LlmCall, result: Any) -> Any:
 def describe_embeddings(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """An ``embeddings.create`` call as an LLM request (its input is not recorded)."""
     model = given_text(kwargs.get("model"))
-    return LlmRequest(provider=provider_of(instance), operation=sc.OPERATION_EMBEDDINGS, model=model)
+    return LlmRequest(
+        provider=provider_of(instance),
+        operation=sc.OPERATION_EMBEDDINGS,
+        model=model,
+        parameters={**server_attributes(client_base_url(instance))},
+    )
 
 
 def finish_embeddings(call: LlmCall, result: Any) -> Any:
@@ -190,10 +202,11 @@ class OpenAIInstrumentor(LlmInstrumentor):
     streamed chat completions (:func:`set_include_stream_usage`).
     """
 
+    library = "openai"
     patches = PATCHES
     dependencies = ("openai >= 1.92",)  # chat parse and stream, the Responses API: checked with 1.92 and 3.57
 
-    def _instrument(self, **kwargs: Any) -> None:
+    def _apply(self, **kwargs: Any) -> None:
         if "include_stream_usage" in kwargs:
             set_include_stream_usage(bool(kwargs["include_stream_usage"]))
-        super()._instrument(**kwargs)
+        super()._apply(**kwargs)

@@ -12,10 +12,10 @@ from opentelemetry import context as otel_context
 
 from sentrial._guard import public_call
 from sentrial.instrumentation._llm import LlmCall, LlmResult
+from sentrial.integrations._langchain_handler import SentrialCallbackHandler as RecordingHandler
+from sentrial.integrations._langchain_handler import _never_raises, _Run
 from sentrial.integrations._langchain_terms import plain
 from sentrial.integrations._sessions import SessionHandler
-from sentrial.integrations.langchain import SentrialCallbackHandler as RecordingHandler
-from sentrial.integrations.langchain import _never_raises, _Run
 from sentrial.tracing import current_route
 
 

@@ -26,11 +26,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection
 from typing import Any
 
 import wrapt
-from claude_agent_sdk import ClaudeSDKClient
-from claude_agent_sdk._internal.client import InternalClient
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
 from sentrial import semconv as sc
@@ -39,6 +36,7 @@ from sentrial._tool_runs import ToolRun
 from sentrial.api import get_client
 from sentrial.client import Interaction, SentrialClient, current_interaction
 from sentrial.instrumentation._base import INSTRUMENTATION_TRACER
+from sentrial.instrumentation._deferred import DeferredInstrumentor, library_classes
 from sentrial.instrumentation._llm import LlmCall, LlmRequest, LlmResult
 from sentrial.instrumentation._parts import plain_text
 from sentrial.tracing import current_route
@@ -339,17 +337,24 @@ def _sending(
     return args, {**kwargs, "prompt": conversation.sent(prompt)}
 
 
-class ClaudeAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+_client_class = library_classes("claude_agent_sdk", "ClaudeSDKClient")
+_internal_client_class = library_classes("claude_agent_sdk._internal.client", "InternalClient")
+
+
+class ClaudeAgentInstrumentor(DeferredInstrumentor):
     """Records every ``query()`` and ``ClaudeSDKClient`` run of the Claude Agent SDK (see the module).
 
     ``instrument(user_id=...)`` names the user of the interactions it begins.
     """
 
+    library = "claude_agent_sdk"
+
     def instrumentation_dependencies(self) -> Collection[str]:
         """The claude-agent-sdk versions this instrumentor supports."""
         return ("claude-agent-sdk >= 0.2",)
 
-    def _instrument(self, **kwargs: Any) -> None:
+    def _apply(self, **kwargs: Any) -> None:
+        (ClaudeSDKClient,), (InternalClient,) = _client_class(), _internal_client_class()
         user_id = kwargs.get("user_id")
         if user_id is not None:
             user_id = str(user_id)
@@ -389,7 +394,8 @@ class ClaudeAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrapt.wrap_function_wrapper(ClaudeSDKClient, "receive_messages", client_messages)
         wrapt.wrap_function_wrapper(ClaudeSDKClient, "disconnect", client_disconnect)
 
-    def _uninstrument(self, **kwargs: Any) -> None:
+    def _remove(self, **kwargs: Any) -> None:
+        (ClaudeSDKClient,), (InternalClient,) = _client_class(), _internal_client_class()
         unwrap(InternalClient, "process_query")
         for method in ("query", "receive_messages", "disconnect"):
             unwrap(ClaudeSDKClient, method)

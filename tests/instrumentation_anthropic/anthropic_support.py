@@ -56,9 +56,12 @@ def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
 
 
 def attrs(span: ReadableSpan) -> dict[str, Any]:
-    """The span's attributes, JSON ones decoded, the (timing-dependent) first-chunk time left out."""
+    """The span's attributes, JSON ones decoded, the (timing-dependent) first-chunk time and the
+    fake's address (checked) left out."""
     values = dict(span.attributes or {})
-    values.pop(sc.LLM_TIME_TO_FIRST_CHUNK_MS, None)
+    values.pop(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, None)
+    assert values.pop(sc.SERVER_ADDRESS) == "127.0.0.1"
+    assert isinstance(values.pop(sc.SERVER_PORT), int)
     for name in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS):
         if name in values:
             values[name] = json.loads(values[name])
@@ -93,5 +96,5 @@ def base_attributes(stream: bool = False) -> dict[str, Any]:
         sc.COST_USD: BASE_COST,
     }
     if stream:
-        values[sc.LLM_STREAM] = True
+        values[sc.GEN_AI_REQUEST_STREAM] = True
     return values

@@ -77,7 +77,7 @@ def test_stream_true_sync(fake: FakeAnthropic, instrumented: InMemorySpanExporte
 
     span = only_span(instrumented)
     assert attrs(span) == base_attributes(stream=True)
-    assert (span.attributes or {})[sc.LLM_TIME_TO_FIRST_CHUNK_MS] >= 0
+    assert (span.attributes or {})[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
 
 
 def test_stream_true_async(fake: FakeAnthropic, instrumented: InMemorySpanExporter) -> None:

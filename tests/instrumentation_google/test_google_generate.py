@@ -68,6 +68,8 @@ def test_generate_content_span(fake: FakeGemini, provider: TracerProvider, instr
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
         sc.GEN_AI_OUTPUT_MESSAGES: compact(answer()),
         sc.COST_USD: default_cost(),
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: int(fake.url.rsplit(":", 1)[1].split("/")[0]),
     }
 
 
@@ -234,7 +236,7 @@ def test_async_generate_content(fake: FakeGemini, provider: TracerProvider, inst
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
         sc.COST_USD: default_cost(),
     }
-    assert sc.LLM_STREAM not in attrs(span)
+    assert sc.GEN_AI_REQUEST_STREAM not in attrs(span)
 
 
 def test_vertex_client_is_vertex_ai(fake: FakeGemini, provider: TracerProvider, instrumented: Any) -> None:

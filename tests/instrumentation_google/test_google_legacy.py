@@ -149,8 +149,8 @@ def assert_legacy_stream_span(span: ReadableSpan) -> None:
         sc.COST_USD: default_cost(),
     }
     assert json.loads(str(attrs(span)[sc.GEN_AI_OUTPUT_MESSAGES])) == answer()
-    assert attrs(span)[sc.LLM_STREAM] is True
-    assert attrs(span)[sc.LLM_TIME_TO_FIRST_CHUNK_MS] >= 0
+    assert attrs(span)[sc.GEN_AI_REQUEST_STREAM] is True
+    assert attrs(span)[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
 
 
 def test_legacy_stream(legacy: Any, provider: TracerProvider, legacy_instrumented: Any) -> None:
@@ -216,7 +216,7 @@ def test_legacy_wrap_and_instrument_give_one_span_per_call(
     model.generate_content("Hi")
     list(model.generate_content("Hi", stream=True))
 
-    assert [attrs(s).get(sc.LLM_STREAM, False) for s in llm_spans(provider)] == [False, True]
+    assert [attrs(s).get(sc.GEN_AI_REQUEST_STREAM, False) for s in llm_spans(provider)] == [False, True]
 
 
 def test_legacy_uninstrument_restores_the_method(legacy: Any, provider: TracerProvider) -> None:

@@ -51,7 +51,7 @@ def test_wrap_twice_gives_one_span_per_call(fake: FakeGemini, provider: TracerPr
     run_all_four(client)
 
     spans = llm_spans(provider)
-    assert [attrs(s).get(sc.LLM_STREAM, False) for s in spans] == [False, True, False, True]
+    assert [attrs(s).get(sc.GEN_AI_REQUEST_STREAM, False) for s in spans] == [False, True, False, True]
     assert all(attrs(s)[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 5 for s in spans)
 
 

@@ -77,6 +77,7 @@ def test_chat_completion_records_request_parameters_messages_usage_and_cost(
         **usage(120, 30, cached=100, reasoning=8),
         sc.GEN_AI_OUTPUT_MESSAGES: assistant(text("Paris.")),
         sc.COST_USD: cost("gpt-4o", 120, 30, cached=100),
+        **CHAT_COMPLETIONS_DETAILS,
     }
     # The request went out exactly as the caller wrote it.
     assert fake.bodies()[0] == {
@@ -90,6 +91,14 @@ def test_chat_completion_records_request_parameters_messages_usage_and_cost(
         "stop": ["\n\n", "END"],
         "seed": 7,
     }
+
+
+# What every chat completion of the fake records besides the request and the answer.
+CHAT_COMPLETIONS_DETAILS = {
+    sc.OPENAI_API_TYPE: "chat_completions",
+    sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
+    sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_fake",
+}
 
 
 def test_async_chat_completion_is_traced_and_max_completion_tokens_count_as_max_tokens(
@@ -113,6 +122,7 @@ def test_async_chat_completion_is_traced_and_max_completion_tokens_count_as_max_
         **usage(),
         sc.GEN_AI_OUTPUT_MESSAGES: assistant(text("Hello there!")),
         sc.COST_USD: cost("gpt-4o-mini", 12, 5),
+        **CHAT_COMPLETIONS_DETAILS,
     }
 
 

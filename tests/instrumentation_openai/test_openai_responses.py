@@ -74,6 +74,7 @@ def test_responses_create_records_instructions_items_usage_and_output(
             finish="tool_calls",
         ),
         sc.COST_USD: cost("gpt-4.1", 300, 40, cached=256),
+        sc.OPENAI_API_TYPE: "responses",
     }
 
 
@@ -107,7 +108,7 @@ def test_responses_stream_accumulates_events(fake: FakeOpenAI, traced: Traced, c
     events = list(client.responses.create(model="gpt-4o", input="Weather?", stream=True))
     assert events[-1].type == "response.completed"
     values = attributes(traced.only_span())
-    assert values[sc.LLM_STREAM] is True
+    assert values[sc.GEN_AI_REQUEST_STREAM] is True
     assert values[sc.GEN_AI_RESPONSE_ID] == events[-1].response.id
     assert values[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(
         text("Sunny."),
@@ -138,7 +139,7 @@ def test_responses_stream_helper_async_is_traced_once(fake: FakeOpenAI, traced: 
     assert run_async(fake, call) == "Hello there!"
     values = attributes(traced.only_span())
     assert values[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(text("Hello there!"))
-    assert sc.LLM_TIME_TO_FIRST_CHUNK_MS in values
+    assert sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in values
 
 
 def test_leaving_a_responses_stream_helper_early_keeps_the_partial_answer(

@@ -52,11 +52,12 @@ def test_chat_stream_accumulates_content_and_tool_call_deltas(
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Checking."
     span = traced.only_span()
     values = attributes(span)
-    assert values[sc.LLM_TIME_TO_FIRST_CHUNK_MS] >= 0
-    del values[sc.LLM_TIME_TO_FIRST_CHUNK_MS]
+    assert values[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
+    del values[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
     assert values == {
         **llm_span(),
-        sc.LLM_STREAM: True,
+        sc.GEN_AI_REQUEST_STREAM: True,
+        sc.OPENAI_API_TYPE: "chat_completions",
         sc.GEN_AI_INPUT_MESSAGES: USER_PARTS,
         sc.GEN_AI_RESPONSE_MODEL: "gpt-4o",
         sc.GEN_AI_RESPONSE_ID: chunks[0].id,
@@ -107,7 +108,7 @@ def test_async_chat_stream(fake: FakeOpenAI, traced: Traced) -> None:
     assert len(chunks) > 3
     values = attributes(traced.only_span())
     assert values[sc.GEN_AI_OUTPUT_MESSAGES] == assistant(*TOOL_PARTS, finish="tool_calls")
-    assert sc.LLM_TIME_TO_FIRST_CHUNK_MS in values
+    assert sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in values
 
 
 def test_stream_used_as_context_manager_ends_its_span_once(

@@ -3,6 +3,7 @@ of wrapped clients, undoing, and sessions end to end on the local Sessions API s
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import openai
@@ -42,7 +43,7 @@ def test_instrument_and_wrap_give_one_span_per_call(fake: FakeOpenAI, traced: Tr
             pass
 
     run_async(fake, call)
-    assert [attributes(s).get(sc.LLM_STREAM) for s in traced.spans()] == [None, True]
+    assert [attributes(s).get(sc.GEN_AI_REQUEST_STREAM) for s in traced.spans()] == [None, True]
 
 
 def test_a_call_under_another_instrumentations_agent_span_is_traced_but_not_under_its_llm_span(
@@ -220,3 +221,33 @@ def test_configure_instruments_again_after_an_uninstrument(local_server: LocalSe
         assert instrumentor.is_instrumented_by_opentelemetry
     finally:
         sentrial.shutdown(timeout=5)
+
+
+@pytest.mark.parametrize("peer_first", [True, False], ids=["peer-first", "ours-first"])
+@pytest.mark.parametrize(
+    "peer_module", ["openinference.instrumentation.openai", "opentelemetry.instrumentation.openai_v2"]
+)
+def test_another_instrumentation_of_openai_adds_no_second_span(
+    fake: FakeOpenAI, client: openai.OpenAI, peer_module: str, peer_first: bool
+) -> None:
+    traced = Traced()
+    peer = importlib.import_module(peer_module).OpenAIInstrumentor()
+    ours = OpenAIInstrumentor()
+    if ours.is_instrumented_by_opentelemetry:
+        ours.uninstrument()
+    first, second = (peer, ours) if peer_first else (ours, peer)
+    first.instrument(tracer_provider=traced.provider)
+    second.instrument(tracer_provider=traced.provider)
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+        for _ in client.chat.completions.create(model="gpt-4o", messages=USER, stream=True):
+            pass
+    finally:
+        second.uninstrument()
+        first.uninstrument()
+    scopes = [s.instrumentation_scope.name for s in traced.spans()]
+    if peer_module.endswith("openai_v2") and not peer_first:
+        # The official instrumentation, patched after ours, wraps it: its span is the call's one span.
+        assert scopes == ["opentelemetry.util.genai.handler"] * 2
+    else:
+        assert scopes == [TRACER_NAME] * 2
