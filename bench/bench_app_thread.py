@@ -68,6 +68,9 @@ TOOL_OUTPUT = {"results": ["sunny", "22C"], "ok": True}
 TOOLS_PER_INTERACTION = 5
 SPANS_PER_INTERACTION = TOOLS_PER_INTERACTION + 2  # the session, the tool calls, one decision
 REASONING = "The forecast answers the question; no more searches needed."
+# An interaction's input and output as the GenAI conventions' messages (JSON text), as its span carries them.
+INPUT_MESSAGES = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Weather?"}]}])
+OUTPUT_MESSAGES = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "done"}]}])
 ALTERNATIVES = ["search again", "answer"]
 FLUSH_TIMEOUT_S = 120.0
 
@@ -177,7 +180,7 @@ class BareInteractionCase:
                     semconv.GEN_AI_AGENT_NAME: "bench",
                     semconv.USER_ID: "user-1",
                     semconv.EVENT_ID: event_id,
-                    semconv.INPUT: "Weather?",
+                    semconv.GEN_AI_INPUT_MESSAGES: INPUT_MESSAGES,
                 },
             )
             token = otel_context.attach(trace.set_span_in_context(root))
@@ -187,6 +190,7 @@ class BareInteractionCase:
                 semconv.SPAN_NAME_DECISION,
                 attributes={
                     semconv.SPAN_KIND: semconv.KIND_DECISION,
+                    semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_PLAN,
                     semconv.DECISION_REASONING: REASONING,
                     semconv.COST_USD: 0.0,
                     semconv.DECISION_ALTERNATIVES: alternatives,
@@ -194,7 +198,7 @@ class BareInteractionCase:
                     semconv.SESSION_ID: session_id,
                 },
             ).end()
-            root.set_attributes({semconv.SUCCESS: True, semconv.OUTPUT: "done"})
+            root.set_attributes({semconv.SUCCESS: True, semconv.GEN_AI_OUTPUT_MESSAGES: OUTPUT_MESSAGES})
             otel_context.detach(token)
             root.end()
 
