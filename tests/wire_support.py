@@ -34,6 +34,7 @@ _HEX_ID = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{32})$")
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 _DURATION_KEYS = {"durationMs", "duration_ms", "duration_api_ms"}
 _TRACE_KEYS = {"stackTrace", "stack_trace"}
+_FOLDER_KEYS = {"cwd"}  # a Claude Code run's working folder: under the run's scratch folder
 _EVENT_SUFFIX = re.compile(r":[0-9a-f]{8}$")
 
 
@@ -120,6 +121,8 @@ def normalise(value: Any, session_keys: dict[str, str], key: str = "") -> Any:
         return "<duration>"
     if key in _TRACE_KEYS and isinstance(value, str):
         return "<stack trace>"
+    if key in _FOLDER_KEYS and isinstance(value, str):
+        return "<folder>"
     if key == "name" and isinstance(value, str):
         return _session_name(value)
     if isinstance(value, str):

@@ -1,8 +1,10 @@
 """Store what the published package sends for tests/tools/wire_script.py, as test data.
 
 Run by hand from the repository's root with this repository's virtualenv, naming an interpreter
-that has the published package and the provider libraries installed (``pip install
-sentrial==0.6.0 openai anthropic google-genai`` in a scratch virtualenv)::
+that has the published package, the provider libraries and the frameworks of the integration
+sections installed (``pip install sentrial==0.6.0 openai anthropic google-generativeai
+langchain-openai claude-agent-sdk`` in a scratch virtualenv, at the versions of
+requirements-dev.lock: the Claude Code CLI's tool list is part of the payloads)::
 
     .venv/bin/python tests/tools/capture_published_wire.py SCRATCH_VENV/bin/python \\
         > tests/data/published_wire.json
