@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import socketserver
 import sys
 import threading
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from sentrial.relay import otlp
 from sentrial.relay.receiver import MAX_BODY, Relay, Reply
-from sentrial.server.handler import family_of
+from sentrial.server.handler import NoLookupHTTPServer
 from sentrial.server.local import address_text, listening
 
 TRACES_PATH = "/v1/traces"
@@ -104,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         send(self, Reply(200, json.dumps(self.server.relay.stats()).encode(), otlp.JSON))
 
 
-class RelayServer(ThreadingHTTPServer):
+class RelayServer(NoLookupHTTPServer):
     """The relay listening on ``host:port`` (port 0: any free one); ``start()`` serves from a thread."""
 
     daemon_threads = True
@@ -118,15 +117,7 @@ class RelayServer(ThreadingHTTPServer):
         listening(host, port, self._bind)
 
     def _bind(self, address: tuple[str, int]) -> None:
-        self.address_family = family_of(address[0])  # read by the socket's creation just below
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        """Bind without the reverse DNS lookup of HTTPServer."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
     @property
     def url(self) -> str:

@@ -344,8 +344,24 @@ def family_of(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-class HTTPServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer with daemon threads, a long listen backlog, no reverse DNS on bind,
+class NoLookupHTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that listens in the family of its host (IPv4 or IPv6) and binds without
+    HTTPServer's getfqdn() lookup, which can stall where DNS is missing."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.address_family = family_of(address[0])  # read by the socket's creation just below
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        """Bind, naming the server by its address rather than by a reverse DNS lookup."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+
+class HTTPServer(NoLookupHTTPServer):
+    """The local server's listener: daemon threads, a long listen backlog, no reverse DNS on bind,
     and a register of open connections so that ``close_connections`` can end idle keep-alives."""
 
     daemon_threads = True
@@ -357,15 +373,7 @@ class HTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
         self._closing = False
-        self.address_family = family_of(address[0])  # read by the socket's creation just below
         super().__init__(address, Handler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's getfqdn() lookup, which can stall where DNS is missing."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
     def track(self, connection: socket.socket, is_open: bool) -> None:
         """Add or remove an open connection; once closing, a new one is shut at once."""
