@@ -24,8 +24,10 @@ from openai_support import (
 )
 from opentelemetry.trace import StatusCode
 
+from sentrial import SentrialClient
 from sentrial import semconv as sc
 from sentrial.instrumentation.openai import OpenAIInstrumentor, set_include_stream_usage
+from sentrial.server import LocalServer
 
 # --- chat streams ---
 TOOL_REPLY = Reply(
@@ -319,3 +321,24 @@ def test_streaming_response_dropped_unread_and_unclosed_ends_as_abandoned(
     span = wait_until(lambda: traced.spans() and traced.spans()[0], what="the dropped response's span")
     assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, sc.LLM_ABANDONED_MESSAGE)
     assert len(traced.spans()) == 1
+
+
+def test_a_streamed_calls_event_carries_its_parameters_finish_reason_and_first_chunk_time(
+    fake: FakeOpenAI, traced: Traced, client: openai.OpenAI, local_server: LocalServer
+) -> None:
+    """The event's metadata gives a reader what the span knows: the request's parameters, why the
+    answer ended, and when its first chunk came (the span's seconds, as milliseconds)."""
+    sentrial_client = SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=traced.provider)
+    with sentrial_client.begin(user_id="u", event="streamed") as interaction:
+        list(client.chat.completions.create(model="gpt-4o", messages=USER, temperature=0.2, stream=True))
+    assert sentrial_client.flush(timeout=5)
+    sentrial_client.shutdown(timeout=5)
+    (span,) = (s for s in traced.spans() if (s.attributes or {}).get(sc.SPAN_KIND) == sc.KIND_LLM)
+    first_chunk_s = (span.attributes or {})[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    session = local_server.session(interaction.session_id)
+    assert session is not None
+    (event,) = session["events"]
+    metadata = event["metadata"]
+    assert metadata["parameters"]["temperature"] == 0.2
+    assert metadata["finish_reason"] == "stop"
+    assert metadata["time_to_first_chunk_ms"] == pytest.approx(first_chunk_s * 1000, abs=0.001)
