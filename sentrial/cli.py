@@ -5,12 +5,14 @@ What goes wrong at run time (a port that cannot be listened on, a database that 
 is one line on stderr, ``sentrial COMMAND: message``, and exit code 1; a wrong command line shows the
 usage of the command at hand and exits with 2. Ctrl-C ends any command, once it has delivered and
 closed what it holds, with ``sentrial COMMAND: interrupted`` and exit code 130 (128 + SIGINT), as
-shells report an interrupted program."""
+shells report an interrupted program. A reader that stops early (``sentrial demo | head``) ends the
+command quietly with exit code 141 (128 + SIGPIPE), as other command-line tools do."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +21,7 @@ from sentrial import __version__
 from sentrial.experiment_cli import add_experiment
 
 _INTERRUPTED = 130
+_READER_GONE = 141
 
 
 def _fail(command: str, error: BaseException) -> int:
@@ -180,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = getattr(args, "command_parser", parser).prog.removeprefix(f"{parser.prog} ")
         print(f"sentrial {command}: interrupted{detail}", file=sys.stderr, flush=True)
         return _INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read stdout has stopped reading. Point stdout at nothing, so that the flush at
+        # the interpreter's exit does not raise the same error again.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (it must outlive this call)
+        return _READER_GONE
     return result
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,28 @@ def test_demo_with_the_sdk_disabled_says_so(variable: str) -> None:
         "sentrial demo: the SDK is disabled (SENTRIAL_DISABLED or OTEL_SDK_DISABLED is true), so the demo"
         " would record nothing; unset it to run the demo"
     ]
+
+
+def test_a_reader_that_stops_early_ends_the_demo_quietly(tmp_path: Path) -> None:
+    """``sentrial demo | head -1``: the demo meets a closed pipe and exits with 141, no traceback.
+    As above, the demo is held (the test holds its database's write lock) until the pipe is closed."""
+    db = tmp_path / "demo.db"
+    LocalServer(db=str(db)).stop()
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sentrial.cli", "demo", "--db", str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith("Running a small support agent")
+        proc.stdout.close()  # as head does after its first line
+        holder.execute("ROLLBACK")
+        err = proc.stderr.read()
+    finally:
+        holder.close()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err
