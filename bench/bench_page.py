@@ -4,7 +4,8 @@ Fills an SQLite file with SESSIONS sessions of EVENTS events each (by default 10
 calls, LLM calls with messages, decisions, errors; a mix of statuses, agents and users), then times,
 over HTTP against ``LocalServer`` on that file: one page of the sessions list (API and HTML, plain,
 filtered by status, searched by text, sorted by cost, deep in the pages), the live-update fragment,
-one session (API) and one session's page. Baseline, in the same run: a request that reads nothing
+one session (API), one session's page and its live update (when the page is current, and when it
+is not: the parts that changed). Baseline, in the same run: a request that reads nothing
 (``GET /api/sdk/pii-config``) on the same connection: what HTTP and the server's request handling cost.
 
     python bench/bench_page.py                 # about 2 minutes the first time (the store is kept)
@@ -24,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -186,6 +188,7 @@ def main() -> None:
     with LocalServer(db=path) as server, requests.Session() as http:
         listed = http.get(f"{server.url}/api/sdk/sessions?limit=1&order=desc", timeout=60).json()
         total, sid = listed["total"], listed["sessions"][0]["id"]
+        version = http.get(f"{server.url}/live/sessions/{sid}", timeout=60).json()["version"]
         cases: list[tuple[str, str]] = [
             ("baseline: GET /api/sdk/pii-config", "/api/sdk/pii-config"),
             ("API list, first page (50)", "/api/sdk/sessions?limit=50&order=desc"),
@@ -198,6 +201,8 @@ def main() -> None:
             ("page: list, agent + search", "/?agent=agent-billing&q=invoice"),
             ("page: live update", "/live/sessions"),
             ("page: one session", f"/sessions/{sid}"),
+            ("page: live session, unchanged", f"/live/sessions/{sid}?{urlencode({'version': version})}"),
+            ("page: live session, changed", f"/live/sessions/{sid}"),
         ]
         measure: Callable[[str], list[float]] = lambda p: _timed(http, server.url + p, args.rounds)  # noqa: E731
         for _, path_ in cases:  # warm-up

@@ -247,3 +247,41 @@ def test_a_page_with_script_in_every_field_runs_no_script(server: LocalServer, t
         assert tab.evaluate("window.ran") is None, path
         assert evil in tab.inner_text("body"), path  # shown as text
     assert dialogs == []
+
+
+def test_a_running_session_s_page_shows_a_new_event_and_its_completion_without_a_reload(
+    server: LocalServer, tab: Page
+) -> None:
+    opened = {"id": "still-running", "name": "Still running", "agentName": "watcher", "userId": "u-watch"}
+    assert requests.post(f"{server.url}/api/sdk/sessions", json=opened, timeout=5).ok
+    tab.goto(f"{server.url}/sessions/still-running")
+    tab.wait_for_selector("#live-state.on")  # the page has polled once
+    tab.evaluate("window.notReloaded = true")
+    assert tab.inner_text("#session-head .badge") == "active"
+    step = {
+        "sessionId": "still-running",
+        "eventType": "tool_call",
+        "toolName": "fetch_forecast",
+        "toolInput": {"city": "Porto"},
+        "toolOutput": {"rain": "light"},
+        "stateBefore": {},
+        "stateAfter": {},
+    }
+    assert requests.post(f"{server.url}/api/sdk/events", json=step, timeout=5).ok
+    tab.locator("tr.node", has_text="fetch_forecast").click()  # waits for it to appear
+    assert "Porto" in tab.inner_text("section.detail:not([hidden])")
+    finish = {
+        "status": "completed",
+        "success": True,
+        "assistantOutput": "Bring an umbrella",
+        "durationMs": 2500,
+    }
+    assert requests.patch(f"{server.url}/api/sdk/sessions/still-running", json=finish, timeout=5).ok
+    tab.wait_for_selector("#session-head .badge.completed")
+    assert "2.50 s" in tab.inner_text("#session-head")
+    # The reader's selection survived the update; the session's own pane has its output
+    assert tab.locator("tr.node[aria-selected=true] .title").inner_text() == "fetch_forecast"
+    tab.locator("tr.node[data-kind=session]").click()
+    assert "Bring an umbrella" in tab.inner_text("section.detail:not([hidden])")
+    tab.wait_for_selector("#live-state:not(.on)", state="attached")  # polling stopped: nothing will change
+    assert tab.evaluate("window.notReloaded") is True

@@ -145,10 +145,27 @@ def _live_sessions(req: Request) -> Response:
 
 def _session_page(req: Request) -> Response:
     session_id = req.params["id"]
-    tree = req.state.store.read(lambda db: queries.session_tree(db, session_id))
-    if tree is None:
+    tree, found = req.state.store.read(
+        lambda db: (queries.session_tree(db, session_id), queries.tree_version(db, session_id))
+    )
+    if tree is None or found is None:
         return html_response(404, page.not_found(session_id))
-    return html_response(200, page_session.session(tree))
+    return html_response(200, page_session.session(tree, *found))
+
+
+def _live_session(req: Request) -> Response:
+    """What a session's page needs to stay up to date: its ``version`` and whether a session of it is
+    still ``active``, and when the version differs from the one the page has (``?version=``), the
+    parts of the page that change. A page that is current costs one small query."""
+    session_id = req.params["id"]
+    sent = req.query.get("version")
+    known = sent[-1] if sent else None
+    answer = req.state.store.read(lambda db: queries.tree_changes(db, session_id, known))
+    if answer is None:
+        raise ApiError(404, f"unknown session '{session_id}'")
+    version, active, tree = answer
+    parts = {} if tree is None else page_session.live_parts(tree)
+    return json_response(200, {"version": version, "active": active, **parts})
 
 
 def _conversation_page(req: Request) -> Response:
@@ -173,6 +190,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Endpoint]]] = [
     (re.compile(r"/api/sdk/pii-config"), {"GET": _pii_config}),
     (re.compile(r"/"), {"GET": _index_page}),
     (re.compile(r"/live/sessions"), {"GET": _live_sessions}),
+    (re.compile(r"/live/sessions/(?P<id>[^/]+)"), {"GET": _live_session}),
     (re.compile(r"/sessions/(?P<id>[^/]+)"), {"GET": _session_page}),
     (re.compile(r"/conversations/(?P<id>[^/]+)"), {"GET": _conversation_page}),
     (re.compile(assets.PREFIX + r"(?P<name>[^/]+)"), {"GET": _asset}),

@@ -15,6 +15,8 @@ from urllib.parse import quote
 from sentrial.server import assets
 
 NONE = "—"
+# How often a page that updates itself (the list, a running session) asks what changed, in ms.
+POLL_MS = 1500
 # Labels of the API's field names where splitting the name would not say it well.
 _LABELS = {
     "agentName": "Agent",

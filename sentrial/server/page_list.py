@@ -11,8 +11,6 @@ from sentrial.server import page
 from sentrial.server.queries import SORTS, STATUSES, ListQuery
 
 PAGE_SIZE = 50
-# How often the list asks the server for what changed, in milliseconds.
-POLL_MS = 1500
 _COLUMNS = ("Status", "Session", "Agent", "User", "Started", "Duration", "Cost", "Tokens", "Events")
 
 
@@ -156,7 +154,7 @@ def index(listed: dict[str, Any], query: ListQuery, agents: list[str]) -> str:
         '<header class="top"><h1>Sessions</h1><span class="live" id="live-state"></span></header>'
         f"{_filters(query, agents)}"
         f'<div class="totals" id="totals">{_totals(listed)}</div>'
-        f'<table class="sessions" data-live="{live}" data-poll-ms="{POLL_MS}">'
+        f'<table class="sessions" data-live="{live}" data-poll-ms="{page.POLL_MS}">'
         f'<thead><tr>{head}</tr></thead><tbody id="rows">{_rows(listed)}</tbody></table>'
         f'<nav class="pager" id="pager">{_pager(listed, query)}</nav>'
     )

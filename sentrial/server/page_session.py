@@ -3,10 +3,12 @@ start order with a waterfall of their times, and a detail pane for the node sele
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from sentrial.server import page, page_detail
 
@@ -35,6 +37,12 @@ class Node:
     # them as they end, and opens sessions without waiting).
     first: float | None = None
     last: float | None = None
+
+    @property
+    def key(self) -> str:
+        """What names this node on the page, the same on every render (live updates keep the
+        reader's selection by it): the server's id of its session or event."""
+        return ("s-" if self.kind == "session" else "e-") + str(self.data.get("id"))
 
 
 def _event_node(event: dict[str, Any], order: int) -> Node:
@@ -155,7 +163,8 @@ def _tree(rows: list[tuple[Node, int]]) -> str:
         state = " failed" if node.failed else ""
         selected = ' aria-selected="true"' if index == 0 else ""
         lines.append(
-            f'<tr class="node{state}" data-node="n{index}" data-kind="{node.kind}" data-depth="{depth}"'
+            f'<tr class="node{state}" data-node="{escape(node.key)}" data-kind="{node.kind}"'
+            f' data-depth="{depth}"'
             f' tabindex="0"{selected}>'
             f'<td class="name d{min(depth, _MAX_INDENT)}"><span class="kind k-{node.kind}">'
             f'{_KIND_NAMES[node.kind]}</span> <span class="title">{escape(node.title)}</span></td>'
@@ -168,7 +177,9 @@ def _tree(rows: list[tuple[Node, int]]) -> str:
     return f'<table class="tree" role="tree"><thead>{head}</thead><tbody>{"".join(lines)}</tbody></table>'
 
 
-def _details(rows: list[tuple[Node, int]]) -> str:
+def _details(rows: list[tuple[Node, int]]) -> list[tuple[str, str, str]]:
+    """The key, digest and detail pane of each node; the first one shown. The pane carries its digest
+    too, so that a live update leaves a pane that did not change as the reader left it."""
     panes = []
     for index, (node, _) in enumerate(rows):
         body = (
@@ -180,11 +191,18 @@ def _details(rows: list[tuple[Node, int]]) -> str:
         if node.kind == "session" and index > 0:
             link = f' <a href="{page.session_href(node.data["id"])}">Open</a>'
         hidden = "" if index == 0 else " hidden"
+        content = f'<h3><span class="kind k-{node.kind}">{_KIND_NAMES[node.kind]}</span> {escape(node.title)}'
+        content += f"{link}</h3>{body}"
+        digest = hashlib.blake2b(content.encode(), digest_size=8).hexdigest()
         panes.append(
-            f'<section class="detail" id="detail-n{index}"{hidden}><h3><span class="kind k-{node.kind}">'
-            f"{_KIND_NAMES[node.kind]}</span> {escape(node.title)}{link}</h3>{body}</section>"
+            (
+                node.key,
+                digest,
+                f'<section class="detail" data-node="{escape(node.key)}" data-digest="{digest}"{hidden}>'
+                f"{content}</section>",
+            )
         )
-    return "".join(panes)
+    return panes
 
 
 def _header(session: dict[str, Any]) -> str:
@@ -200,39 +218,55 @@ def _header(session: dict[str, Any]) -> str:
     elif session.get("parentSessionId"):
         parent_link = escape(session["parentSessionId"]) + " (not stored here)"
     convo_link = f'<a href="{page.conversation_href(convo)}">{escape(convo)}</a>' if convo else ""
-    return (
-        f'<header class="session-head"><p><a href="/">&larr; All sessions</a></p>'
-        f"<h1>{escape(str(session['name']))} {page.badge(session['status'])}</h1>"
-        + page_detail.facts(
-            [
-                ("Agent", escape(str(session["agentName"]))),
-                ("User", escape(str(session["userId"]))),
-                ("Started", page.time(session["createdAt"])),
-                ("Duration", page.duration(session.get("durationMs"))),
-                ("Cost", page.cost(session.get("estimatedCost"))),
-                ("Tokens", page.tokens(session.get("totalTokens")) + split),
-                ("Events", str(session.get("eventCount", 0))),
-                ("Conversation", convo_link),
-                ("Parent session", parent_link),
-                ("Sub-sessions", sub_links),
-                ("Outcome", page.text(session.get("failureReason")) if session.get("failureReason") else ""),
-            ]
-        )
-        + "</header>"
+    return f"<h1>{escape(str(session['name']))} {page.badge(session['status'])}</h1>" + page_detail.facts(
+        [
+            ("Agent", escape(str(session["agentName"]))),
+            ("User", escape(str(session["userId"]))),
+            ("Started", page.time(session["createdAt"])),
+            ("Duration", page.duration(session.get("durationMs"))),
+            ("Cost", page.cost(session.get("estimatedCost"))),
+            ("Tokens", page.tokens(session.get("totalTokens")) + split),
+            ("Events", str(session.get("eventCount", 0))),
+            ("Conversation", convo_link),
+            ("Parent session", parent_link),
+            ("Sub-sessions", sub_links),
+            ("Outcome", page.text(session.get("failureReason")) if session.get("failureReason") else ""),
+        ]
     )
 
 
-def session(tree: dict[str, Any]) -> str:
-    """The page of one session (as ``queries.session_tree`` answers it)."""
-    rows = _walk(build_tree(tree))
+def _tree_pane(tree: dict[str, Any], rows: list[tuple[Node, int]]) -> str:
     more = '<p class="note">Only the first sub-sessions are shown.</p>' if tree.get("truncated") else ""
+    return _tree(rows) + more
+
+
+def live_path(session_id: str) -> str:
+    """Where a session's page asks what changed (``live_parts``), unescaped."""
+    return "/live/sessions/" + quote(session_id, safe="")
+
+
+def session(tree: dict[str, Any], version: str, active: bool) -> str:
+    """The page of one session (as ``queries.session_tree`` answers it, ``version`` and ``active`` as
+    ``queries.tree_version`` does). While a session of it is active the page keeps itself up to date:
+    it asks for what changed since ``version`` (see ``live_parts``)."""
+    rows = _walk(build_tree(tree))
+    live = ""
+    if active:
+        live = (
+            f' data-live="{escape(live_path(tree["id"]))}" data-version="{escape(version)}"'
+            f' data-poll-ms="{page.POLL_MS}"'
+        )
     body = (
-        _header(tree)
-        + '<div class="split"><div class="tree-pane">'
-        + _tree(rows)
-        + more
-        + '</div><div class="detail-pane" id="detail">'
-        + _details(rows)
-        + "</div></div>"
+        '<p><a href="/">&larr; All sessions</a> <span class="live" id="live-state"></span></p>'
+        f'<header class="session-head" id="session-head"{live}>{_header(tree)}</header>'
+        f'<div class="split"><div class="tree-pane" id="tree-pane">{_tree_pane(tree, rows)}</div>'
+        f'<div class="detail-pane" id="detail">{"".join(pane for _, _, pane in _details(rows))}</div></div>'
     )
     return page.document(f"Session {tree['name']}", body)
+
+
+def live_parts(tree: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a session's page that change while it runs, as markup for the page's script: its
+    header, its tree and each node's detail pane (its key, digest and markup)."""
+    rows = _walk(build_tree(tree))
+    return {"head": _header(tree), "tree": _tree_pane(tree, rows), "details": _details(rows)}

@@ -198,6 +198,38 @@ def session_tree(db: sqlite3.Connection, session_id: str) -> dict[str, Any] | No
     return root
 
 
+def tree_version(db: sqlite3.Connection, session_id: str) -> tuple[str, bool] | None:
+    """A token of what the page of a session shows (as ``session_tree`` reads it) that changes when
+    that may have changed: an event or a sub-session added, a session completed (events are never
+    changed, sessions only by their completion). With it, whether a session of the tree is still
+    active; None for an unknown session. Cheap: index lookups per session, no event read."""
+    found = db.execute(
+        "WITH RECURSIVE tree(id) AS (SELECT ? UNION"
+        " SELECT s.id FROM sessions s JOIN tree t ON s.parentSessionId = t.id"
+        f" LIMIT {MAX_TREE_SESSIONS + 1})"
+        " SELECT COUNT(*), TOTAL(s.status = 'active'), MAX(s.seq), MAX(s.completedAt),"
+        " MAX((SELECT MAX(e.seq) FROM events e WHERE e.sessionId = s.id))"
+        " FROM sessions s JOIN tree t ON s.id = t.id",
+        (session_id,),
+    ).fetchone()
+    count, active, last_session, last_completed, last_event = found
+    if count == 0:
+        return None
+    return f"{count}.{last_session}.{last_event or 0}.{int(active)}.{last_completed or ''}", active > 0
+
+
+def tree_changes(
+    db: sqlite3.Connection, session_id: str, known: str | None
+) -> tuple[str, bool, dict[str, Any] | None] | None:
+    """A session's ``tree_version`` and whether it is active, with its ``session_tree`` when that
+    version is not ``known`` (None when it is); None for an unknown session."""
+    found = tree_version(db, session_id)
+    if found is None:
+        return None
+    version, active = found
+    return version, active, None if version == known else session_tree(db, session_id)
+
+
 def _fill(db: sqlite3.Connection, session: dict[str, Any], budget: list[int], seen: set[str]) -> None:
     session["events"] = [
         {**event_from_row(*row[:3]), "startedAt": row[3], "durationMs": row[4], "parentSpanId": row[5]}
