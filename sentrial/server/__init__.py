@@ -21,8 +21,9 @@ Beyond the hosted contract, for reading back what was recorded:
   (``sentrial.server.queries``). A wrong parameter is 422 naming it.
 - ``GET /api/sdk/sessions/{id}`` answers one session with its ``events`` in arrival order.
 - ``GET /`` (the list, same parameters), ``GET /sessions/{id}`` (a session's tree and details),
-  ``GET /conversations/{convoId}`` and ``GET /live/sessions`` (what the list's script polls): HTML
-  pages, under a Content-Security-Policy that runs only the script and style under ``/static/``.
+  ``GET /conversations/{convoId}``, ``GET /live/sessions`` (what the list's script polls) and
+  ``GET /live/sessions/{id}?version=V`` (what a running session's page polls: the parts that changed
+  since V): HTML pages, under a Content-Security-Policy that runs only the script and style under ``/static/``.
   When the server has an API key they need it too, as the same ``Authorization`` header or through
   a sign-in form that POSTs the key and sets an HttpOnly cookie (see ``sentrial.server.auth``).
 
