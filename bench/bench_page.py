@@ -201,8 +201,8 @@ def main() -> None:
             ("page: list, agent + search", "/?agent=agent-billing&q=invoice"),
             ("page: live update", "/live/sessions"),
             ("page: one session", f"/sessions/{sid}"),
-            ("page: live session, unchanged", f"/live/sessions/{sid}?{urlencode({'version': version})}"),
-            ("page: live session, changed", f"/live/sessions/{sid}"),
+            ("page: live session, current", f"/live/sessions/{sid}?{urlencode({'version': version})}"),
+            ("page: live session, stale", f"/live/sessions/{sid}"),
         ]
         measure: Callable[[str], list[float]] = lambda p: _timed(http, server.url + p, args.rounds)  # noqa: E731
         for _, path_ in cases:  # warm-up
