@@ -330,7 +330,7 @@ def test_pages_need_the_api_key_when_the_server_has_one() -> None:
     with LocalServer(api_key=PAGE_KEY) as srv:
         session_id = _session_with_a_secret(srv)
         paths = ("/", f"/sessions/{session_id}", "/sessions/nope", "/favicon.ico", "/live/sessions")
-        for path in (*paths, "/conversations/conv_789", "/?q=confidential"):
+        for path in (*paths, f"/live/sessions/{session_id}", "/conversations/conv_789", "/?q=confidential"):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "sentrial-pages-1=x"}):
                 resp = requests.get(f"{srv.url}{path}", headers=headers, timeout=5)
                 assert resp.status_code == 401, (path, headers)
