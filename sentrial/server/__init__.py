@@ -23,9 +23,10 @@ Beyond the hosted contract, for reading back what was recorded:
 - ``GET /`` (the list, same parameters), ``GET /sessions/{id}`` (a session's tree and details),
   ``GET /conversations/{convoId}``, ``GET /live/sessions`` (what the list's script polls) and
   ``GET /live/sessions/{id}?version=V`` (what a running session's page polls: the parts that changed
-  since V): HTML pages, under a Content-Security-Policy that runs only the script and style under ``/static/``.
-  When the server has an API key they need it too, as the same ``Authorization`` header or through
-  a sign-in form that POSTs the key and sets an HttpOnly cookie (see ``sentrial.server.auth``).
+  since V): HTML pages, under a Content-Security-Policy that runs only the script and style under
+  ``/static/``. When the server has an API key they need it too, as the same ``Authorization``
+  header or through a sign-in form that POSTs the key and sets an HttpOnly cookie (see
+  ``sentrial.server.auth``).
 
 Errors are JSON ``{"error": message}``: 400 malformed or non-object body, 401 missing or wrong
 ``Authorization: Bearer <key>`` on ``/api/sdk/*`` when the server has a key, 404 unknown session or
