@@ -67,14 +67,15 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
 
 
 def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes``, whose
-    lookups and iteration are Python calls (a miss raises inside, a copy takes a lock per item);
-    the plain dict inside it is read instead when it is there."""
-    attributes = span.attributes
-    inner = getattr(attributes, "_dict", None)
+    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes`` (and
+    ``span.attributes`` wraps that in a read-only view), whose lookups and iteration are Python
+    calls (a miss raises inside, a copy takes a lock per item); the plain dict inside it is read
+    instead when it is there (a span made with a plain dict keeps that)."""
+    held = getattr(span, "_attributes", None)
+    inner = getattr(held, "_dict", held)
     if isinstance(inner, dict):  # an OrderedDict in older versions
         return inner
-    return attributes or {}
+    return span.attributes or {}
 
 
 def _is_for_sentrial(span: ReadableSpan) -> bool:
