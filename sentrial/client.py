@@ -32,7 +32,7 @@ from sentrial._event_attributes import (
 )
 from sentrial._events import EventCalls
 from sentrial._guard import public_call, public_call_failed
-from sentrial._ids import new_uuid, sentrial_tracer
+from sentrial._ids import new_uuid, new_uuids, sentrial_tracer
 from sentrial._interaction import Interaction
 from sentrial._lifecycle import live_clients, register_exit_hook
 from sentrial._pipeline import exporters_of, provider_for, redactor_of, warn_nothing_sent
@@ -321,10 +321,13 @@ class SentrialClient(EventCalls):
         user_id = check.text("user_id", user_id, required=True) or ""
         event = check.text("event", event, required=True) or ""
         text_input = content(check, "input", input, self._max_chars)
-        event_id = check.text("event_id", event_id) or new_uuid()
+        event_id = check.text("event_id", event_id) if event_id is not None else None
+        if event_id:
+            session_id = new_uuid()
+        else:
+            session_id, event_id = new_uuids()
         current = current_route()
         parent_id = current.session_id if current is not None and current.delivery is self._delivery else None
-        session_id = new_uuid()
         attributes = session_attributes(
             self._max_chars,
             session_id=session_id,

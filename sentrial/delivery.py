@@ -53,16 +53,16 @@ class SentrialOnlySpan(ReadableSpan):
 
 def session_snapshot(span: Span) -> SentrialOnlySpan:
     """A frozen copy of a session span as it starts: the exporter opens the session from it."""
+    # The SDK span's fields read directly: each of its properties is a Python call, on every begin().
     return SentrialOnlySpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=dict(attributes_of(span)),
-        kind=span.kind,
-        start_time=span.start_time,
-        end_time=None,
-        instrumentation_scope=span.instrumentation_scope,
+        span._name,
+        span._context,
+        span._parent,
+        span._resource,
+        dict(attributes_of(span)),
+        kind=span._kind,
+        start_time=span._start_time,
+        instrumentation_scope=span._instrumentation_scope,
     )
 
 
