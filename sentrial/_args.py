@@ -200,8 +200,11 @@ class ArgumentChecker:
         """An optional list of strings; a lone string becomes a one-item list."""
         if value is None:
             return None
-        if type(value) is list and all(type(item) is str for item in value):
-            return [clean_text(item) for item in value]  # the common case, without the copy and checks
+        # The common case, a list of plain ASCII strs, checked and copied without a Python-level loop.
+        if type(value) is list and (not value or set(map(type, value)) == {str}):
+            if "".join(value).isascii():
+                return list(value)
+            return [clean_text(item) for item in value]
         if isinstance(value, str):
             self.wrong_type(name, value, "a list of str")
             return [clean_text(value)]

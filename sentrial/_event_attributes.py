@@ -14,7 +14,7 @@ from typing import Any
 from sentrial import semconv
 from sentrial._args import ArgumentChecker
 from sentrial._values import cap_text, clean_text, to_json, truncation_marker
-from sentrial.instrumentation._parts import json_array, text_answer_json, text_message_json
+from sentrial.instrumentation._parts import text_answer_json, text_message_json
 
 
 def content(check: ArgumentChecker, name: str, value: Any, max_chars: int) -> str | None:
@@ -51,17 +51,21 @@ def messages_json(role: str, text: str, max_chars: int) -> str:
     attribute: one message of one text part, in JSON text of at most ``max_chars`` characters (the
     text is cut to fit, so that redaction and the exporter still read it as JSON)."""
 
-    def encoded(part: str) -> str:
-        message = text_answer_json(part, "stop") if role == "assistant" else text_message_json(role, part)
-        return json_array([message])
-
+    result = _messages_text(role, text)
+    if len(result) <= max_chars:  # the common case: no marker to write
+        return result
     marker = truncation_marker(len(text))
-    result = encoded(text)
     while len(result) > max_chars and text:  # each round shortens the text: it ends
         keep = len(text) - (len(result) - max_chars) - len(marker)
         text = text[:keep] + marker if keep > 0 else ""
-        result = encoded(text)
+        result = _messages_text(role, text)
     return result
+
+
+def _messages_text(role: str, text: str) -> str:
+    """The JSON text of a list of one message (see :func:`messages_json`), of any length."""
+    message = text_answer_json(text, "stop") if role == "assistant" else text_message_json(role, text)
+    return f"[{message}]"
 
 
 def _messages(
@@ -72,7 +76,8 @@ def _messages(
     return None if text is None else messages_json(role, text, max_chars)
 
 
-def _present(values: dict[str, Any]) -> dict[str, Any]:
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that are not None."""
     return {key: value for key, value in values.items() if value is not None}
 
 
@@ -166,7 +171,7 @@ def error_attributes(
     attributes: dict[str, Any] = {
         semconv.SPAN_KIND: semconv.KIND_ERROR,
         semconv.ERROR_MESSAGE: message,
-        **_present(
+        **present(
             {
                 semconv.ERROR_TYPE: None if kind is None else cap_text(kind, max_chars),
                 semconv.ERROR_TOOL_NAME: None if tool is None else cap_text(tool, max_chars),
@@ -189,24 +194,24 @@ def error_attributes(
 def completion_attributes(
     check: ArgumentChecker, max_chars: int, success: Any, given: dict[str, Any]
 ) -> dict[str, Any]:
-    """The attributes a session's completion adds to its span, each argument of ``given`` (those
-    of ``complete_session`` besides ``success``) checked on its own."""
+    """The attributes a session's completion adds to its span. ``given`` holds the arguments of
+    ``complete_session`` besides ``success`` that were given (not None), each checked on its own."""
     attributes: dict[str, Any] = {semconv.SUCCESS: check.flag("success", success)}
-    # Most are absent (None) at a typical finish: those are skipped without a call.
-    if given["failure_reason"] is not None:
+    if "failure_reason" in given:
         reason = check.text("failure_reason", given["failure_reason"])
         if reason is not None:
             attributes[semconv.FAILURE_REASON] = cap_text(reason, max_chars)
     metrics = None  # checked in the signature's order, recorded last
-    if given["custom_metrics"] is not None:
+    if "custom_metrics" in given:
         metrics = check.metrics("custom_metrics", given["custom_metrics"])
-    for name, attribute, checked in _COMPLETION_NUMBERS:
-        if given[name] is not None:
-            value = checked(check, name, given[name])
-            if value is not None:
-                attributes[attribute] = value
+    if not given.keys().isdisjoint(_COMPLETION_NUMBER_NAMES):  # a typical finish gives none of them
+        for name, attribute, checked in _COMPLETION_NUMBERS:
+            if name in given:
+                value = checked(check, name, given[name])
+                if value is not None:
+                    attributes[attribute] = value
     for name, attribute, role in _COMPLETION_MESSAGES:
-        if given[name] is not None:
+        if name in given:
             messages = _messages(check, name, given, role, max_chars)
             if messages is not None:
                 attributes[attribute] = messages
@@ -233,3 +238,4 @@ _COMPLETION_NUMBERS: tuple[tuple[str, str, Any], ...] = (
     ("completion_tokens", semconv.COMPLETION_TOKENS, ArgumentChecker.integer),
     ("total_tokens", semconv.TOTAL_TOKENS, ArgumentChecker.integer),
 )
+_COMPLETION_NUMBER_NAMES = frozenset(name for name, _, _ in _COMPLETION_NUMBERS)

@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from opentelemetry.trace import Status, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import semconv
 from sentrial._args import ArgumentChecker
@@ -22,6 +22,8 @@ from sentrial._sessions import OpenSession
 from sentrial._values import cap_text, safe_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.tracing import SessionRoute, with_route
+
+_INTERNAL = SpanKind.INTERNAL  # read on every event: an enum member's lookup is a Python call
 
 
 # Twins by nature: Interaction's and the async classes' event calls take these parameters, written out.
@@ -64,7 +66,8 @@ class EventCalls:
                 return None
             context = with_route(SessionRoute(session_id, self._delivery))
         attributes[semconv.SESSION_ID] = session_id
-        span = self._tracer.start_span(name, context=context, attributes=attributes, start_time=times[0])
+        # By position (name, context, kind, attributes, links, start_time): cheaper than by keyword.
+        span = self._tracer.start_span(name, context, _INTERNAL, attributes, (), times[0])
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         if exception is not None:
@@ -108,26 +111,25 @@ class EventCalls:
         ``tool_call_id`` is the id the model gave the call.
         """
         return self._tool_call(
-            session_id=session_id,
-            tool_name=tool_name,
-            tool_input=tool_input,
-            tool_output=tool_output,
-            reasoning=reasoning,
-            estimated_cost=estimated_cost,
-            tool_error=tool_error,
-            token_count=token_count,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata,
-            tool_call_id=tool_call_id,
-            started_at=started_at,
-            ended_at=ended_at,
-            duration_ms=duration_ms,
+            session_id,
+            tool_name,
+            tool_input,
+            tool_output,
+            reasoning,
+            estimated_cost,
+            tool_error,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
+            tool_call_id,
+            started_at,
+            ended_at,
+            duration_ms,
         )
 
-    def _tool_call(
+    def _tool_call(  # its arguments come by position: cheaper than by keyword, on the hot path
         self,
-        *,
         session_id: Any,
         tool_name: Any,
         tool_input: Any,
@@ -214,6 +216,31 @@ class EventCalls:
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Record an agent decision of the session; returns at once with the event's ids."""
+        return self._decision(
+            session_id,
+            reasoning,
+            alternatives,
+            confidence,
+            estimated_cost,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
+        )
+
+    def _decision(
+        self,
+        session_id: Any,
+        reasoning: Any,
+        alternatives: Any,
+        confidence: Any,
+        estimated_cost: Any,
+        token_count: Any,
+        trace_id: Any,
+        span_id: Any,
+        metadata: Any,
+    ) -> dict[str, Any] | None:
+        """:meth:`track_decision` without its guard (Interaction's has its own), arguments by position."""
         check = self._check("track_decision")
         attributes = decision_attributes(
             check,

@@ -48,15 +48,26 @@ class PrivateIdGenerator(RandomIdGenerator):
 
 PRIVATE_IDS = PrivateIdGenerator()
 
-_UUID4_BITS = (0x4 << 76) | (0x2 << 62)  # version 4, variant RFC 4122
-_UUID4_KEEP = ~((0xF << 76) | (0x3 << 62))
+# The first hex digit of a version 4 UUID's fourth group holds its variant (RFC 4122: 10xx in binary).
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _uuid_text(digits: str) -> str:
+    """32 random hex digits as a version 4 UUID's text (the version and variant digits set)."""
+    variant = _VARIANT_DIGIT[digits[16]]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def new_uuid() -> str:
     """A random (version 4) UUID as text, like ``str(uuid.uuid4())``, drawn from the private
     generator: it makes the ids of every session begun, and a third of what ``uuid4`` costs."""
-    digits = "%032x" % (PRIVATE_IDS._random.getrandbits(128) & _UUID4_KEEP | _UUID4_BITS)
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    return _uuid_text(PRIVATE_IDS._random.getrandbits(128).to_bytes(16, "big").hex())
+
+
+def new_uuids() -> tuple[str, str]:
+    """Two such UUIDs (a session's id and its event id), drawn at once: cheaper than two calls."""
+    digits = PRIVATE_IDS._random.getrandbits(256).to_bytes(32, "big").hex()
+    return _uuid_text(digits[:32]), _uuid_text(digits[32:])
 
 
 def with_private_ids(tracer: Tracer) -> Tracer:

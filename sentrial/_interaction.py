@@ -11,7 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sentrial._event_attributes import content
+from sentrial._event_attributes import content, present
 from sentrial._guard import public_call
 from sentrial._values import safe_text
 from sentrial.tracing import current_route, leave_context
@@ -108,22 +108,23 @@ class Interaction:
         """Record a tool call of this interaction (see :meth:`SentrialClient.track_tool_call`)."""
         if self._session_id is None:
             return None
+        # By position, in the order of _tool_call's parameters: cheaper than by keyword, on the hot path.
         return self._client._tool_call(
-            session_id=self._session_id,
-            tool_name=tool_name,
-            tool_input=tool_input,
-            tool_output=tool_output,
-            reasoning=reasoning,
-            estimated_cost=estimated_cost,
-            tool_error=tool_error,
-            token_count=token_count,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata,
-            tool_call_id=tool_call_id,
-            started_at=started_at,
-            ended_at=ended_at,
-            duration_ms=duration_ms,
+            self._session_id,
+            tool_name,
+            tool_input,
+            tool_output,
+            reasoning,
+            estimated_cost,
+            tool_error,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
+            tool_call_id,
+            started_at,
+            ended_at,
+            duration_ms,
         )
 
     @public_call()
@@ -142,16 +143,16 @@ class Interaction:
         """Record a decision of this interaction (see :meth:`SentrialClient.track_decision`)."""
         if self._session_id is None:
             return None
-        return self._client.track_decision(
-            session_id=self._session_id,
-            reasoning=reasoning,
-            alternatives=alternatives,
-            confidence=confidence,
-            estimated_cost=estimated_cost,
-            token_count=token_count,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata,
+        return self._client._decision(  # without the client's guard: this call has one
+            self._session_id,
+            reasoning,
+            alternatives,
+            confidence,
+            estimated_cost,
+            token_count,
+            trace_id,
+            span_id,
+            metadata,
         )
 
     @public_call()
@@ -215,20 +216,28 @@ class Interaction:
         self._leave_context()  # while the session is open: a completed one is no longer current
         assert self._session_id is not None
         prompt, completion = self._added_prompt, self._added_completion
-        try:
-            completed = self._client.complete_session(
+        try:  # complete_session without its second guard: this call has one
+            completed = self._client._complete_session(
                 self._session_id,
-                success=success,
-                failure_reason=failure_reason,
-                estimated_cost=estimated_cost if estimated_cost is not None else (self._added_cost or None),
-                custom_metrics=custom_metrics,
-                duration_ms=duration_ms,
-                prompt_tokens=prompt_tokens if prompt_tokens is not None else (prompt or None),
-                completion_tokens=completion_tokens
-                if completion_tokens is not None
-                else (completion or None),
-                total_tokens=total_tokens if total_tokens is not None else (prompt + completion or None),
-                assistant_output=output if output is not None else self._output,
+                success,
+                present(
+                    {
+                        "failure_reason": failure_reason,
+                        "estimated_cost": estimated_cost
+                        if estimated_cost is not None
+                        else (self._added_cost or None),
+                        "custom_metrics": custom_metrics,
+                        "duration_ms": duration_ms,
+                        "prompt_tokens": prompt_tokens if prompt_tokens is not None else (prompt or None),
+                        "completion_tokens": completion_tokens
+                        if completion_tokens is not None
+                        else (completion or None),
+                        "total_tokens": total_tokens
+                        if total_tokens is not None
+                        else (prompt + completion or None),
+                        "assistant_output": output if output is not None else self._output,
+                    }
+                ),
             )
         except Exception:  # a strict client refused an argument: the session stays open, to finish again
             self._finished = False

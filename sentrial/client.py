@@ -23,10 +23,16 @@ from opentelemetry.trace import Tracer
 from sentrial import pricing, semconv
 from sentrial._args import ArgumentChecker
 from sentrial._config import DEFAULT_MAX_QUEUE_BYTES, BatcherConfig, settings_or_nearest
-from sentrial._event_attributes import completion_attributes, content, messages_json, session_attributes
+from sentrial._event_attributes import (
+    completion_attributes,
+    content,
+    messages_json,
+    present,
+    session_attributes,
+)
 from sentrial._events import EventCalls
 from sentrial._guard import public_call, public_call_failed
-from sentrial._ids import new_uuid, sentrial_tracer
+from sentrial._ids import new_uuid, new_uuids, sentrial_tracer
 from sentrial._interaction import Interaction
 from sentrial._lifecycle import live_clients, register_exit_hook
 from sentrial._pipeline import exporters_of, provider_for, redactor_of, warn_nothing_sent
@@ -244,6 +250,26 @@ class SentrialClient(EventCalls):
         Totals left out are filled in from the session's events when it is sent. A bad field is
         left out or replaced by its nearest valid form (and logged): the completion always goes out.
         """
+        given = present(
+            {
+                "failure_reason": failure_reason,
+                "estimated_cost": estimated_cost,
+                "custom_metrics": custom_metrics,
+                "duration_ms": duration_ms,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": total_tokens,
+                "user_input": user_input,
+                "assistant_output": assistant_output,
+            }
+        )
+        return self._complete_session(session_id, success, given)
+
+    def _complete_session(
+        self, session_id: Any, success: Any, given: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """:meth:`complete_session` without its guard (its callers have their own), ``given`` holding
+        the other arguments that were given (not None)."""
         check = self._check("complete_session")
         if not (type(session_id) is str and session_id in self._sessions):
             valid_id = check.session_id("session_id", session_id)
@@ -251,22 +277,7 @@ class SentrialClient(EventCalls):
                 return None
             session_id = valid_id
         try:
-            attributes = completion_attributes(
-                check,
-                self._max_chars,
-                success,
-                {
-                    "failure_reason": failure_reason,
-                    "estimated_cost": estimated_cost,
-                    "custom_metrics": custom_metrics,
-                    "duration_ms": duration_ms,
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": total_tokens,
-                    "user_input": user_input,
-                    "assistant_output": assistant_output,
-                },
-            )
+            attributes = completion_attributes(check, self._max_chars, success, given)
         except Exception:  # a strict client's refusal raises here; else an SDK bug: the bare outcome
             public_call_failed(self, "complete_session")
             attributes = {semconv.SUCCESS: success is not False}
@@ -310,10 +321,13 @@ class SentrialClient(EventCalls):
         user_id = check.text("user_id", user_id, required=True) or ""
         event = check.text("event", event, required=True) or ""
         text_input = content(check, "input", input, self._max_chars)
-        event_id = check.text("event_id", event_id) or new_uuid()
+        event_id = check.text("event_id", event_id) if event_id is not None else None
+        if event_id:
+            session_id = new_uuid()
+        else:
+            session_id, event_id = new_uuids()
         current = current_route()
         parent_id = current.session_id if current is not None and current.delivery is self._delivery else None
-        session_id = new_uuid()
         attributes = session_attributes(
             self._max_chars,
             session_id=session_id,

@@ -53,28 +53,29 @@ class SentrialOnlySpan(ReadableSpan):
 
 def session_snapshot(span: Span) -> SentrialOnlySpan:
     """A frozen copy of a session span as it starts: the exporter opens the session from it."""
+    # The SDK span's fields read directly: each of its properties is a Python call, on every begin().
     return SentrialOnlySpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=dict(attributes_of(span)),
-        kind=span.kind,
-        start_time=span.start_time,
-        end_time=None,
-        instrumentation_scope=span.instrumentation_scope,
+        span._name,
+        span._context,
+        span._parent,
+        span._resource,
+        dict(attributes_of(span)),
+        kind=span._kind,
+        start_time=span._start_time,
+        instrumentation_scope=span._instrumentation_scope,
     )
 
 
 def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes``, whose
-    lookups and iteration are Python calls (a miss raises inside, a copy takes a lock per item);
-    the plain dict inside it is read instead when it is there."""
-    attributes = span.attributes
-    inner = getattr(attributes, "_dict", None)
+    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes`` (and
+    ``span.attributes`` wraps that in a read-only view), whose lookups and iteration are Python
+    calls (a miss raises inside, a copy takes a lock per item); the plain dict inside it is read
+    instead when it is there (a span made with a plain dict keeps that)."""
+    held = getattr(span, "_attributes", None)
+    inner = getattr(held, "_dict", held)
     if isinstance(inner, dict):  # an OrderedDict in older versions
         return inner
-    return attributes or {}
+    return span.attributes or {}
 
 
 def _is_for_sentrial(span: ReadableSpan) -> bool:
@@ -262,6 +263,7 @@ class Delivery:
         self._flushing = 0  # flush() calls running: the batch worker stops holding its work
         self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
         self._hold_began: float | None = None  # when the batch worker began holding for a pause
+        self._pause_confirmed_at = -1  # the span number at the app's latest confirmed pause
 
     @property
     def dropped(self) -> int:
@@ -324,6 +326,7 @@ class Delivery:
         """
         wait = _QUIET_S
         looked, seen = 0.0, self._last_number
+        quiet_at = None  # the span number at a look that found the app quiet, to be confirmed
         while True:
             now = time.monotonic()
             # Paused now, or pausing between its spans all along the last wait (an app tracking
@@ -331,7 +334,16 @@ class Delivery:
             handed = self._last_number - seen
             paced = bool(looked) and handed * _QUIET_S <= now - looked
             looked, seen = now, self._last_number
-            paused = paced or now - self._last_handed_on >= _QUIET_S
+            # A quiet look counts once a second one, after a wait that let the app run, finds no span
+            # in between: the app may only have been off the CPU (another process's turn, a garbage
+            # collection) while this worker waited for the GIL, and be in the middle of its burst.
+            # A confirmed pause lasts until the next span (the worker exports span after span).
+            quiet = now - self._last_handed_on >= _QUIET_S
+            confirmed = quiet and (quiet_at == seen or self._pause_confirmed_at == seen)
+            quiet_at = seen if quiet else None
+            if confirmed:
+                self._pause_confirmed_at = seen
+            paused = paced or confirmed
             # A queue half full ends the hold too: holding must never be what makes it overflow.
             # Nor does it hold before it measured a span: the byte budget may allow only a few.
             unmeasured = self._bytes_per_span is None
@@ -349,7 +361,7 @@ class Delivery:
             give_up = self._hold_began + _MAX_HOLD_S
             if now >= give_up:
                 return
-            self._hurry.wait(min(wait, give_up - now))
+            self._hurry.wait(min(_QUIET_S if quiet else wait, give_up - now))
             wait = min(wait * 2, _LONGEST_LOOK_S)
 
     def left_queue(self, spans: Sequence[ReadableSpan]) -> None:

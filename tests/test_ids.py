@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 import sentrial
 from sentrial import SentrialClient
-from sentrial._ids import PRIVATE_IDS
+from sentrial._ids import PRIVATE_IDS, new_uuid, new_uuids
 from sentrial.server import LocalServer
 
 
@@ -97,3 +97,15 @@ def test_forked_children_draw_different_ids() -> None:
         os.waitpid(pid, 0)
     drawn.append(PRIVATE_IDS.generate_span_id())
     assert len(set(drawn)) == 3, drawn
+
+
+def test_generated_ids_are_distinct_version_4_uuids() -> None:
+    """The ids ``begin()`` generates read as ``str(uuid.uuid4())`` does: version 4, RFC 4122 variant."""
+    import uuid
+
+    drawn = [new_uuid() for _ in range(200)] + [each for _ in range(200) for each in new_uuids()]
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+    assert len(set(drawn)) == len(drawn)
