@@ -80,7 +80,7 @@ def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
 
 def _is_for_sentrial(span: ReadableSpan) -> bool:
     """The router gives every span meant for Sentrial a session or a kind; the rest is for the others."""
-    attributes = span.attributes or {}
+    attributes = attributes_of(span)
     return semconv.SESSION_ID in attributes or semconv.SPAN_KIND in attributes
 
 
@@ -470,7 +470,7 @@ def _span_bytes(span: ReadableSpan) -> int:
     """About what a span holds: the text of its attributes and its events' attributes, plus the
     span itself. Texts are counted in characters, which is their size for ASCII."""
     size = _SPAN_OVERHEAD_BYTES
-    for value in (span.attributes or {}).values():
+    for value in attributes_of(span).values():
         if isinstance(value, str):
             size += len(value)
     for event in span.events:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.calls import ApiCall
+from sentrial_otel_exporter.spans import attributes_of
 
 
 def experiment_path(experiment_id: str) -> str:
@@ -29,7 +30,7 @@ def runs_path(experiment_id: str) -> str:
 
 def run_id(span: ReadableSpan) -> str | None:
     """The SDK's id of the run a span is, or of the run a session was begun in."""
-    value = (span.attributes or {}).get(sc.EXPERIMENT_RUN_ID)
+    value = attributes_of(span).get(sc.EXPERIMENT_RUN_ID)
     return value if isinstance(value, str) and value else None
 
 
@@ -40,7 +41,7 @@ def _text(attributes: Any, key: str) -> str | None:
 
 def open_run_call(span: ReadableSpan, lane: str) -> ApiCall | None:
     """POST the run's opening; None for a span without an experiment or a run id."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     experiment, run = _text(attrs, sc.EXPERIMENT_ID), run_id(span)
     if not experiment or run is None:
         return None
@@ -55,7 +56,7 @@ def open_run_call(span: ReadableSpan, lane: str) -> ApiCall | None:
 
 def complete_run_call(span: ReadableSpan, lane: str) -> ApiCall | None:
     """PATCH the run's outcome: completed or failed, the session it produced and the error."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     experiment, run = _text(attrs, sc.EXPERIMENT_ID), run_id(span)
     if not experiment or run is None:
         return None

@@ -20,6 +20,7 @@ from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.agents import trace_session_agent
 from sentrial_otel_exporter.calls import ApiCall
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.spans import attributes_of
 from sentrial_otel_exporter.state import SessionState
 from sentrial_otel_exporter.transport import DEFAULT_MAX_PENDING_BYTES, DeliveryStats, Transport
 
@@ -160,7 +161,7 @@ class SentrialSpanExporter(SpanExporter):
         if sid is None:  # only without the SDK, which gives every span it exports a session
             # A span of the SDK outside any session (an @tool called on its own) joins none.
             return self._trace_session_calls(span, kind, joins=own_kind is None)
-        if kind is None and not mapping.is_genai_span(span.attributes or {}):
+        if kind is None and not mapping.is_genai_span(attributes_of(span)):
             return []
         if kind == sc.KIND_STATE:
             self._update_state(sid, span)
@@ -202,7 +203,7 @@ class SentrialSpanExporter(SpanExporter):
 
     def _update_state(self, sid: str, span: ReadableSpan) -> None:
         """A state span: its keys join the session's state (no request is sent for it)."""
-        attrs = span.attributes or {}
+        attrs = attributes_of(span)
         with self._lock:
             book = self._books.get(sid)
             if book is not None:
@@ -260,7 +261,7 @@ class SentrialSpanExporter(SpanExporter):
         if sid is None:
             return []
         calls: list[ApiCall] = []
-        event = kind == sc.KIND_TOOL_CALL or (kind is None and mapping.is_genai_span(span.attributes or {}))
+        event = kind == sc.KIND_TOOL_CALL or (kind is None and mapping.is_genai_span(attributes_of(span)))
         if joins and event:
             with self._lock:
                 book = self._books.get(sid)

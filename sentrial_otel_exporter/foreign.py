@@ -19,7 +19,7 @@ from opentelemetry.trace import StatusCode
 
 from sentrial_otel_exporter import pricing
 from sentrial_otel_exporter import semconv as sc
-from sentrial_otel_exporter.spans import copy_span
+from sentrial_otel_exporter.spans import attributes_of, copy_span
 
 Attributes = Mapping[str, Any]
 
@@ -73,7 +73,7 @@ def is_tool_span(attrs: Attributes) -> bool:
 
 def in_sentrial_terms(span: ReadableSpan) -> ReadableSpan:
     """``span`` with the attributes the mapping reads, when another instrumentation made it."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     if sc.SPAN_KIND in attrs:
         return span
     if is_llm_span(attrs):

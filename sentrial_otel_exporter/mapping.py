@@ -21,6 +21,7 @@ from sentrial_otel_exporter import foreign
 from sentrial_otel_exporter import semconv as sc
 from sentrial_otel_exporter.calls import ApiCall
 from sentrial_otel_exporter.event_metadata import llm_call_details, span_timing
+from sentrial_otel_exporter.spans import attributes_of
 from sentrial_otel_exporter.state import SessionState
 
 SESSIONS_PATH = "/api/sdk/sessions"
@@ -34,6 +35,9 @@ Attributes = Mapping[str, Any]
 _MAX_INTEGER = 2**63 - 1  # the largest int an OTel attribute (int64) carries; JSON readers agree
 
 logger = logging.getLogger("sentrial")
+# (value, end) of the JSON text that starts at an index
+_SCAN_JSON = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_JSON_WHITESPACE = " \t\n\r"
 
 
 @dataclass  # a record of counters: alike in shape only to DeliveryStats
@@ -84,19 +88,19 @@ def is_genai_span(attrs: Attributes) -> bool:
 
 def span_kind(span: ReadableSpan) -> str | None:
     """The Sentrial kind of a span (session, tool_call, ...), None for spans Sentrial does not map."""
-    kind = (span.attributes or {}).get(sc.SPAN_KIND)
+    kind = attributes_of(span).get(sc.SPAN_KIND)
     return kind if isinstance(kind, str) else None
 
 
 def session_id(span: ReadableSpan) -> str | None:
     """The SDK's id of the session a span belongs to."""
-    value = (span.attributes or {}).get(sc.SESSION_ID)
+    value = attributes_of(span).get(sc.SESSION_ID)
     return value if isinstance(value, str) and value else None
 
 
 def parent_session_id(span: ReadableSpan) -> str | None:
     """The parent session of a session span, for sub-sessions."""
-    value = (span.attributes or {}).get(sc.SESSION_PARENT_ID)
+    value = attributes_of(span).get(sc.SESSION_PARENT_ID)
     return value if isinstance(value, str) and value else None
 
 
@@ -107,17 +111,24 @@ def is_open_snapshot(span: ReadableSpan) -> bool:
 
 def is_external(span: ReadableSpan) -> bool:
     """True for a session span that only completes a session opened elsewhere."""
-    return bool((span.attributes or {}).get(sc.SESSION_EXTERNAL))
+    return bool(attributes_of(span).get(sc.SESSION_EXTERNAL))
 
 
 # --- decoding attribute values --------------------------------------------------------------
 def load_json(value: Any) -> Any:
-    """The structure behind a JSON-text attribute; text that is not JSON comes back as it is."""
+    """The structure behind a JSON-text attribute; text that is not JSON comes back as it is.
+
+    Read with the decoder's scanner directly: ``json.loads`` costs as much again in Python calls
+    around it as the scan of a message list itself, and an LLM span has several to read.
+    """
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
-            return json.loads(value)
-        except ValueError:
+            decoded, end = _SCAN_JSON(value, 0)
+        except (ValueError, StopIteration):
             return value
+        if end != len(value) and value[end:].strip(_JSON_WHITESPACE):  # text after the JSON
+            return value
+        return decoded
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -158,7 +169,7 @@ def _put(body: dict[str, Any], key: str, value: Any) -> None:
 # --- sessions -------------------------------------------------------------------------------
 def open_session_call(span: ReadableSpan, lane: str) -> ApiCall:
     """POST /api/sdk/sessions for the opening snapshot of a session span."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     sid = str(attrs[sc.SESSION_ID])
     body: dict[str, Any] = {
         "id": sid,
@@ -192,7 +203,7 @@ def _session_metadata(attrs: Attributes) -> dict[str, Any] | None:
 
 def initial_state(span: ReadableSpan) -> SessionState:
     """A session's state when it opens: an interaction's holds its input (sessions-api.md)."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     text = _messages_text(attrs.get(sc.GEN_AI_INPUT_MESSAGES))
     return SessionState({"input": text} if sc.EVENT_ID in attrs and text is not None else None)
 
@@ -214,7 +225,7 @@ def _given_totals(attrs: Attributes) -> dict[str, Any]:
 
 def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals | None) -> ApiCall:
     """PATCH /api/sdk/sessions/{id} for a session span that ended."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     sid = str(attrs[sc.SESSION_ID])
     success = attrs.get(sc.SUCCESS)
     success = success if isinstance(success, bool) else True
@@ -242,7 +253,7 @@ def complete_session_call(span: ReadableSpan, lane: str, totals: SessionTotals |
 
 def totals_from_events(span: ReadableSpan) -> tuple[str, ...]:
     """The totals a session's completion takes from its events: those its caller gave none of."""
-    return tuple(key for key, value in _given_totals(span.attributes or {}).items() if value is None)
+    return tuple(key for key, value in _given_totals(attributes_of(span)).items() if value is None)
 
 
 def late_totals_call(
@@ -300,7 +311,7 @@ def trace_end(root: ReadableSpan) -> TraceEnd:
     duration = None
     if root.start_time and root.end_time:
         duration = max(0, (root.end_time - root.start_time) // 1_000_000)
-    return TraceEnd(failure, duration, *foreign.run_texts(root.attributes or {}))
+    return TraceEnd(failure, duration, *foreign.run_texts(attributes_of(root)))
 
 
 def complete_trace_session_call(sid: str, end: TraceEnd, totals: SessionTotals) -> ApiCall:
@@ -320,7 +331,7 @@ def complete_trace_session_call(sid: str, end: TraceEnd, totals: SessionTotals) 
 
 def failed_llm_call(span: ReadableSpan) -> str | None:
     """Why an LLM span's call failed (it fails the trace's session), or None for a call that worked."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     if span.status.status_code != StatusCode.ERROR or not is_genai_span(attrs):
         return None
     model = _text(attrs.get(sc.GEN_AI_REQUEST_MODEL)) or "LLM"
@@ -335,7 +346,7 @@ def event_call(
 
     ``session`` overrides the span's own session attribute (a trace's session, see below).
     """
-    attrs = span.attributes or {}
+    attrs = attributes_of(span)
     kind = span_kind(span)
     sid = session or session_id(span)
     if sid is None:

@@ -13,6 +13,18 @@ from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
 
 
+def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes, to read only. An SDK span hands them out as a read-only proxy of a
+    ``BoundedAttributes``, whose every lookup is a few Python calls (a miss raises inside): the plain
+    dict inside is read instead when it is there, as the mapping reads a span's attributes dozens
+    of times."""
+    inner = getattr(span, "_attributes", None)
+    inner = getattr(inner, "_dict", inner)
+    if type(inner) is dict:
+        return inner
+    return span.attributes or {}
+
+
 def copy_span(
     span: ReadableSpan,
     *,
@@ -29,7 +41,7 @@ def copy_span(
     ReadableSpan reports a dropped count only for bounded collections; where nothing was dropped,
     plain ones do (the attributes are already valid, and it hands them out read-only anyway).
     """
-    attributes = dict(span.attributes or {}) if attributes is None else attributes
+    attributes = dict(attributes_of(span)) if attributes is None else attributes
     events = span.events if events is None else events
     status = span.status if status is None else status
     copied_attributes: Any = attributes
