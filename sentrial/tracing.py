@@ -48,7 +48,8 @@ class SessionRoute:
 
 def current_route(ctx: otel_context.Context | None = None) -> SessionRoute | None:
     """The Sentrial session current in ``ctx`` (default: the current context), if it is still open."""
-    route = otel_context.get_value(_SESSION_KEY, ctx)
+    # A Context is a dict: read directly (this runs for every span and every LLM call).
+    route = (otel_context.get_current() if ctx is None else ctx).get(_SESSION_KEY)
     if isinstance(route, SessionRoute) and route.open and not route.delivery.closed:
         return route
     return None
