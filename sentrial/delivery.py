@@ -68,9 +68,12 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
 
 def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
     """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes``, whose
-    lookups and iteration are Python calls (a miss raises inside, a copy takes a lock per item);
-    the plain dict inside it is read instead when it is there."""
-    attributes = span.attributes
+    lookups and iteration are Python calls (a miss raises inside, a copy takes a lock per item),
+    and newer SDKs hand that out wrapped in a ``MappingProxyType`` made on each read; the plain dict
+    inside it is read instead when it is there."""
+    attributes = getattr(span, "_attributes", None)
+    if attributes is None:
+        attributes = span.attributes
     inner = getattr(attributes, "_dict", None)
     if isinstance(inner, dict):  # an OrderedDict in older versions
         return inner

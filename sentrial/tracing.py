@@ -110,10 +110,11 @@ class SessionRouter(SpanProcessor):
 
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        ids = span.context
         if parent_context is not None:
             events_delivery: Any = parent_context.get(_EVENTS_KEY)  # a Context is a dict
             if events_delivery is not None:  # a tracked event (see for_events): nothing to decide
-                self._event_owner[span.context.span_id] = events_delivery
+                self._event_owner[ids.span_id] = events_delivery
                 return
         attributes = attributes_of(span)
         parent = span.parent
@@ -138,7 +139,7 @@ class SessionRouter(SpanProcessor):
                 span.set_attribute(semconv.SESSION_ID, session_id)
                 if opening is not None:
                     delivery.hand_on(opening)
-        self._owner[span.context.span_id] = delivery
+        self._owner[ids.span_id] = delivery
         if kind == semconv.KIND_SESSION:
             delivery.session_started(span)
 
@@ -154,6 +155,9 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
+        parent = span.parent
+        if parent is not None and not parent.is_remote:
+            return  # not a trace's local root (see on_start)
         trace_session = self._traces.root_ended(span, ids)
         if trace_session is not None:
             owner, completion = trace_session

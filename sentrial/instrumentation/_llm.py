@@ -226,7 +226,9 @@ class LlmCall:
 
     def _record_metrics(self, result: dict[str, Any], error_type: str | None) -> None:
         try:
-            _metrics.record_call(self.request, result, self._started, error_type)
+            instruments = _metrics.current_instruments()  # None, the common case: no MeterProvider
+            if instruments is not None:
+                _metrics.record_call(self.request, result, self._started, error_type, instruments)
         except Exception:
             failed("llm-metrics", "could not record an LLM call's metrics")
 

@@ -87,19 +87,36 @@ def _opt_into_stream_usage(kwargs: dict[str, Any]) -> None:
 
 def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """A ``chat.completions.create`` / ``parse`` call as an LLM request."""
-    _opt_into_stream_usage(kwargs)
+    if _include_stream_usage:
+        _opt_into_stream_usage(kwargs)
     messages, system = chat_input(kwargs.get("messages")) if capture_content() else (None, None)
     parameters = chat_parameters(kwargs)
     return _chat_request(instance, kwargs, parameters, messages, system, sc.OPENAI_API_TYPE_CHAT_COMPLETIONS)
 
 
+# The classes of results found to be response models as such (not a response of
+# ``with_raw_response`` or ``with_streaming_response``): most results, then known by one look-up.
+_model_classes: set[type] = set()
+
+
+def _answer_body(result: Any) -> Any:
+    """The response model of a result that is neither read later nor a stream (see response_body)."""
+    if type(result) in _model_classes:
+        return result
+    body = response_body(result)
+    if body is result:
+        _model_classes.add(type(result))
+    return body
+
+
 def finish_chat(call: LlmCall, result: Any) -> Any:
     """End a chat call's span (or hand it to its stream); returns the result unchanged."""
-    if _read_later(call, result):
-        return follow_late_response(call, result, finish_chat)
-    if call.request.stream:
-        return traced_stream(call, result, ChatStreamAccumulator())
-    body = response_body(result)
+    if call.request.stream or type(result) not in _model_classes:
+        if _read_later(call, result):
+            return follow_late_response(call, result, finish_chat)
+        if call.request.stream:
+            return traced_stream(call, result, ChatStreamAccumulator())
+    body = _answer_body(result)
     answer = chat_result(body)
     answer.attributes = response_details(body)
     call.succeed(answer)
@@ -155,11 +172,12 @@ def _client_parameters(instance: Any, api_type: str) -> tuple[str, dict[str, Any
 
 def finish_responses(call: LlmCall, result: Any) -> Any:
     """End a Responses API call's span (or hand it to its stream); returns the result unchanged."""
-    if _read_later(call, result):
-        return follow_late_response(call, result, finish_responses)
-    if call.request.stream:
-        return traced_stream(call, result, ResponsesStreamAccumulator())
-    body = response_body(result)
+    if call.request.stream or type(result) not in _model_classes:
+        if _read_later(call, result):
+            return follow_late_response(call, result, finish_responses)
+        if call.request.stream:
+            return traced_stream(call, result, ResponsesStreamAccumulator())
+    body = _answer_body(result)
     answer = responses_result(body) if body is not None else LlmResult()
     answer.attributes = response_details(body)
     call.succeed(answer)
