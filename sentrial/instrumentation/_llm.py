@@ -98,9 +98,12 @@ class LlmResult:
 
 def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
     """Messages (or parts) as the JSON text of an attribute, cut to size."""
-    if type(messages) is str:  # most describers write the JSON text directly: its size is all to check
-        return messages if len(messages) <= DEFAULT_MAX_CHARS else fit_json(messages)
-    return to_json(messages)
+    return fit_json(messages) if type(messages) is str else to_json(messages)
+
+
+def _fits(messages: Any) -> bool:
+    """Whether ``messages`` is JSON text to record as it is (most describers write it directly)."""
+    return type(messages) is str and len(messages) <= DEFAULT_MAX_CHARS
 
 
 def _http_status(error: BaseException) -> str | None:
@@ -141,10 +144,13 @@ class LlmCall:
             attributes[sc.GEN_AI_REQUEST_STREAM] = True
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
-            if request.input_messages is not None:
-                attributes[sc.GEN_AI_INPUT_MESSAGES] = _json_attribute(request.input_messages)
-            if request.system_instructions:
-                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _json_attribute(request.system_instructions)
+            messages, instructions = request.input_messages, request.system_instructions
+            if messages is not None:
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = messages if _fits(messages) else _json_attribute(messages)
+            if instructions:
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = (
+                    instructions if _fits(instructions) else _json_attribute(instructions)
+                )
         # The id of the session the call belongs to, which the router would set right after the
         # start: given at the start, it costs one attribute less to set on a running span.
         route = current_route(context)
@@ -185,8 +191,9 @@ class LlmCall:
 
     def succeed(self, result: LlmResult) -> None:
         """End the span with the call's outcome."""
-        if not self._claim_end():
+        if next(self._claims):  # _claim_end, written out: this runs on every call
             return
+        self._ended = True
         values = self._record_result(result)
         self.span.end()
         self._record_metrics(values, None)
@@ -251,8 +258,9 @@ class LlmCall:
             values[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = result.reasoning_tokens
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
-        if result.output_messages is not None and self._capture:
-            values[sc.GEN_AI_OUTPUT_MESSAGES] = _json_attribute(result.output_messages)
+        messages = result.output_messages
+        if messages is not None and self._capture:
+            values[sc.GEN_AI_OUTPUT_MESSAGES] = messages if _fits(messages) else _json_attribute(messages)
         cost = self.cost(result)
         if cost is not None:
             values[sc.COST_USD] = cost
