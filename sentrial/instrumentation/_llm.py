@@ -93,7 +93,7 @@ class LlmResult:
     output_messages: list[dict[str, Any]] | str | None = None  # or their JSON text
     cost_usd: float | None = None  # what the provider or framework says the call cost; else priced here
     # The provider's own attributes of the answer (e.g. OpenAI's service tier), recorded with the rest.
-    attributes: dict[str, Any] | None = None
+    attributes: Any = None  # a dict of them, or None
 
 
 def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
@@ -146,7 +146,9 @@ class LlmCall:
         if self._capture:
             messages, instructions = request.input_messages, request.system_instructions
             if messages is not None:
-                attributes[sc.GEN_AI_INPUT_MESSAGES] = messages if _fits(messages) else _json_attribute(messages)
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = (
+                    messages if _fits(messages) else _json_attribute(messages)
+                )
             if instructions:
                 attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = (
                     instructions if _fits(instructions) else _json_attribute(instructions)
