@@ -155,9 +155,6 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
-        parent = span.parent
-        if parent is not None and not parent.is_remote:
-            return  # not a trace's local root (see on_start)
         trace_session = self._traces.root_ended(span, ids)
         if trace_session is not None:
             owner, completion = trace_session
