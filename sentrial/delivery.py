@@ -31,6 +31,7 @@ from sentrial.redact import Redactor
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.exporter import SentrialSpanExporter
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.spans import attributes_of
 
 logger = logging.getLogger("sentrial")
 
@@ -64,18 +65,6 @@ def session_snapshot(span: Span) -> SentrialOnlySpan:
         start_time=span._start_time,
         instrumentation_scope=span._instrumentation_scope,
     )
-
-
-def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes, to read. An SDK span keeps them in a ``BoundedAttributes`` (and
-    ``span.attributes`` wraps that in a read-only view), whose lookups and iteration are Python
-    calls (a miss raises inside, a copy takes a lock per item); the plain dict inside it is read
-    instead when it is there (a span made with a plain dict keeps that)."""
-    held = getattr(span, "_attributes", None)
-    inner = getattr(held, "_dict", held)
-    if isinstance(inner, dict):  # an OrderedDict in older versions
-        return inner
-    return span.attributes or {}
 
 
 def _is_for_sentrial(span: ReadableSpan) -> bool:

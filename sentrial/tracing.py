@@ -48,7 +48,8 @@ class SessionRoute:
 
 def current_route(ctx: otel_context.Context | None = None) -> SessionRoute | None:
     """The Sentrial session current in ``ctx`` (default: the current context), if it is still open."""
-    route = otel_context.get_value(_SESSION_KEY, ctx)
+    # A Context is a dict: read directly (this runs for every span and every LLM call).
+    route = (otel_context.get_current() if ctx is None else ctx).get(_SESSION_KEY)
     if isinstance(route, SessionRoute) and route.open and not route.delivery.closed:
         return route
     return None
@@ -109,10 +110,11 @@ class SessionRouter(SpanProcessor):
 
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        ids = span.context
         if parent_context is not None:
             events_delivery: Any = parent_context.get(_EVENTS_KEY)  # a Context is a dict
             if events_delivery is not None:  # a tracked event (see for_events): nothing to decide
-                self._event_owner[span.context.span_id] = events_delivery
+                self._event_owner[ids.span_id] = events_delivery
                 return
         attributes = attributes_of(span)
         parent = span.parent
@@ -137,7 +139,7 @@ class SessionRouter(SpanProcessor):
                 span.set_attribute(semconv.SESSION_ID, session_id)
                 if opening is not None:
                     delivery.hand_on(opening)
-        self._owner[span.context.span_id] = delivery
+        self._owner[ids.span_id] = delivery
         if kind == semconv.KIND_SESSION:
             delivery.session_started(span)
 

@@ -16,11 +16,11 @@ from opentelemetry.util.types import AttributeValue
 def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
     """The span's attributes, to read only. An SDK span hands them out as a read-only proxy of a
     ``BoundedAttributes``, whose every lookup is a few Python calls (a miss raises inside): the plain
-    dict inside is read instead when it is there, as the mapping reads a span's attributes dozens
-    of times."""
+    dict inside is read instead when it is there (newer SDKs make a new proxy on each read), as the
+    mapping reads a span's attributes dozens of times and the router reads every span's."""
     inner = getattr(span, "_attributes", None)
     inner = getattr(inner, "_dict", inner)
-    if type(inner) is dict:
+    if isinstance(inner, dict):  # an OrderedDict in older SDKs
         return inner
     return span.attributes or {}
 

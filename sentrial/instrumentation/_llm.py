@@ -8,8 +8,8 @@ call goes through untraced; the provider's own exceptions reach the caller uncha
 
 from __future__ import annotations
 
+import itertools
 import os
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import Token
@@ -22,10 +22,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sentrial import semconv as sc
 from sentrial._guard import failed
-from sentrial._values import fit_json, to_json
+from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
 from sentrial.instrumentation import _metrics
+from sentrial.tracing import current_route
 from sentrial_otel_exporter import pricing
-from sentrial_otel_exporter.forks import renew_in_child
 
 ENV_CAPTURE_CONTENT = "SENTRIAL_CAPTURE_CONTENT"
 ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -34,11 +34,6 @@ _capture_override: bool | None = None
 _capture_from_env: bool | None = None
 # True in the context of a traced LLM call, so that a second layer (wrap + instrument) adds no span.
 _IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
-# Guards the claim to end a call's span (a stream may end in the caller's thread and in the
-# collector's at once); one lock for all calls, held for a flag's test and set only. Reentrant: a
-# garbage collection run inside it (a tracer or profiler may allocate there) can end another call.
-_END_LOCK = threading.RLock()
-renew_in_child(globals(), "_END_LOCK", threading.RLock)
 
 
 def set_capture_content(enabled: bool | None) -> None:
@@ -97,11 +92,18 @@ class LlmResult:
     reasoning_tokens: int | None = None
     output_messages: list[dict[str, Any]] | str | None = None  # or their JSON text
     cost_usd: float | None = None  # what the provider or framework says the call cost; else priced here
+    # The provider's own attributes of the answer (e.g. OpenAI's service tier), recorded with the rest.
+    attributes: Any = None  # a dict of them, or None
 
 
 def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
     """Messages (or parts) as the JSON text of an attribute, cut to size."""
     return fit_json(messages) if type(messages) is str else to_json(messages)
+
+
+def _fits(messages: Any) -> bool:
+    """Whether ``messages`` is JSON text to record as it is (most describers write it directly)."""
+    return type(messages) is str and len(messages) <= DEFAULT_MAX_CHARS
 
 
 def _http_status(error: BaseException) -> str | None:
@@ -126,6 +128,8 @@ class LlmCall:
         """Start the span, in ``context`` (default: the current one), at ``start_time`` (ns since
         the epoch; default: now)."""
         self.request = request
+        if context is None:
+            context = otel_context.get_current()
         attributes: dict[str, Any] = {
             sc.SPAN_KIND: sc.KIND_LLM,
             sc.GEN_AI_OPERATION_NAME: request.operation,
@@ -140,16 +144,29 @@ class LlmCall:
             attributes[sc.GEN_AI_REQUEST_STREAM] = True
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
-            if request.input_messages is not None:
-                attributes[sc.GEN_AI_INPUT_MESSAGES] = _json_attribute(request.input_messages)
-            if request.system_instructions:
-                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _json_attribute(request.system_instructions)
+            messages, instructions = request.input_messages, request.system_instructions
+            if messages is not None:
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = (
+                    messages if _fits(messages) else _json_attribute(messages)
+                )
+            if instructions:
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = (
+                    instructions if _fits(instructions) else _json_attribute(instructions)
+                )
+        # The id of the session the call belongs to, which the router would set right after the
+        # start: given at the start, it costs one attribute less to set on a running span.
+        route = current_route(context)
+        if route is not None:
+            attributes[sc.SESSION_ID] = route.session_id
         name = f"{request.operation} {request.model}" if request.model else request.operation
         self.span = tracer.start_span(
             name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_time
         )
         self._started = time.monotonic()
         self._first_chunk_at: float | None = None
+        # The claim to end the span (a stream may end in the caller's thread and in the collector's
+        # at once): the first next() gives 0. A count's next() is one step under the GIL, no lock.
+        self._claims = itertools.count()
         self._ended = False
 
     @property
@@ -158,11 +175,10 @@ class LlmCall:
         return self._ended
 
     def _claim_end(self) -> bool:
-        with _END_LOCK:
-            if self._ended:
-                return False
-            self._ended = True
-            return True
+        if next(self._claims):
+            return False
+        self._ended = True
+        return True
 
     def mark_first_chunk(self) -> None:
         """Note the arrival of a stream's first chunk (time to first chunk)."""
@@ -177,8 +193,9 @@ class LlmCall:
 
     def succeed(self, result: LlmResult) -> None:
         """End the span with the call's outcome."""
-        if not self._claim_end():
+        if next(self._claims):  # _claim_end, written out: this runs on every call
             return
+        self._ended = True
         values = self._record_result(result)
         self.span.end()
         self._record_metrics(values, None)
@@ -207,7 +224,7 @@ class LlmCall:
         self._record_metrics(values, "abandoned")
 
     def _record_result(self, result: LlmResult) -> dict[str, Any]:
-        """Put the outcome on the span; returns the attributes put there."""
+        """Put the outcome on the span, in one ``set_attributes``; returns the attributes put there."""
         try:
             values = self._result_attributes(result)
             self.span.set_attributes(values)
@@ -218,30 +235,39 @@ class LlmCall:
 
     def _record_metrics(self, result: dict[str, Any], error_type: str | None) -> None:
         try:
-            _metrics.record_call(self.request, result, self._started, error_type)
+            instruments = _metrics.current_instruments()  # None, the common case: no MeterProvider
+            if instruments is not None:
+                _metrics.record_call(self.request, result, self._started, error_type, instruments)
         except Exception:
             failed("llm-metrics", "could not record an LLM call's metrics")
 
     def _result_attributes(self, result: LlmResult) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name, value in (  # a table of data: alike in shape only to other (switch, value) tables
-            (sc.GEN_AI_RESPONSE_MODEL, result.response_model),
-            (sc.GEN_AI_RESPONSE_ID, result.response_id),
-            (sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens),
-            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens),
-            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, result.cache_read_tokens),
-            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, result.cache_creation_tokens),
-            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, result.reasoning_tokens),
-        ):
-            if value is not None:
-                values[name] = value
+        # One test per attribute rather than a loop over a table: this runs on every call.
+        if result.response_model is not None:
+            values[sc.GEN_AI_RESPONSE_MODEL] = result.response_model
+        if result.response_id is not None:
+            values[sc.GEN_AI_RESPONSE_ID] = result.response_id
+        if result.input_tokens is not None:
+            values[sc.GEN_AI_USAGE_INPUT_TOKENS] = result.input_tokens
+        if result.output_tokens is not None:
+            values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = result.output_tokens
+        if result.cache_read_tokens is not None:
+            values[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = result.cache_read_tokens
+        if result.cache_creation_tokens is not None:
+            values[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = result.cache_creation_tokens
+        if result.reasoning_tokens is not None:
+            values[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = result.reasoning_tokens
         if result.finish_reasons:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
-        if result.output_messages is not None and self._capture:
-            values[sc.GEN_AI_OUTPUT_MESSAGES] = _json_attribute(result.output_messages)
+        messages = result.output_messages
+        if messages is not None and self._capture:
+            values[sc.GEN_AI_OUTPUT_MESSAGES] = messages if _fits(messages) else _json_attribute(messages)
         cost = self.cost(result)
         if cost is not None:
             values[sc.COST_USD] = cost
+        if result.attributes:
+            values.update(result.attributes)
         return values
 
     def cost(self, result: LlmResult) -> float | None:
@@ -250,9 +276,9 @@ class LlmCall:
         if result.cost_usd is not None:
             return result.cost_usd
         model = result.response_model or self.request.model
-        provider = sc.SHORT_PROVIDER_NAMES.get(self.request.provider, self.request.provider)
         if not model or (result.input_tokens is None and result.output_tokens is None):
             return None
+        provider = sc.SHORT_PROVIDER_NAMES.get(self.request.provider, self.request.provider)
         input_tokens = result.input_tokens or 0
         if provider == "anthropic":  # pricing takes Anthropic's own split: input without the cache
             input_tokens -= (result.cache_read_tokens or 0) + (result.cache_creation_tokens or 0)
@@ -312,12 +338,17 @@ Finish = Callable[[LlmCall, Any], Any]  # ends the call (or hands it to a stream
 
 
 def _start(
-    get_tracer: Callable[[], Tracer], describe: Describe, instance: Any, args: Any, kwargs: Any
+    get_tracer: Callable[[], Tracer],
+    describe: Describe,
+    instance: Any,
+    args: Any,
+    kwargs: Any,
+    context: otel_context.Context,
 ) -> LlmCall | None:
-    if not should_trace():
+    if not should_trace(context):
         return None
     try:
-        return LlmCall(get_tracer(), describe(instance, args, kwargs))
+        return LlmCall(get_tracer(), describe(instance, args, kwargs), context)
     except Exception:
         failed(f"describe-{getattr(describe, '__qualname__', describe)}", "could not describe an LLM call")
         return None
@@ -337,17 +368,18 @@ def sync_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: F
     """A wrapt wrapper that traces a synchronous provider method."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        call = _start(get_tracer, describe, instance, args, kwargs)
+        context = otel_context.get_current()  # read once: the checks, the span and its context share it
+        call = _start(get_tracer, describe, instance, args, kwargs, context)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = enter_call(call)
+        token = otel_context.attach(call_context(call, context))
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
             call.fail(error)
             raise
         finally:
-            leave_call(token)
+            otel_context.detach(token)
         return finish_guarded(call, finish, result)
 
     return wrapper
@@ -359,17 +391,18 @@ def async_wrapper(get_tracer: Callable[[], Tracer], describe: Describe, finish: 
 
     def wrapper(wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any) -> Any:
         async def traced() -> Any:
-            call = _start(get_tracer, describe, instance, args, kwargs)
+            context = otel_context.get_current()
+            call = _start(get_tracer, describe, instance, args, kwargs, context)
             if call is None:
                 return await wrapped(*args, **kwargs)
-            token = enter_call(call)
+            token = otel_context.attach(call_context(call, context))
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as error:
                 call.fail(error)
                 raise
             finally:
-                leave_call(token)
+                otel_context.detach(token)
             return finish_guarded(call, finish, result)
 
         return traced()

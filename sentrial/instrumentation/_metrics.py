@@ -137,11 +137,16 @@ def _call_attributes(call: CallIdentity) -> dict[str, Any]:
 
 
 def record_call(
-    call: CallIdentity, result: Mapping[str, Any], started: float, error_type: str | None
+    call: CallIdentity,
+    result: Mapping[str, Any],
+    started: float,
+    error_type: str | None,
+    instruments: _Instruments | None = None,
 ) -> None:
     """Record one LLM call that just ended: ``call`` its request, ``result`` its span's result
-    attributes, ``started`` when it began (``time.monotonic()``)."""
-    instruments = current_instruments()
+    attributes, ``started`` when it began (``time.monotonic()``), on ``instruments`` (default: the
+    current ones)."""
+    instruments = instruments or current_instruments()
     if instruments is None:
         return
     duration_s = time.monotonic() - started

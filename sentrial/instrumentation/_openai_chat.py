@@ -156,9 +156,10 @@ def chat_result(completion: Any) -> LlmResult:
         messages.append(_chat_answer_json(getattr(choice, "message", None), finish_reason))
         if finish_reason:
             finish_reasons.append(str(finish_reason))
+    model, response_id = getattr(completion, "model", None), getattr(completion, "id", None)
     result = LlmResult(
-        response_model=given_text(getattr(completion, "model", None)),
-        response_id=given_text(getattr(completion, "id", None)),
+        response_model=model if type(model) is str else given_text(model),
+        response_id=response_id if type(response_id) is str else given_text(response_id),
         finish_reasons=finish_reasons,
         output_messages=json_array(messages) if choices else None,
     )

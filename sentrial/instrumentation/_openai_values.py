@@ -9,7 +9,6 @@ from typing import Any
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._deferred import library_classes
-from sentrial.instrumentation._llm import LlmCall
 
 __all__ = [
     "SYSTEM_ROLES",
@@ -18,9 +17,9 @@ __all__ = [
     "given_text",
     "provider_of",
     "raw_response_classes",
-    "record_response_details",
     "request_parameters",
     "response_body",
+    "response_details",
 ]
 
 _base_model = library_classes("openai", "BaseModel")
@@ -73,19 +72,14 @@ def response_body(result: Any) -> Any:
     return result if isinstance(result, _base_model()) else None
 
 
-_RESPONSE_DETAILS = (
-    ("service_tier", sc.OPENAI_RESPONSE_SERVICE_TIER),
-    ("system_fingerprint", sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
-)
-
-
-def record_response_details(call: LlmCall, body: Any) -> None:
-    """Put the answer's ``service_tier`` and ``system_fingerprint`` (OpenAI's own attributes) on the
-    call's span, before it ends."""
-    values = {}
-    for name, attribute in _RESPONSE_DETAILS:
-        value = getattr(body, name, None)
-        if type(value) is str:
-            values[attribute] = value
-    if values:
-        call.span.set_attributes(values)
+def response_details(body: Any) -> dict[str, Any] | None:
+    """The answer's ``service_tier`` and ``system_fingerprint`` (OpenAI's own attributes), if any."""
+    tier, fingerprint = getattr(body, "service_tier", None), getattr(body, "system_fingerprint", None)
+    if type(tier) is not str and type(fingerprint) is not str:
+        return None
+    details = {}
+    if type(tier) is str:
+        details[sc.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    if type(fingerprint) is str:
+        details[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    return details

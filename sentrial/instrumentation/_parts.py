@@ -82,9 +82,21 @@ def _read_server(url: Any) -> dict[str, Any]:
     return {sc.SERVER_ADDRESS: host, sc.SERVER_PORT: port} if port else {sc.SERVER_ADDRESS: host}
 
 
+# Where the SDKs' clients keep the URL their ``base_url`` property gives (openai, then anthropic and
+# older openai versions): recent openai versions run an import on every read of the property.
+_URL_FIELDS = ("_configured_base_url", "_base_url")
+
+
 def client_base_url(resource: Any) -> Any:
     """The ``base_url`` of the client a resource of the openai or anthropic SDK belongs to."""
-    return getattr(getattr(resource, "_client", None), "base_url", None)
+    client = getattr(resource, "_client", None)
+    fields = getattr(client, "__dict__", None)
+    if fields is not None:
+        for name in _URL_FIELDS:
+            url = fields.get(name)
+            if url is not None:
+                return url
+    return getattr(client, "base_url", None)
 
 
 def text_part(text: Any) -> dict[str, Any]:

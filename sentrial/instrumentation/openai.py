@@ -44,9 +44,9 @@ from sentrial.instrumentation._openai_values import (
     given_text,
     provider_of,
     raw_response_classes,
-    record_response_details,
     request_parameters,
     response_body,
+    response_details,
 )
 from sentrial.instrumentation._parts import as_integer, client_base_url, server_attributes
 from sentrial.instrumentation._parts import get_field as _get
@@ -87,21 +87,39 @@ def _opt_into_stream_usage(kwargs: dict[str, Any]) -> None:
 
 def describe_chat(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LlmRequest:
     """A ``chat.completions.create`` / ``parse`` call as an LLM request."""
-    _opt_into_stream_usage(kwargs)
+    if _include_stream_usage:
+        _opt_into_stream_usage(kwargs)
     messages, system = chat_input(kwargs.get("messages")) if capture_content() else (None, None)
     parameters = chat_parameters(kwargs)
     return _chat_request(instance, kwargs, parameters, messages, system, sc.OPENAI_API_TYPE_CHAT_COMPLETIONS)
 
 
+# The classes of results found to be response models as such (not a response of
+# ``with_raw_response`` or ``with_streaming_response``): most results, then known by one look-up.
+_model_classes: set[type] = set()
+
+
+def _answer_body(result: Any) -> Any:
+    """The response model of a result that is neither read later nor a stream (see response_body)."""
+    if type(result) in _model_classes:
+        return result
+    body = response_body(result)
+    if body is result:
+        _model_classes.add(type(result))
+    return body
+
+
 def finish_chat(call: LlmCall, result: Any) -> Any:
     """End a chat call's span (or hand it to its stream); returns the result unchanged."""
-    if _read_later(call, result):
-        return follow_late_response(call, result, finish_chat)
-    if call.request.stream:
-        return traced_stream(call, result, ChatStreamAccumulator())
-    body = response_body(result)
-    record_response_details(call, body)
-    call.succeed(chat_result(body))
+    if call.request.stream or type(result) not in _model_classes:
+        if _read_later(call, result):
+            return follow_late_response(call, result, finish_chat)
+        if call.request.stream:
+            return traced_stream(call, result, ChatStreamAccumulator())
+    body = _answer_body(result)
+    answer = chat_result(body)
+    answer.attributes = response_details(body)
+    call.succeed(answer)
     return result
 
 
@@ -122,30 +140,47 @@ def _chat_request(
 ) -> LlmRequest:
     """A chat call's request, the same for both chat APIs (``api_type``) once each has read its own
     arguments."""
+    provider, constant = _client_parameters(instance, api_type)
     return LlmRequest(
-        provider=provider_of(instance),
+        provider=provider,
         operation=sc.OPERATION_CHAT,
         model=given_text(kwargs.get("model")),
-        parameters={
-            **parameters,
-            **server_attributes(client_base_url(instance)),
-            sc.OPENAI_API_TYPE: api_type,
-        },
+        parameters={**parameters, **constant} if parameters else constant,
         input_messages=messages,
         system_instructions=system,
         stream=kwargs.get("stream") is True,
     )
 
 
+# The last client's (class, URL, API type) and what _client_parameters gave for them.
+_last_client: tuple[Any, Any, str, tuple[str, dict[str, Any]]] = (None, None, "", ("", {}))
+
+
+def _client_parameters(instance: Any, api_type: str) -> tuple[str, dict[str, Any]]:
+    """The provider of the client ``instance`` belongs to, and the request attributes that all its
+    calls of ``api_type`` share (its server and the API type): worked out again only when the client's
+    class or URL changes, as it rarely does from call to call. Callers must not change the dict."""
+    global _last_client
+    client_class, url = type(getattr(instance, "_client", None)), client_base_url(instance)
+    last_class, last_url, last_api_type, found = _last_client
+    if client_class is last_class and url is last_url and api_type == last_api_type:
+        return found
+    found = provider_of(instance), {**server_attributes(url), sc.OPENAI_API_TYPE: api_type}
+    _last_client = (client_class, url, api_type, found)
+    return found
+
+
 def finish_responses(call: LlmCall, result: Any) -> Any:
     """End a Responses API call's span (or hand it to its stream); returns the result unchanged."""
-    if _read_later(call, result):
-        return follow_late_response(call, result, finish_responses)
-    if call.request.stream:
-        return traced_stream(call, result, ResponsesStreamAccumulator())
-    body = response_body(result)
-    record_response_details(call, body)
-    call.succeed(responses_result(body) if body is not None else LlmResult())
+    if call.request.stream or type(result) not in _model_classes:
+        if _read_later(call, result):
+            return follow_late_response(call, result, finish_responses)
+        if call.request.stream:
+            return traced_stream(call, result, ResponsesStreamAccumulator())
+    body = _answer_body(result)
+    answer = responses_result(body) if body is not None else LlmResult()
+    answer.attributes = response_details(body)
+    call.succeed(answer)
     return result
 
 
