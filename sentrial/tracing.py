@@ -21,9 +21,10 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from sentrial import semconv
 from sentrial._trace_sessions import TraceSessions
-from sentrial.delivery import Delivery, SharedExporters, attributes_of
+from sentrial.delivery import Delivery, SharedExporters
 from sentrial_otel_exporter.foreign import is_llm_span
 from sentrial_otel_exporter.forks import renew_in_child
+from sentrial_otel_exporter.spans import attributes_of
 
 logger = logging.getLogger("sentrial")
 
