@@ -9,7 +9,6 @@ trace id, so every process of a distributed trace adds to the same session.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
@@ -26,12 +25,18 @@ def trace_session_id(trace_id: int) -> str:
     return f"trace-{semconv.trace_hex(trace_id)}"
 
 
-@dataclass
 class _Root:
-    span_id: int
-    name: str
-    owner: Any = None  # whoever received the session's opening; None until there is a session
-    own_session_id: str | None = None  # when not the trace's (see open_for)
+    """A trace's local root span while it runs, and the session its trace got, if any."""
+
+    __slots__ = ("own_session_id", "owner", "span", "span_id")
+
+    def __init__(
+        self, span: ReadableSpan, span_id: int, owner: Any = None, own_session_id: str | None = None
+    ) -> None:
+        self.span = span
+        self.span_id = span_id  # kept while it runs: its id and its name (read only for a session)
+        self.owner = owner  # whoever received the session's opening; None until there is a session
+        self.own_session_id = own_session_id  # when not the trace's (see open_for)
 
     def session_id(self, trace_id: int) -> str:
         """The id of the session this root's trace records into."""
@@ -50,10 +55,11 @@ class TraceSessions:
         # A parent thread may have held the lock at the fork; the child's roots are the parent's.
         self._lock = threading.Lock()
 
-    def root_started(self, span: Span) -> None:
-        """Remember a span that starts a trace in this process (its parent is none or remote)."""
-        with self._lock:
-            self.roots[span.context.trace_id] = _Root(span.context.span_id, span.name)
+    def root_started(self, span: Span, ids: SpanContext) -> None:
+        """Remember a span (of ``ids``) that starts a trace in this process (its parent is none or
+        remote). One store in a dict, which the GIL makes atomic: no lock on this path, which every
+        session's span takes."""
+        self.roots[ids.trace_id] = _Root(span, ids.span_id)
 
     def open_for(self, span: Span, owner: Any) -> tuple[str, ReadableSpan | None]:
         """The session of the LLM span's trace, and the snapshot that opens it the first time.
@@ -68,13 +74,13 @@ class TraceSessions:
             root = self.roots.get(trace_id)
             if root is None:
                 orphan_id = f"{trace_session_id(trace_id)}-{semconv.span_hex(span.context.span_id)}"
-                root = self.roots[trace_id] = _Root(span.context.span_id, span.name, owner, orphan_id)
+                root = self.roots[trace_id] = _Root(span, span.context.span_id, owner, orphan_id)
             elif root.owner is not None:
                 return root.session_id(trace_id), None
             else:
                 root.owner = owner
         session_id = root.session_id(trace_id)
-        name = root.name
+        name = root.span.name
         attributes = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
             semconv.SESSION_ID: session_id,

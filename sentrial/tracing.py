@@ -120,7 +120,7 @@ class SessionRouter(SpanProcessor):
         attributes = attributes_of(span)
         parent = span.parent
         if parent is None or parent.is_remote:
-            self._traces.root_started(span)
+            self._traces.root_started(span, ids)
         route = current_route(parent_context)
         delivery = route.delivery if route is not None else self.default
         if delivery is None:
