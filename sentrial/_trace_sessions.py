@@ -28,13 +28,15 @@ def trace_session_id(trace_id: int) -> str:
 class _Root:
     """A trace's local root span while it runs, and the session its trace got, if any."""
 
-    __slots__ = ("own_session_id", "owner", "span", "span_id")
+    __slots__ = ("delivery", "own_session_id", "owner", "run", "span", "span_id")
 
     def __init__(
         self, span: ReadableSpan, span_id: int, owner: Any = None, own_session_id: str | None = None
     ) -> None:
-        self.span = span
-        self.span_id = span_id  # kept while it runs: its id and its name (read only for a session)
+        self.span = span  # kept while it runs: its name names the trace's session
+        self.span_id = span_id
+        self.run: Any = None  # the experiment run whose span this is (see run_started)
+        self.delivery: Any = None  # the run's client's delivery: where its trace's other spans go
         self.owner = owner  # whoever received the session's opening; None until there is a session
         self.own_session_id = own_session_id  # when not the trace's (see open_for)
 
@@ -60,6 +62,14 @@ class TraceSessions:
         remote). One store in a dict, which the GIL makes atomic: no lock on this path, which every
         session's span takes."""
         self.roots[ids.trace_id] = _Root(span, ids.span_id)
+
+    def run_started(self, span: Span, ids: SpanContext, run: Any, delivery: Any) -> None:
+        """Note an experiment run's span as its trace's local root: LLM calls made in the run outside
+        every session join one session of the trace, which belongs to the run (``run.session_begun``
+        gives it the run's attributes) and goes to the run's client (``delivery``)."""
+        root = _Root(span, ids.span_id)
+        root.run, root.delivery = run, delivery
+        self.roots[ids.trace_id] = root
 
     def open_for(self, span: Span, owner: Any) -> tuple[str, ReadableSpan | None]:
         """The session of the LLM span's trace, and the snapshot that opens it the first time.
@@ -89,6 +99,8 @@ class TraceSessions:
             semconv.GEN_AI_AGENT_NAME: trace_session_agent(span),
             semconv.USER_ID: semconv.ANONYMOUS_USER,
         }
+        if root.run is not None:
+            root.run.session_begun(session_id, attributes, None)
         opening = SentrialOnlySpan(
             name=semconv.session_span_name(attributes[semconv.GEN_AI_AGENT_NAME]),
             context=span.context,

@@ -46,7 +46,7 @@ from sentrial.retry_policy import (
     MAX_BACKOFF_SECONDS,
     RETRYABLE_STATUS_CODES,
 )
-from sentrial.tracing import current_route, router_of
+from sentrial.tracing import SessionRouter, current_route, router_of
 
 __all__ = [
     "BACKOFF_MULTIPLIER",
@@ -198,6 +198,11 @@ class SentrialClient(EventCalls):
     def delivery(self) -> Delivery:
         """This client's span delivery (exporter, batching, counters)."""
         return self._delivery
+
+    @property
+    def router(self) -> SessionRouter | None:
+        """The router of the provider this client records on (None when the SDK is disabled)."""
+        return router_of(self._provider) if self._provider is not None else None
 
     # --- sessions -------------------------------------------------------------------------------
     @public_call(fallback=lambda self: str(uuid.uuid4()))

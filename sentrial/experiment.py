@@ -156,6 +156,9 @@ class ExperimentRunTracker:
         self._span = span
         if span.is_recording():
             client.delivery.session_started(span)  # type: ignore[arg-type]  # the run's opening, first
+            router = client.router
+            if router is not None:
+                router.run_started(span, self, client.delivery)  # type: ignore[arg-type]
         self._token = otel_context.attach(with_run(current, self, trace.set_span_in_context(span, here)))
 
     def __exit__(
@@ -184,6 +187,9 @@ class ExperimentRunTracker:
         if not self.success:
             span.set_status(Status(StatusCode.ERROR, self.error_message))
         span.end()
+        router = self.experiment.client.router
+        if router is not None:
+            router.run_ended(span)  # type: ignore[arg-type]
 
 
 class Experiment:

@@ -122,7 +122,12 @@ class SessionRouter(SpanProcessor):
         if parent is None or parent.is_remote:
             self._traces.root_started(span, ids)
         route = current_route(parent_context)
-        delivery = route.delivery if route is not None else self.default
+        delivery: Delivery | None
+        if route is not None:
+            delivery = route.delivery
+        else:  # outside every session: the client of the experiment run of this trace, else the default
+            root = self._traces.roots.get(ids.trace_id)
+            delivery = root.delivery if root is not None and root.delivery is not None else self.default
         if delivery is None:
             return
         kind = attributes.get(semconv.SPAN_KIND)
@@ -157,6 +162,20 @@ class SessionRouter(SpanProcessor):
         if delivery is not None:
             delivery.hand_on(span)
         trace_session = self._traces.root_ended(span, ids)
+        if trace_session is not None:
+            owner, completion = trace_session
+            owner.hand_on(completion)
+
+    def run_started(self, span: Span, run: Any, delivery: Delivery) -> None:
+        """Note an experiment run's span (started in the events' context, see :func:`for_events`) as
+        its trace's root when it starts a trace here: see ``TraceSessions.run_started``."""
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            self._traces.run_started(span, span.context, run, delivery)
+
+    def run_ended(self, span: ReadableSpan) -> None:
+        """Complete the session of an experiment run's trace, if LLM calls in the run opened one."""
+        trace_session = self._traces.root_ended(span, span.context)
         if trace_session is not None:
             owner, completion = trace_session
             owner.hand_on(completion)

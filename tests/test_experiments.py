@@ -241,3 +241,40 @@ def test_redaction_leaves_the_runs_addresses_alone(server: LocalServer) -> None:
         )
     finally:
         sentrial.shutdown(timeout=5)
+
+
+def test_llm_calls_outside_every_session_in_a_run_are_the_runs_session(
+    server: LocalServer, fake: FakeOpenAI
+) -> None:
+    """An agent that begins no session: its LLM calls in a run join one session of the run's trace,
+    which is the run's result, carries the run's attributes and is completed when the run ends."""
+    import openai
+
+    experiment_id, _ = seed_experiment(server.url)
+    sentrial.configure(api_key=API_KEY, api_url=server.url, instrument=False)
+    try:
+        model = sentrial.wrap_openai(openai.OpenAI(base_url=fake.url, api_key="sk-test", max_retries=0))
+
+        def agent_fn(case: Any, variant: Any, tracker: Any) -> None:
+            for _ in range(2):
+                model.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": case.user_input}]
+                )
+
+        experiment = Experiment(experiment_id)
+        results = experiment.run(agent_fn, parallel=False)
+        assert len(results) == 6 and all(result.success for result in results)
+        assert sentrial.flush(timeout=10)
+        runs = call(server.url, "GET", f"/api/experiments/{experiment_id}/runs")["runs"]
+        assert len(runs) == 6
+        produced = {run["resultSessionId"] for run in runs}
+        assert None not in produced and len(produced) == 6  # one session per run, none per call
+        for run in runs:
+            session = server.session(run["resultSessionId"])
+            assert session is not None and session["status"] == "completed"
+            # The published wire's LLM events: tool calls named after the provider and model.
+            names = [(event["eventType"], event["toolName"]) for event in session["events"]]
+            assert names == [("tool_call", "llm:openai:gpt-4o-mini")] * 2
+        assert len(server.sessions()) == 3 + 6  # the seeded test cases, and one per run
+    finally:
+        sentrial.shutdown(timeout=5)
