@@ -74,7 +74,7 @@ class TraceSessions:
     def open_for(self, span: Span, owner: Any) -> tuple[str, ReadableSpan | None]:
         """The session of the LLM span's trace, and the snapshot that opens it the first time.
 
-        ``owner`` (the delivery the opening goes to) is handed back with the completion. When the
+        ``owner`` (the delivery the opening goes to) gets the completion too (see root_ended). When the
         trace's local root is not running (the call's parent span has ended, e.g. in a context left
         behind by finished work), the call is its own root: its session, of its own id, is completed
         when it ends, rather than never.
@@ -112,18 +112,18 @@ class TraceSessions:
         )
         return session_id, opening
 
-    def root_ended(self, span: ReadableSpan, ids: SpanContext) -> tuple[Any, ReadableSpan] | None:
-        """(owner, completion) of the trace's session when ``span`` (of ``ids``) is a local root that
-        had one."""
+    def root_ended(self, span: ReadableSpan, ids: SpanContext) -> None:
+        """Complete the trace's session when ``span`` (of ``ids``) is a local root that had one: the
+        completion is handed on to whoever received the opening."""
         root = self.roots.get(ids.trace_id)  # a read without the lock: most spans are not roots
         if root is None or root.span_id != ids.span_id:
-            return None
+            return
         with self._lock:
             if self.roots.get(ids.trace_id) is not root:
-                return None
+                return
             del self.roots[ids.trace_id]
         if root.owner is None:
-            return None
+            return
         failed = span.status.status_code == StatusCode.ERROR
         attributes: dict[str, Any] = {
             semconv.SPAN_KIND: semconv.KIND_SESSION,
@@ -132,7 +132,7 @@ class TraceSessions:
         }
         if failed and span.status.description:
             attributes[semconv.FAILURE_REASON] = span.status.description
-        return root.owner, SentrialOnlySpan(
+        completion = SentrialOnlySpan(
             name=span.name,
             context=span.context,
             resource=span.resource,
@@ -141,3 +141,4 @@ class TraceSessions:
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
+        root.owner.hand_on(completion)

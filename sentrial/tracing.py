@@ -161,10 +161,7 @@ class SessionRouter(SpanProcessor):
         delivery = self._owner.pop(span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
-        trace_session = self._traces.root_ended(span, ids)
-        if trace_session is not None:
-            owner, completion = trace_session
-            owner.hand_on(completion)
+        self._traces.root_ended(span, ids)
 
     def run_started(self, span: Span, run: Any, delivery: Delivery) -> None:
         """Note an experiment run's span (started in the events' context, see :func:`for_events`) as
@@ -175,10 +172,7 @@ class SessionRouter(SpanProcessor):
 
     def run_ended(self, span: ReadableSpan) -> None:
         """Complete the session of an experiment run's trace, if LLM calls in the run opened one."""
-        trace_session = self._traces.root_ended(span, span.context)
-        if trace_session is not None:
-            owner, completion = trace_session
-            owner.hand_on(completion)
+        self._traces.root_ended(span, span.context)
 
     def shutdown(self) -> None:
         # Each client shuts its own delivery down; spans still ending afterwards are routed as before.
