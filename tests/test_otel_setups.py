@@ -22,6 +22,7 @@ from fake_anthropic import FakeAnthropic
 from helpers import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from otlp_receiver import OtlpReceiver
 
 import sentrial
@@ -353,3 +354,35 @@ def test_a_foreign_global_provider_gets_a_warning_and_sentrial_runs_on_its_own(
     assert result.stdout.strip() == "True"
     (session,) = local_server.sessions()
     assert (session["agentName"], session["status"]) == ("vendor", "completed")
+
+
+class _RecordToolsOnly(Sampler):
+    """Samples every span but the tool calls', which it records without sampling."""
+
+    def should_sample(
+        self, parent_context: Any, trace_id: int, name: str, kind: Any = None, attributes: Any = None, *_: Any
+    ) -> SamplingResult:
+        decision = Decision.RECORD_ONLY if name.startswith("execute_tool") else Decision.RECORD_AND_SAMPLE
+        return SamplingResult(decision, attributes)
+
+    def get_description(self) -> str:
+        return "record tools only"
+
+
+def test_a_span_recorded_but_not_sampled_is_not_sent(local_server: LocalServer) -> None:
+    exporter = InMemorySpanExporter()
+    client = sentrial.SentrialClient(
+        api_key="k",
+        api_url=local_server.url,
+        tracer_provider=TracerProvider(sampler=_RecordToolsOnly()),
+        additional_exporters=[exporter],
+    )
+    with client.begin(user_id="u", event="sampled") as interaction:
+        interaction.track_tool_call(tool_name="t", tool_input={}, tool_output={})
+        interaction.track_decision(reasoning="enough")
+    assert client.flush(timeout=5)
+    client.shutdown()
+    session = local_server.session(interaction.session_id or "")
+    assert session is not None and session["status"] == "completed"
+    assert [event["eventType"] for event in session["events"]] == ["llm_decision"]
+    assert sorted(span.name for span in exporter.get_finished_spans()) == ["invoke_agent sampled", "plan"]
