@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import SpanContext
 
 from sentrial import semconv
 from sentrial._trace_sessions import TraceSessions
@@ -106,17 +107,21 @@ class SessionRouter(SpanProcessor):
         self.default: Delivery | None = None
         self.shared: SharedExporters | None = None
         self._owner: dict[int, Delivery] = {}  # span id -> its delivery, while the span runs
-        self._event_owner: dict[int, Delivery] = {}  # the same for tracked events (see for_events)
+        # The same for tracked events (see for_events), by the identity of the span's context, which the
+        # span that ends shares with the one that started (its id would cost two Python properties at
+        # either end); the context is kept with the delivery, so that its identity stays its own.
+        self._event_owner: dict[int, tuple[SpanContext | None, Delivery]] = {}
         self._traces = TraceSessions()
 
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        ids = span.context
         if parent_context is not None:
             events_delivery: Any = parent_context.get(_EVENTS_KEY)  # a Context is a dict
             if events_delivery is not None:  # a tracked event (see for_events): nothing to decide
-                self._event_owner[ids.span_id] = events_delivery
+                ids = span._context
+                self._event_owner[id(ids)] = (ids, events_delivery)
                 return
+        ids = span.context
         attributes = attributes_of(span)
         parent = span.parent
         if parent is None or parent.is_remote:
@@ -150,15 +155,14 @@ class SessionRouter(SpanProcessor):
             delivery.session_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
+        event = self._event_owner.pop(id(span._context), None)
+        if event is not None:  # a tracked event: never a trace's root
+            event[1].hand_on(span)
+            return
         ids = span.context
         if ids is None:
             return
-        span_id = ids.span_id
-        delivery = self._event_owner.pop(span_id, None)
-        if delivery is not None:  # a tracked event: never a trace's root
-            delivery.hand_on(span)
-            return
-        delivery = self._owner.pop(span_id, None)
+        delivery = self._owner.pop(ids.span_id, None)
         if delivery is not None:
             delivery.hand_on(span)
         self._traces.root_ended(span, ids)
