@@ -48,26 +48,30 @@ class PrivateIdGenerator(RandomIdGenerator):
 
 PRIVATE_IDS = PrivateIdGenerator()
 
-# The first hex digit of a version 4 UUID's fourth group holds its variant (RFC 4122: 10xx in binary).
-_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# A version 4 UUID is 128 random bits but six (RFC 9562): the version, 0100, in bits 76-79, and the
+# variant, 10, in bits 62-63. Cleared with the mask and set with the bits, in one or two at once.
+_UUID_MASK = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
+_UUID_BITS = (0x4 << 76) | (0x2 << 62)
+_TWO_UUIDS_MASK = _UUID_MASK << 128 | _UUID_MASK
+_TWO_UUIDS_BITS = _UUID_BITS << 128 | _UUID_BITS
 
 
-def _uuid_text(digits: str) -> str:
-    """32 random hex digits as a version 4 UUID's text (the version and variant digits set)."""
-    variant = _VARIANT_DIGIT[digits[16]]
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+def _uuid_text(data: bytes) -> str:
+    """A UUID's 16 bytes as its text: 8 hex digits, three groups of 4, then 12 (``bytes.hex`` with a
+    separator writes the middle groups: cheaper than slicing one hex text into five)."""
+    return f"{data[:4].hex()}-{data[4:10].hex('-', 2)}-{data[10:].hex()}"
 
 
 def new_uuid() -> str:
     """A random (version 4) UUID as text, like ``str(uuid.uuid4())``, drawn from the private
     generator: it makes the ids of every session begun, and a third of what ``uuid4`` costs."""
-    return _uuid_text(PRIVATE_IDS._random.getrandbits(128).to_bytes(16, "big").hex())
+    return _uuid_text((PRIVATE_IDS._random.getrandbits(128) & _UUID_MASK | _UUID_BITS).to_bytes(16, "big"))
 
 
 def new_uuids() -> tuple[str, str]:
     """Two such UUIDs (a session's id and its event id), drawn at once: cheaper than two calls."""
-    digits = PRIVATE_IDS._random.getrandbits(256).to_bytes(32, "big").hex()
-    return _uuid_text(digits[:32]), _uuid_text(digits[32:])
+    data = (PRIVATE_IDS._random.getrandbits(256) & _TWO_UUIDS_MASK | _TWO_UUIDS_BITS).to_bytes(32, "big")
+    return _uuid_text(data[:16]), _uuid_text(data[16:])
 
 
 def with_private_ids(tracer: Tracer) -> Tracer:
