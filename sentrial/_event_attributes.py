@@ -195,23 +195,21 @@ def completion_attributes(
     check: ArgumentChecker, max_chars: int, success: Any, given: dict[str, Any]
 ) -> dict[str, Any]:
     """The attributes a session's completion adds to its span. ``given`` holds the arguments of
-    ``complete_session`` besides ``success`` that were given (not None), each checked on its own."""
+    ``complete_session`` besides ``success`` by name, each checked on its own; one that is None, or
+    left out, was not given."""
     attributes: dict[str, Any] = {semconv.SUCCESS: check.flag("success", success)}
-    if "failure_reason" in given:
-        reason = check.text("failure_reason", given["failure_reason"])
-        if reason is not None:
-            attributes[semconv.FAILURE_REASON] = cap_text(reason, max_chars)
-    metrics = None  # checked in the signature's order, recorded last
-    if "custom_metrics" in given:
-        metrics = check.metrics("custom_metrics", given["custom_metrics"])
-    if not given.keys().isdisjoint(_COMPLETION_NUMBER_NAMES):  # a typical finish gives none of them
-        for name, attribute, checked in _COMPLETION_NUMBERS:
-            if name in given:
-                value = checked(check, name, given[name])
-                if value is not None:
-                    attributes[attribute] = value
+    reason = given.get("failure_reason")
+    if reason is not None and (reason := check.text("failure_reason", reason)) is not None:
+        attributes[semconv.FAILURE_REASON] = cap_text(reason, max_chars)
+    metrics = given.get("custom_metrics")  # checked in the signature's order, recorded last
+    if metrics is not None:
+        metrics = check.metrics("custom_metrics", metrics)
+    for name, attribute, checked in _COMPLETION_NUMBERS:
+        value = given.get(name)
+        if value is not None and (value := checked(check, name, value)) is not None:
+            attributes[attribute] = value
     for name, attribute, role in _COMPLETION_MESSAGES:
-        if name in given:
+        if given.get(name) is not None:
             messages = _messages(check, name, given, role, max_chars)
             if messages is not None:
                 attributes[attribute] = messages
@@ -238,4 +236,3 @@ _COMPLETION_NUMBERS: tuple[tuple[str, str, Any], ...] = (
     ("completion_tokens", semconv.COMPLETION_TOKENS, ArgumentChecker.integer),
     ("total_tokens", semconv.TOTAL_TOKENS, ArgumentChecker.integer),
 )
-_COMPLETION_NUMBER_NAMES = frozenset(name for name, _, _ in _COMPLETION_NUMBERS)

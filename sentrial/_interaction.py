@@ -11,7 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sentrial._event_attributes import content, present
+from sentrial._event_attributes import content
 from sentrial._guard import public_call
 from sentrial._values import safe_text
 from sentrial.tracing import current_route, leave_context
@@ -215,29 +215,30 @@ class Interaction:
         self._finished = True
         self._leave_context()  # while the session is open: a completed one is no longer current
         assert self._session_id is not None
+        # Totals not given: what add_tokens() added up, if anything (else the session's LLM calls').
         prompt, completion = self._added_prompt, self._added_completion
+        if estimated_cost is None:
+            estimated_cost = self._added_cost or None
+        if prompt_tokens is None:
+            prompt_tokens = prompt or None
+        if completion_tokens is None:
+            completion_tokens = completion or None
+        if total_tokens is None:
+            total_tokens = prompt + completion or None
         try:  # complete_session without its second guard: this call has one
             completed = self._client._complete_session(
                 self._session_id,
                 success,
-                present(
-                    {
-                        "failure_reason": failure_reason,
-                        "estimated_cost": estimated_cost
-                        if estimated_cost is not None
-                        else (self._added_cost or None),
-                        "custom_metrics": custom_metrics,
-                        "duration_ms": duration_ms,
-                        "prompt_tokens": prompt_tokens if prompt_tokens is not None else (prompt or None),
-                        "completion_tokens": completion_tokens
-                        if completion_tokens is not None
-                        else (completion or None),
-                        "total_tokens": total_tokens
-                        if total_tokens is not None
-                        else (prompt + completion or None),
-                        "assistant_output": output if output is not None else self._output,
-                    }
-                ),
+                {
+                    "failure_reason": failure_reason,
+                    "estimated_cost": estimated_cost,
+                    "custom_metrics": custom_metrics,
+                    "duration_ms": duration_ms,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": total_tokens,
+                    "assistant_output": output if output is not None else self._output,
+                },
             )
         except Exception:  # a strict client refused an argument: the session stays open, to finish again
             self._finished = False

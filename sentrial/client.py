@@ -27,7 +27,6 @@ from sentrial._event_attributes import (
     completion_attributes,
     content,
     messages_json,
-    present,
     session_attributes,
 )
 from sentrial._events import EventCalls
@@ -255,26 +254,24 @@ class SentrialClient(EventCalls):
         Totals left out are filled in from the session's events when it is sent. A bad field is
         left out or replaced by its nearest valid form (and logged): the completion always goes out.
         """
-        given = present(
-            {
-                "failure_reason": failure_reason,
-                "estimated_cost": estimated_cost,
-                "custom_metrics": custom_metrics,
-                "duration_ms": duration_ms,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": total_tokens,
-                "user_input": user_input,
-                "assistant_output": assistant_output,
-            }
-        )
+        given = {
+            "failure_reason": failure_reason,
+            "estimated_cost": estimated_cost,
+            "custom_metrics": custom_metrics,
+            "duration_ms": duration_ms,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total_tokens,
+            "user_input": user_input,
+            "assistant_output": assistant_output,
+        }
         return self._complete_session(session_id, success, given)
 
     def _complete_session(
         self, session_id: Any, success: Any, given: dict[str, Any]
     ) -> dict[str, Any] | None:
         """:meth:`complete_session` without its guard (its callers have their own), ``given`` holding
-        the other arguments that were given (not None)."""
+        the other arguments by name (None where not given)."""
         check = self._check("complete_session")
         if not (type(session_id) is str and session_id in self._sessions):
             valid_id = check.session_id("session_id", session_id)
