@@ -91,6 +91,7 @@ def with_run(
 
 def current_run() -> ExperimentRunTracker | None:
     """The run's record (see :mod:`sentrial.experiment`) while a run is current here."""
-    if otel_context.get_value(_EXPERIMENT_KEY) is None:  # cleared inside the run
+    current = otel_context.get_current()  # read once (a Context is a dict): this runs on every begin()
+    if current.get(_EXPERIMENT_KEY) is None:  # cleared inside the run
         return None
-    return otel_context.get_value(_RUN_KEY)  # type: ignore[return-value]
+    return current.get(_RUN_KEY)  # type: ignore[return-value]
