@@ -215,31 +215,20 @@ class Interaction:
         self._finished = True
         self._leave_context()  # while the session is open: a completed one is no longer current
         assert self._session_id is not None
-        # Totals not given: what add_tokens() added up, if anything (else the session's LLM calls').
         prompt, completion = self._added_prompt, self._added_completion
-        if estimated_cost is None:
-            estimated_cost = self._added_cost or None
-        if prompt_tokens is None:
-            prompt_tokens = prompt or None
-        if completion_tokens is None:
-            completion_tokens = completion or None
-        if total_tokens is None:
-            total_tokens = prompt + completion or None
+        # Totals not given: what add_tokens() added up, if anything (else the session's LLM calls').
+        given = {
+            "failure_reason": failure_reason,
+            "custom_metrics": custom_metrics,
+            "duration_ms": duration_ms,
+            "estimated_cost": (self._added_cost or None) if estimated_cost is None else estimated_cost,
+            "prompt_tokens": (prompt or None) if prompt_tokens is None else prompt_tokens,
+            "completion_tokens": (completion or None) if completion_tokens is None else completion_tokens,
+            "total_tokens": (prompt + completion or None) if total_tokens is None else total_tokens,
+            "assistant_output": self._output if output is None else output,
+        }
         try:  # complete_session without its second guard: this call has one
-            completed = self._client._complete_session(
-                self._session_id,
-                success,
-                {
-                    "failure_reason": failure_reason,
-                    "estimated_cost": estimated_cost,
-                    "custom_metrics": custom_metrics,
-                    "duration_ms": duration_ms,
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": total_tokens,
-                    "assistant_output": output if output is not None else self._output,
-                },
-            )
+            completed = self._client._complete_session(self._session_id, success, given)
         except Exception:  # a strict client refused an argument: the session stays open, to finish again
             self._finished = False
             raise
