@@ -87,6 +87,10 @@ class IdTable:
             if len(self._ids) > self._capacity:
                 self._ids.popitem(last=False)
 
+    def __bool__(self) -> bool:
+        """Whether the server changed any session's id so far (read without the lock)."""
+        return bool(self._ids)
+
     def resolve(self, session_id: str) -> str:
         """The server's id of session ``session_id`` (the id itself when the server kept it)."""
         if not self._ids:  # the server kept every id so far: the common case, without the lock
@@ -122,7 +126,7 @@ def wire_request(call: ApiCall, ids: IdTable) -> tuple[str, bytes | None]:
     if "{session}" in path:
         path = path.format(session=quote(ids.resolve(call.session), safe=""))
     data = call.encoded
-    if call.body and data is not None:
+    if ids and call.body and data is not None:  # ids: the server named some session otherwise
         fields = {k: ids.resolve(v) if v else v for k, v in call.body.items()}
         if fields != call.body:  # the server named a session otherwise: the body says so too
             data = _with_fields(data, fields)

@@ -12,7 +12,6 @@ is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_e
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import logging
@@ -298,8 +297,8 @@ class Transport:
                     key = self._ready.popleft()
                     lane = self._lanes.get(key)
                     if lane:
-                        calls = self._run_calls.get(key, 1) if self._pipelining else 1
-                        run = take_run(lane, calls)
+                        calls = self._run_calls.get(key, 1)
+                        run = take_run(lane, calls if calls == 1 or self._pipelining else 1)
                         self._in_flight[key] = len(run)
                         return key, run
                 wait = self._backing_off[0][0] - now if self._backing_off else None
@@ -338,8 +337,8 @@ class Transport:
             with self._lock:
                 if self._closed:
                     return
-                self._settle_locked(key, run, outcomes)
-            if any(outcome.failure for outcome in outcomes):
+                accepted_whole = self._settle_locked(key, run, outcomes)
+            if not accepted_whole:
                 self._warn_drops()
 
     def _honour_server_wait(self, call: ApiCall, due: float) -> None:
@@ -348,9 +347,10 @@ class Transport:
         keep_until = call.queued_at + self._retry_timeout + self._max_retry_after
         call.deadline = max(call.deadline, min(due, keep_until))
 
-    def _settle_locked(self, key: str, run: list[ApiCall], outcomes: list[Outcome]) -> None:
+    def _settle_locked(self, key: str, run: list[ApiCall], outcomes: list[Outcome]) -> bool:
         """Take the run off the head of its lane: what the server took counts as sent, what it
-        refused is retried or dropped, and the lane goes back to wait for its next turn.
+        refused is retried or dropped, and the lane goes back to wait for its next turn. Returns
+        whether the server took the whole run.
 
         Behind a failed call, a call refused for a transient reason goes back to the lane with it,
         to be sent after it. Behind a session's opening, a call refused for good goes back too: it
@@ -365,16 +365,22 @@ class Transport:
         retry_due: float | None = None
         trouble = None
         failed_before = opened_before = False  # an earlier call of the run failed / opened a session
+        accepted_whole = True
+        stats = self._stats
         for call, outcome in zip(run, outcomes, strict=True):
+            if outcome.failure is None and not outcome.unanswered:  # the common case, inline
+                stats.sent += 1
+                stats.pending -= 1
+                stats.pending_bytes -= call.size
+                self._failing.discard(key)
+                opened_before = opened_before or call.opens_session
+                continue
+            accepted_whole = False
             if outcome.unanswered:
                 call.attempts -= 1
                 again.append(call)
                 continue
-            if outcome.failure is None:
-                self._stats.sent += 1
-                self._failing.discard(key)
-                self._forget_locked(call)
-            elif (failed_before and outcome.retry_in is not None) or opened_before:
+            if (failed_before and outcome.retry_in is not None) or opened_before:
                 now = time.monotonic()
                 if outcome.retry_in is not None:
                     if outcome.server_wait is not None:
@@ -385,6 +391,7 @@ class Transport:
                 again.append(call)
             else:
                 failure, gave_up = outcome.failure, outcome.gave_up
+                assert failure is not None  # the successes went on above
                 now = time.monotonic()
                 if outcome.retry_in is not None:
                     if outcome.server_wait is not None:
@@ -402,9 +409,9 @@ class Transport:
                     self._failing.add(key)
             failed_before = failed_before or outcome.failure is not None
             opened_before = opened_before or call.opens_session
-        lane.extendleft(reversed(again))
+        if again:
+            lane.extendleft(reversed(again))
         del self._in_flight[key]
-        accepted_whole = all(outcome.failure is None and not outcome.unanswered for outcome in outcomes)
         self._run_calls[key] = next_run_calls(self._run_calls.pop(key, 1), accepted_whole)
         if len(self._run_calls) > _MAX_REMEMBERED_LANES:  # the lane whose run ended longest ago
             del self._run_calls[next(iter(self._run_calls))]
@@ -420,8 +427,9 @@ class Transport:
             self._troubles.pop(key, None)
             self._ready.append(key)
             self._work.notify()
-        if self._stats.pending == 0:
+        if stats.pending == 0:
             self._idle.notify_all()
+        return accepted_whole
 
     def _forget_locked(self, call: ApiCall) -> None:
         """A call is done with (sent or dropped): it no longer counts as pending."""
@@ -466,11 +474,10 @@ class Transport:
             and not self._pipelining.after_run(fresh, len(run), answers, failure)
         ):
             logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
-        judge = functools.partial(self._judge, max_retry_after=self._max_retry_after)
-        return outcomes_of(run, answers, failure, judge, connection.describe_failure)
+        return outcomes_of(run, answers, failure, self._judge, connection.describe_failure)
 
-    def _judge(self, call: ApiCall, response: Response, max_retry_after: float) -> Outcome:
-        outcome = judge_answer(call, response, max_retry_after)
+    def _judge(self, call: ApiCall, response: Response) -> Outcome:
+        outcome = judge_answer(call, response, self._max_retry_after)
         if outcome.failure is None and call.opens_session:
             self._learn_session_id(call, response)
         return outcome
