@@ -63,6 +63,9 @@ class ApiCall:
     # Where the answer to an opening holds the server's id: at its top ("id"), or, when this names
     # a key, under it (an experiment run's answer is {"run": {"id": ...}}).
     answer_id_under: str | None = None
+    # Members of the body already encoded ('"name": <JSON>'), added to it when it is encoded (a
+    # session's state, see :mod:`sentrial_otel_exporter.state`); not in ``body``.
+    spliced: list[bytes] | None = None
     # Set by the transport when it queues the call: the body waits encoded in ``encoded`` (None for
     # a call without one), and ``body`` keeps only its session id fields.
     encoded: bytes | None = None
@@ -112,6 +115,9 @@ def encode(call: ApiCall) -> str | None:
     if body is not None:
         try:
             call.encoded = to_json(body)
+            if call.spliced:  # the body always has members of its own (its session at least)
+                call.encoded = b"%s, %s}" % (call.encoded[:-1], b", ".join(call.spliced))
+                call.spliced = None
         except Exception as exc:  # NaN, an object JSON cannot encode: this call only is dropped
             logger.debug("sentrial: could not encode %s %s", call.method, call.path, exc_info=True)
             return f"{type(exc).__name__} while encoding {call.method} {call.path}"

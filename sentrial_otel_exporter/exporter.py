@@ -192,14 +192,8 @@ class SentrialSpanExporter(SpanExporter):
         if book is not None:
             with self._lock:
                 book.totals.add(usage)
-                self._state_around(book, call, span)
+                book.state.around(call)
         return [call]
-
-    @staticmethod
-    def _state_around(book: _SessionBook, call: ApiCall, span: ReadableSpan) -> None:
-        """The event's stateBefore/stateAfter from its session's state (under the lock)."""
-        if call.body is not None:
-            book.state.around(call.body)
 
     def _update_state(self, sid: str, span: ReadableSpan) -> None:
         """A state span: its keys join the session's state (no request is sent for it)."""
@@ -239,7 +233,7 @@ class SentrialSpanExporter(SpanExporter):
         call, usage = mapped
         with self._lock:
             completed.book.totals.add(usage)
-            self._state_around(completed.book, call, span)
+            completed.book.state.around(call)
             totals = mapping.SessionTotals(**vars(completed.book.totals))
         counts = usage.cost or usage.total_tokens or usage.prompt_tokens or usage.completion_tokens
         if not (completed.filled and counts):
@@ -282,7 +276,7 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 if mapped is not None:
                     book.totals.add(mapped[1])
-                    self._state_around(book, mapped[0], span)
+                    book.state.around(mapped[0])
                 book.failure = book.failure or mapping.failed_llm_call(span)
                 book.last_seen = time.monotonic()
                 book.first_start = min(book.first_start, span.start_time or book.first_start)
