@@ -152,16 +152,19 @@ class SentrialSpanExporter(SpanExporter):
 
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
-        own_kind = mapping.span_kind(span)  # the Sentrial SDK's spans carry theirs
+        attrs = attributes_of(span)
+        own_kind = mapping.kind_in(attrs)  # the Sentrial SDK's spans carry theirs
         if own_kind == sc.KIND_EXPERIMENT_RUN:
             return self._run_calls(span)
-        span = foreign.in_sentrial_terms(span)
-        kind = mapping.span_kind(span)
-        sid = mapping.session_id(span)
+        if own_kind is None:  # another instrumentation's span, in its own terms
+            span = foreign.in_sentrial_terms(span)
+            attrs = attributes_of(span)
+        kind = mapping.kind_in(attrs)
+        sid = mapping.session_in(attrs)
         if sid is None:  # only without the SDK, which gives every span it exports a session
             # A span of the SDK outside any session (an @tool called on its own) joins none.
             return self._trace_session_calls(span, kind, joins=own_kind is None)
-        if kind is None and not mapping.is_genai_span(attributes_of(span)):
+        if kind is None and not mapping.is_genai_span(attrs):
             return []
         if kind == sc.KIND_STATE:
             self._update_state(sid, span)
