@@ -237,7 +237,8 @@ def read_response(reader: IO[bytes], method: str) -> tuple[Response, bool]:
 def _read_head(reader: IO[bytes]) -> tuple[str, int, dict[str, str]]:
     """An answer's status line and header fields. When the whole head has arrived (it mostly comes
     in one packet) it is taken in one read and split, else read line by line."""
-    arrived = reader.peek(_MAX_LINE)  # type: ignore[attr-defined]  # a BufferedReader's: no copy kept
+    # What is buffered, at most the reader's buffer (8 KiB: below _MAX_LINE); one read if nothing is.
+    arrived = reader.peek(_MAX_LINE)  # type: ignore[attr-defined]  # the socket's BufferedReader
     end = arrived.find(b"\r\n\r\n")
     if end < 0:
         version, status = _read_status_line(reader)
@@ -246,8 +247,8 @@ def _read_head(reader: IO[bytes]) -> tuple[str, int, dict[str, str]]:
     status_line, _, fields = reader.read(end + 4)[:end].replace(b"\r\n", b"\n").partition(b"\n")
     version, status = _parse_status_line(status_line)
     lines = fields.decode("latin-1").split("\n") if fields else []
-    if len(lines) > _MAX_HEADERS or any(len(line) > _MAX_LINE for line in lines):
-        raise http.client.HTTPException(f"more than {_MAX_HEADERS} header fields or a line too long")
+    if len(lines) > _MAX_HEADERS:
+        raise http.client.HTTPException(f"more than {_MAX_HEADERS} header fields")
     return version, status, _fields_of(lines)
 
 

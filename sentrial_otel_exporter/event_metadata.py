@@ -53,7 +53,7 @@ def llm_call_details(attrs: Attributes) -> dict[str, Any]:
         details["parameters"] = parameters
     reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     if isinstance(reasons, (list, tuple)) and reasons:
-        details["finish_reason"] = ", ".join(str(reason) for reason in reasons)
+        details["finish_reason"] = ", ".join(map(str, reasons))
     first_chunk = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)  # seconds, as the conventions say
     if (
         isinstance(first_chunk, (int, float))
