@@ -26,6 +26,7 @@ from sentrial_otel_exporter.calls import ApiCall, IdTable, encode, wire_request
 from sentrial_otel_exporter.connection import Connection, Response
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.forks import after_fork_in_child
+from sentrial_otel_exporter.idle_workers import IdleWorkers
 from sentrial_otel_exporter.pipelining import (
     Outcome,
     PipeliningCheck,
@@ -102,7 +103,7 @@ class Transport:
     def _set_up_queue(self) -> None:
         """Nothing queued, no workers, no connections yet."""
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # workers wait here for a ready lane
+        self._idle_workers = IdleWorkers(self._lock)  # workers waiting for a ready lane
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
@@ -169,7 +170,7 @@ class Transport:
                 if lane is None:
                     lane = self._lanes[call.lane] = deque()
                     self._ready.append(call.lane)
-                    self._work.notify()
+                    self._idle_workers.wake_one()
                 lane.append(call)
                 self._stats.pending += 1
                 self._stats.pending_bytes += call.size
@@ -237,7 +238,7 @@ class Transport:
             self._backing_off.clear()
             self._stats.pending = 0
             self._stats.pending_bytes = 0
-            self._work.notify_all()
+            self._idle_workers.wake_all()
             self._idle.notify_all()
             threads = list(self._threads)
         join_until = time.monotonic() + _JOIN_GRACE_S
@@ -284,8 +285,11 @@ class Transport:
             self._threads.append(thread)
             thread.start()
 
-    def _next_run(self) -> tuple[str, list[ApiCall]] | None:
-        """Block until a lane is ready and take its next run; None once the transport is closed."""
+    def _next_run(self, wake: threading.Lock) -> tuple[str, list[ApiCall]] | None:
+        """Block until a lane is ready and take its next run; None once the transport is closed.
+
+        ``wake`` is the worker's own lock to wait on (see :class:`IdleWorkers`).
+        """
         with self._lock:
             while True:
                 if self._closed:
@@ -302,7 +306,7 @@ class Transport:
                         self._in_flight[key] = len(run)
                         return key, run
                 wait = self._backing_off[0][0] - now if self._backing_off else None
-                self._work.wait(wait)
+                self._idle_workers.wait(wake, wait)
 
     def _worker(self) -> None:
         # The transport's own HTTP calls must never become spans of an HTTP instrumentation.
@@ -313,8 +317,9 @@ class Transport:
                 otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True),
             )
         )
+        wake = IdleWorkers.wake_lock()
         while True:
-            picked = self._next_run()
+            picked = self._next_run(wake)
             if picked is None:
                 return
             key, run = picked
@@ -422,11 +427,11 @@ class Transport:
         elif retry_due is not None:
             self._troubles[key] = trouble or "retrying"
             heapq.heappush(self._backing_off, (retry_due, next(self._seq), key))
-            self._work.notify()
+            self._idle_workers.wake_one()  # its due time may come before the waiting workers look
         else:
             self._troubles.pop(key, None)
             self._ready.append(key)
-            self._work.notify()
+            self._idle_workers.wake_one()
         if stats.pending == 0:
             self._idle.notify_all()
         return accepted_whole
