@@ -4,7 +4,7 @@ The transport knows the REST API (paths, which body fields hold session ids) but
 spans. Calls of one lane (one root session and its sub-sessions) go out in the order they were
 submitted, pipelined in runs on one connection (:mod:`sentrial_otel_exporter.pipelining`), so a
 session is always opened before its events and completed last; different lanes are sent in
-parallel by a small pool of worker threads, each over its own kept-alive connection.
+parallel by a small pool of worker threads over kept-alive connections (the one used last first).
 What waits is bounded twice: in calls (``max_pending``) and in bytes (``max_pending_bytes``, each
 call's body counted as the JSON it is sent as, encoded once when it is queued). A call's wire form
 is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_exporter.retries`'s.
@@ -26,7 +26,6 @@ from sentrial_otel_exporter.calls import ApiCall, IdTable, encode, wire_request
 from sentrial_otel_exporter.connection import Connection, Response
 from sentrial_otel_exporter.drops import DropLog
 from sentrial_otel_exporter.forks import after_fork_in_child
-from sentrial_otel_exporter.idle_workers import IdleWorkers
 from sentrial_otel_exporter.pipelining import (
     Outcome,
     PipeliningCheck,
@@ -103,7 +102,7 @@ class Transport:
     def _set_up_queue(self) -> None:
         """Nothing queued, no workers, no connections yet."""
         self._lock = threading.Lock()
-        self._idle_workers = IdleWorkers(self._lock)  # workers waiting for a ready lane
+        self._work = threading.Condition(self._lock)  # workers wait here for a ready lane
         self._idle = threading.Condition(self._lock)  # flush() waits here for pending to reach 0
         self._lanes: dict[str, deque[ApiCall]] = {}
         self._failing: set[str] = set()  # lanes whose last call gave up retrying
@@ -120,8 +119,9 @@ class Transport:
         self._lost_at_shutdown = 0  # calls dropped by shutdown() and after: every later flush says so
         self._drop_log = DropLog()
         self._threads: list[threading.Thread] = []
-        self._local = threading.local()
-        self._connections: list[Connection] = []
+        self._connections: list[Connection] = []  # every connection made, closed at shutdown
+        # The connections no worker is sending on, the one used last on top: a run takes it.
+        self._free_connections: list[Connection] = []
 
     # --- public -------------------------------------------------------------------------------
     @property
@@ -170,7 +170,7 @@ class Transport:
                 if lane is None:
                     lane = self._lanes[call.lane] = deque()
                     self._ready.append(call.lane)
-                    self._idle_workers.wake_one()
+                    self._work.notify()
                 lane.append(call)
                 self._stats.pending += 1
                 self._stats.pending_bytes += call.size
@@ -238,7 +238,7 @@ class Transport:
             self._backing_off.clear()
             self._stats.pending = 0
             self._stats.pending_bytes = 0
-            self._idle_workers.wake_all()
+            self._work.notify_all()
             self._idle.notify_all()
             threads = list(self._threads)
         join_until = time.monotonic() + _JOIN_GRACE_S
@@ -285,11 +285,8 @@ class Transport:
             self._threads.append(thread)
             thread.start()
 
-    def _next_run(self, wake: threading.Lock) -> tuple[str, list[ApiCall]] | None:
-        """Block until a lane is ready and take its next run; None once the transport is closed.
-
-        ``wake`` is the worker's own lock to wait on (see :class:`IdleWorkers`).
-        """
+    def _next_run(self) -> tuple[str, list[ApiCall]] | None:
+        """Block until a lane is ready and take its next run; None once the transport is closed."""
         with self._lock:
             while True:
                 if self._closed:
@@ -306,7 +303,7 @@ class Transport:
                         self._in_flight[key] = len(run)
                         return key, run
                 wait = self._backing_off[0][0] - now if self._backing_off else None
-                self._idle_workers.wait(wake, wait)
+                self._work.wait(wait)
 
     def _worker(self) -> None:
         # The transport's own HTTP calls must never become spans of an HTTP instrumentation.
@@ -317,9 +314,8 @@ class Transport:
                 otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True),
             )
         )
-        wake = IdleWorkers.wake_lock()
         while True:
-            picked = self._next_run(wake)
+            picked = self._next_run()
             if picked is None:
                 return
             key, run = picked
@@ -427,11 +423,11 @@ class Transport:
         elif retry_due is not None:
             self._troubles[key] = trouble or "retrying"
             heapq.heappush(self._backing_off, (retry_due, next(self._seq), key))
-            self._idle_workers.wake_one()  # its due time may come before the waiting workers look
+            self._work.notify()
         else:
             self._troubles.pop(key, None)
             self._ready.append(key)
-            self._idle_workers.wake_one()
+            self._work.notify()
         if stats.pending == 0:
             self._idle.notify_all()
         return accepted_whole
@@ -457,29 +453,29 @@ class Transport:
         logger.warning("Sentrial dropped %d request(s) to %s: %s", total, self._base_url, why)
 
     # --- one HTTP attempt -----------------------------------------------------------------------
-    def _connection(self) -> Connection:
-        """This worker thread's own kept-alive connection."""
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
+    def _send_run(self, run: list[ApiCall]) -> list[Outcome]:
+        """Send the run pipelined on the free connection used last (a new one if none is free);
+        one outcome per call. Not each worker's own: the workers take turns, so a session sending
+        a call at a time would go round all their connections, and servers close idle ones."""
+        try:
+            connection = self._free_connections.pop()  # pop and append are atomic: no lock
+        except IndexError:
             connection = Connection(self._base_url, self._timeout, self._headers)
-            self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
-        return connection
-
-    def _send_run(self, run: list[ApiCall]) -> list[Outcome]:
-        """Send the run on this worker's connection, pipelined; one outcome per call."""
-        connection = self._connection()
-        fresh = not connection.is_open
-        requests = [(call.method, *wire_request(call, self._ids)) for call in run]
-        answers, failure = connection.pipeline(requests)
-        if (
-            len(run) > 1
-            and self._pipelining
-            and not self._pipelining.after_run(fresh, len(run), answers, failure)
-        ):
-            logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
-        return outcomes_of(run, answers, failure, self._judge, connection.describe_failure)
+        try:
+            fresh = not connection.is_open
+            requests = [(call.method, *wire_request(call, self._ids)) for call in run]
+            answers, failure = connection.pipeline(requests)
+            if (
+                len(run) > 1
+                and self._pipelining
+                and not self._pipelining.after_run(fresh, len(run), answers, failure)
+            ):
+                logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
+            return outcomes_of(run, answers, failure, self._judge, connection.describe_failure)
+        finally:
+            self._free_connections.append(connection)
 
     def _judge(self, call: ApiCall, response: Response) -> Outcome:
         outcome = judge_answer(call, response, self._max_retry_after)
