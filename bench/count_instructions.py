@@ -22,7 +22,8 @@ Two cases are counted at a time, one per core.
       same calls and flushes a second such client that holds nothing (the flush's own calls). The
       difference per call is what the delivery executes per LLM span, on all its threads. Not
       counted: the batch worker's wake-up and its looks for a pause in the app's calls, which
-      depend on timing (a flush exports at once, on the flushing thread).
+      depend on timing (a flush exports at once, on the flushing thread), nor the GIL's forced
+      hand-overs every 5 ms (the switch interval is 1 s here: threads hand it over when they wait).
   tracked event (as bench_app_thread.py): a bare OTel span with the tool call's attributes, and
       ``interaction.track_tool_call(...)``. Only the app thread counts: both batch processors are
       set never to run during the count. Target: within 1.5x of the bare span.
@@ -189,6 +190,9 @@ def interaction_case(name: str) -> Callable[[int], Any]:
 def child(case: str, url: str, calls: int) -> None:
     """Make the calls of one case, then leave at once (no exit hooks: both runs end alike)."""
     if case in BACKGROUND_CASES:
+        # The GIL changes hands where a thread waits, not every 5 ms: how many forced switches fall
+        # inside a span's delivery depends on how fast valgrind runs, i.e. on the machine's load.
+        sys.setswitchinterval(1.0)
         endpoint, server_url = url.split(" ")
         run = background_case(case, endpoint, server_url)
     elif case in LLM_CASES:

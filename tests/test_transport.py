@@ -178,8 +178,8 @@ def test_a_server_that_keeps_asking_to_wait_is_given_up_on_after_the_longest_wai
 
 
 def test_a_session_sending_one_call_at_a_time_keeps_to_one_connection(local_server: RecordingServer) -> None:
-    """The worker that went idle last takes the next call, over its warm connection: the calls do not
-    go round the pool's connections (idle ones get closed by servers, and cost a new one each)."""
+    """A run goes out on the free connection used last: the calls do not go round the workers'
+    connections (servers close idle ones, and each would cost a new connection)."""
     proxy = DelayProxy(local_server.url, delay_s=0.0).start()
     transport = Transport(proxy.url, timeout=5.0, workers=8)
     session_id = "one-call-at-a-time"
