@@ -65,8 +65,9 @@ class SessionState:
             self._members.pop(key, None)
         else:
             self._members[key] = encode_basestring_ascii(key).encode() + b": " + encoded
-            del body["toolOutput"]  # spliced in, encoded once with the state's value
-            call.spliced = [_OUTPUT + encoded]
+            if "toolOutput" in body:  # spliced in, encoded once with the state's value
+                del body["toolOutput"]
+                call.spliced = [_OUTPUT + encoded]
         after = self._json()
         self._put(call, before, before_values, after, dict(self.values) if after is None else None)
 

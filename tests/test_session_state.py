@@ -64,3 +64,13 @@ def test_a_state_value_json_cannot_hold_fails_its_events_as_a_whole() -> None:
     nan_output = _event("tool_call", "other", {"x": float("nan")})
     state.around(nan_output)
     assert encode(nan_output) == "ValueError while encoding POST /api/sdk/events"
+
+
+def test_a_tool_call_without_an_output_is_sent_without_one() -> None:
+    state = SessionState()
+    call = _event("tool_call", "ping", None)
+    assert call.body is not None
+    del call.body["toolOutput"]
+    sent = _sent(state, call)
+    assert "toolOutput" not in sent
+    assert sent["stateAfter"] == {"ping_result": None}
