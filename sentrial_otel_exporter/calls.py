@@ -63,6 +63,9 @@ class ApiCall:
     # Where the answer to an opening holds the server's id: at its top ("id"), or, when this names
     # a key, under it (an experiment run's answer is {"run": {"id": ...}}).
     answer_id_under: str | None = None
+    # Members of the body already encoded ('"name": <JSON>'), added to it when it is encoded (a
+    # session's state, see :mod:`sentrial_otel_exporter.state`); not in ``body``.
+    spliced: list[bytes] | None = None
     # Set by the transport when it queues the call: the body waits encoded in ``encoded`` (None for
     # a call without one), and ``body`` keeps only its session id fields.
     encoded: bytes | None = None
@@ -87,6 +90,10 @@ class IdTable:
             if len(self._ids) > self._capacity:
                 self._ids.popitem(last=False)
 
+    def __bool__(self) -> bool:
+        """Whether the server changed any session's id so far (read without the lock)."""
+        return bool(self._ids)
+
     def resolve(self, session_id: str) -> str:
         """The server's id of session ``session_id`` (the id itself when the server kept it)."""
         if not self._ids:  # the server kept every id so far: the common case, without the lock
@@ -108,6 +115,9 @@ def encode(call: ApiCall) -> str | None:
     if body is not None:
         try:
             call.encoded = to_json(body)
+            if call.spliced:  # the body always has members of its own (its session at least)
+                call.encoded = b"%s, %s}" % (call.encoded[:-1], b", ".join(call.spliced))
+                call.spliced = None
         except Exception as exc:  # NaN, an object JSON cannot encode: this call only is dropped
             logger.debug("sentrial: could not encode %s %s", call.method, call.path, exc_info=True)
             return f"{type(exc).__name__} while encoding {call.method} {call.path}"
@@ -122,7 +132,7 @@ def wire_request(call: ApiCall, ids: IdTable) -> tuple[str, bytes | None]:
     if "{session}" in path:
         path = path.format(session=quote(ids.resolve(call.session), safe=""))
     data = call.encoded
-    if call.body and data is not None:
+    if ids and call.body and data is not None:  # ids: the server named some session otherwise
         fields = {k: ids.resolve(v) if v else v for k, v in call.body.items()}
         if fields != call.body:  # the server named a session otherwise: the body says so too
             data = _with_fields(data, fields)

@@ -35,6 +35,9 @@ _MAX_HEADERS = 100
 # The Sessions API answers with a few hundred bytes; past this the rest is not read and the
 # connection is closed instead of kept.
 MAX_BODY_BYTES = 1_048_576
+# Request heads kept per connection: the API's fixed paths (events, sessions) and a few of the
+# paths with a session id in them.
+_KEPT_HEADS = 32
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class Connection:
         self._url_prefix = f"http://{authority}" if self._proxy and not self._https else ""
         fixed = {"Host": authority, **headers}
         self._fixed_headers = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
+        # Each (method, path)'s request head up to its Content-Length value, as bytes: a request then
+        # costs one formatting of bytes (a session's own paths are not kept: a few calls each).
+        self._heads: dict[tuple[str, str], bytes] = {}
         self._socket: socket.socket | None = None
         self._reader: IO[bytes] | None = None
 
@@ -95,8 +101,12 @@ class Connection:
         answers than requests without a failure: the server closed the connection after the last
         answer, so it never took the rest (HTTP/1.1 pipelining, RFC 9112 section 9.3.2).
         """
-        message = b"".join(self._message(method, path, body) for method, path, body in requests)
-        methods = [method for method, _, _ in requests]
+        if len(requests) == 1:
+            method, path, body = requests[0]
+            message, methods = self._message(method, path, body), [method]
+        else:
+            message = b"".join([self._message(method, path, body) for method, path, body in requests])
+            methods = [method for method, _, _ in requests]
         reused = self._socket is not None
         answers, failure = self._exchange(methods, message)
         if not answers and reused and isinstance(failure, _STALE_CONNECTION):
@@ -105,11 +115,17 @@ class Connection:
         return answers, failure
 
     def _message(self, method: str, path: str, body: bytes | None) -> bytes:
-        head = (
-            f"{method} {self._url_prefix}{self._base_path}{path} HTTP/1.1\r\n{self._fixed_headers}"
-            f"Content-Length: {0 if body is None else len(body)}\r\n\r\n"
-        ).encode("latin-1")
-        return head if body is None else head + body
+        head = self._heads.get((method, path))
+        if head is None:
+            head = (
+                f"{method} {self._url_prefix}{self._base_path}{path} HTTP/1.1\r\n{self._fixed_headers}"
+                "Content-Length: "
+            ).encode("latin-1")
+            if len(self._heads) < _KEPT_HEADS:
+                self._heads[method, path] = head
+        if body is None:
+            return head + b"0\r\n\r\n"
+        return b"%s%d\r\n\r\n%s" % (head, len(body), body)
 
     def describe_failure(self, exc: BaseException) -> str:
         """A network failure of this connection in words that name where it went:
@@ -196,8 +212,7 @@ def _read_answer(reader: IO[bytes], method: str) -> tuple[Response, bool]:
 def read_response(reader: IO[bytes], method: str) -> tuple[Response, bool]:
     """Read one answer from ``reader``; returns it and whether the connection may be reused."""
     while True:
-        version, status = _read_status_line(reader)
-        headers = _read_headers(reader)
+        version, status, headers = _read_head(reader)
         if not 100 <= status < 200:
             break  # interim answers (100 Continue, 103 Early Hints) are skipped
     connection = headers.get("connection", "").lower()
@@ -219,6 +234,24 @@ def read_response(reader: IO[bytes], method: str) -> tuple[Response, bool]:
     return Response(status, headers, body), keep_alive and size <= MAX_BODY_BYTES
 
 
+def _read_head(reader: IO[bytes]) -> tuple[str, int, dict[str, str]]:
+    """An answer's status line and header fields. When the whole head has arrived (it mostly comes
+    in one packet) it is taken in one read and split, else read line by line."""
+    # What is buffered, at most the reader's buffer (8 KiB: below _MAX_LINE); one read if nothing is.
+    arrived = reader.peek(_MAX_LINE)  # type: ignore[attr-defined]  # the socket's BufferedReader
+    end = arrived.find(b"\r\n\r\n")
+    if end < 0:
+        version, status = _read_status_line(reader)
+        return version, status, _read_headers(reader)
+    # A line may also end with a bare LF, as a line read by readline() does.
+    status_line, _, fields = reader.read(end + 4)[:end].replace(b"\r\n", b"\n").partition(b"\n")
+    version, status = _parse_status_line(status_line)
+    lines = fields.decode("latin-1").split("\n") if fields else []
+    if len(lines) > _MAX_HEADERS:
+        raise http.client.HTTPException(f"more than {_MAX_HEADERS} header fields")
+    return version, status, _fields_of(lines)
+
+
 def _read_line(reader: IO[bytes]) -> bytes:
     line = reader.readline(_MAX_LINE + 1)
     if len(line) > _MAX_LINE:
@@ -230,6 +263,10 @@ def _read_status_line(reader: IO[bytes]) -> tuple[str, int]:
     line = _read_line(reader)
     if not line:
         raise http.client.RemoteDisconnected("the server closed the connection without answering")
+    return _parse_status_line(line)
+
+
+def _parse_status_line(line: bytes) -> tuple[str, int]:
     parts = line.split(None, 2)
     well_formed = len(parts) >= 2 and parts[0] in (b"HTTP/1.1", b"HTTP/1.0") and len(parts[1]) == 3
     if not well_formed or not parts[1].isdigit():
@@ -238,20 +275,28 @@ def _read_status_line(reader: IO[bytes]) -> tuple[str, int]:
 
 
 def _read_headers(reader: IO[bytes]) -> dict[str, str]:
-    """Header fields until the blank line; names lower-cased, repeated fields joined by commas."""
-    headers: dict[str, str] = {}
+    """Header fields until the blank line, read line by line."""
+    lines: list[str] = []
     for _ in range(_MAX_HEADERS + 1):
         line = _read_line(reader)
         if line in (b"\r\n", b"\n"):
-            return headers
+            return _fields_of(lines)
         if not line:
             raise http.client.IncompleteRead(b"", None)
-        name, colon, value = line.decode("latin-1").partition(":")
+        lines.append(line.decode("latin-1"))
+    raise http.client.HTTPException(f"more than {_MAX_HEADERS} header fields")
+
+
+def _fields_of(lines: list[str]) -> dict[str, str]:
+    """Header field lines as a dict: names lower-cased, repeated fields joined by commas."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
         if not colon:
             raise http.client.HTTPException(f"malformed header line: {line[:80]!r}")
         key, text = name.strip().lower(), value.strip()
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    raise http.client.HTTPException(f"more than {_MAX_HEADERS} header fields")
+    return headers
 
 
 def _read_chunked(reader: IO[bytes]) -> tuple[bytes, bool]:

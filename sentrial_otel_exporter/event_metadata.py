@@ -20,12 +20,13 @@ def span_timing(span: ReadableSpan) -> dict[str, Any]:
     and the span it ran inside (``parent_span_id``): what a server needs to nest events and draw a
     timeline. Keys it cannot know are left out."""
     timing: dict[str, Any] = {}
-    if span.start_time:
-        timing["started_at"] = _iso_time(span.start_time)
-        if span.end_time:
-            timing["duration_ms"] = round(max(0, span.end_time - span.start_time) / 1_000_000, 3)
-    if span.parent is not None:
-        timing["parent_span_id"] = sc.span_hex(span.parent.span_id)
+    start, end, parent = span.start_time, span.end_time, span.parent  # properties: read once
+    if start:
+        timing["started_at"] = _iso_time(start)
+        if end:
+            timing["duration_ms"] = round(max(0, end - start) / 1_000_000, 3)
+    if parent is not None:
+        timing["parent_span_id"] = sc.span_hex(parent.span_id)
     return timing
 
 
@@ -52,7 +53,7 @@ def llm_call_details(attrs: Attributes) -> dict[str, Any]:
         details["parameters"] = parameters
     reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     if isinstance(reasons, (list, tuple)) and reasons:
-        details["finish_reason"] = ", ".join(str(reason) for reason in reasons)
+        details["finish_reason"] = ", ".join(map(str, reasons))
     first_chunk = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)  # seconds, as the conventions say
     if (
         isinstance(first_chunk, (int, float))

@@ -152,16 +152,19 @@ class SentrialSpanExporter(SpanExporter):
 
     # --- mapping with the session state ---------------------------------------------------------
     def _calls_for(self, span: ReadableSpan) -> list[ApiCall]:
-        own_kind = mapping.span_kind(span)  # the Sentrial SDK's spans carry theirs
+        attrs = attributes_of(span)
+        own_kind = mapping.kind_in(attrs)  # the Sentrial SDK's spans carry theirs
         if own_kind == sc.KIND_EXPERIMENT_RUN:
             return self._run_calls(span)
-        span = foreign.in_sentrial_terms(span)
-        kind = mapping.span_kind(span)
-        sid = mapping.session_id(span)
+        if own_kind is None:  # another instrumentation's span, in its own terms
+            span = foreign.in_sentrial_terms(span)
+            attrs = attributes_of(span)
+        kind = mapping.kind_in(attrs)
+        sid = mapping.session_in(attrs)
         if sid is None:  # only without the SDK, which gives every span it exports a session
             # A span of the SDK outside any session (an @tool called on its own) joins none.
             return self._trace_session_calls(span, kind, joins=own_kind is None)
-        if kind is None and not mapping.is_genai_span(attributes_of(span)):
+        if kind is None and not mapping.is_genai_span(attrs):
             return []
         if kind == sc.KIND_STATE:
             self._update_state(sid, span)
@@ -192,14 +195,8 @@ class SentrialSpanExporter(SpanExporter):
         if book is not None:
             with self._lock:
                 book.totals.add(usage)
-                self._state_around(book, call, span)
+                book.state.around(call)
         return [call]
-
-    @staticmethod
-    def _state_around(book: _SessionBook, call: ApiCall, span: ReadableSpan) -> None:
-        """The event's stateBefore/stateAfter from its session's state (under the lock)."""
-        if call.body is not None:
-            book.state.around(call.body)
 
     def _update_state(self, sid: str, span: ReadableSpan) -> None:
         """A state span: its keys join the session's state (no request is sent for it)."""
@@ -239,7 +236,7 @@ class SentrialSpanExporter(SpanExporter):
         call, usage = mapped
         with self._lock:
             completed.book.totals.add(usage)
-            self._state_around(completed.book, call, span)
+            completed.book.state.around(call)
             totals = mapping.SessionTotals(**vars(completed.book.totals))
         counts = usage.cost or usage.total_tokens or usage.prompt_tokens or usage.completion_tokens
         if not (completed.filled and counts):
@@ -282,7 +279,7 @@ class SentrialSpanExporter(SpanExporter):
             with self._lock:
                 if mapped is not None:
                     book.totals.add(mapped[1])
-                    self._state_around(book, mapped[0], span)
+                    book.state.around(mapped[0])
                 book.failure = book.failure or mapping.failed_llm_call(span)
                 book.last_seen = time.monotonic()
                 book.first_start = min(book.first_start, span.start_time or book.first_start)

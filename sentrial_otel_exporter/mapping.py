@@ -88,13 +88,23 @@ def is_genai_span(attrs: Attributes) -> bool:
 
 def span_kind(span: ReadableSpan) -> str | None:
     """The Sentrial kind of a span (session, tool_call, ...), None for spans Sentrial does not map."""
-    kind = attributes_of(span).get(sc.SPAN_KIND)
+    return kind_in(attributes_of(span))
+
+
+def kind_in(attrs: Attributes) -> str | None:
+    """:func:`span_kind` from the span's attributes."""
+    kind = attrs.get(sc.SPAN_KIND)
     return kind if isinstance(kind, str) else None
 
 
 def session_id(span: ReadableSpan) -> str | None:
     """The SDK's id of the session a span belongs to."""
-    value = attributes_of(span).get(sc.SESSION_ID)
+    return session_in(attributes_of(span))
+
+
+def session_in(attrs: Attributes) -> str | None:
+    """:func:`session_id` from the span's attributes."""
+    value = attrs.get(sc.SESSION_ID)
     return value if isinstance(value, str) and value else None
 
 
@@ -347,8 +357,8 @@ def event_call(
     ``session`` overrides the span's own session attribute (a trace's session, see below).
     """
     attrs = attributes_of(span)
-    kind = span_kind(span)
-    sid = session or session_id(span)
+    kind = kind_in(attrs)
+    sid = session or session_in(attrs)
     if sid is None:
         return None
     details: dict[str, Any] = {}
@@ -364,8 +374,13 @@ def event_call(
     else:
         return None
     body = {"sessionId": sid, **body, "stateBefore": {}, "stateAfter": {}}
-    _put(body, "traceId", _text(attrs.get(sc.LINKED_TRACE_ID)) or _hex_trace_id(span))
-    _put(body, "spanId", _text(attrs.get(sc.LINKED_SPAN_ID)) or _hex_span_id(span))
+    context = span.context
+    if context is not None:
+        _put(body, "traceId", _text(attrs.get(sc.LINKED_TRACE_ID)) or sc.trace_hex(context.trace_id))
+        _put(body, "spanId", _text(attrs.get(sc.LINKED_SPAN_ID)) or sc.span_hex(context.span_id))
+    else:
+        _put(body, "traceId", _text(attrs.get(sc.LINKED_TRACE_ID)))
+        _put(body, "spanId", _text(attrs.get(sc.LINKED_SPAN_ID)))
     metadata = load_json(attrs.get(sc.METADATA))
     # The span's timing first: what the body or the caller put under the same keys wins.
     body["metadata"] = {
@@ -465,9 +480,8 @@ def _llm_body(span: ReadableSpan, attrs: Attributes) -> tuple[dict[str, Any], Ev
 
 
 def _duration_ms(span: ReadableSpan) -> int:
-    if span.start_time and span.end_time:
-        return max(0, (span.end_time - span.start_time) // 1_000_000)
-    return 0
+    start, end = span.start_time, span.end_time
+    return max(0, (end - start) // 1_000_000) if start and end else 0
 
 
 def _chat_messages(attrs: Attributes) -> list[dict[str, Any]] | None:
@@ -517,11 +531,3 @@ def _messages_text(value: Any) -> str | None:
         return None
     texts = [_parts_text(m.get("parts") or []) for m in messages if isinstance(m, dict)]
     return "".join(texts)
-
-
-def _hex_trace_id(span: ReadableSpan) -> str | None:
-    return sc.trace_hex(span.context.trace_id) if span.context is not None else None
-
-
-def _hex_span_id(span: ReadableSpan) -> str | None:
-    return sc.span_hex(span.context.span_id) if span.context is not None else None

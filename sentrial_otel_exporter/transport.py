@@ -4,7 +4,7 @@ The transport knows the REST API (paths, which body fields hold session ids) but
 spans. Calls of one lane (one root session and its sub-sessions) go out in the order they were
 submitted, pipelined in runs on one connection (:mod:`sentrial_otel_exporter.pipelining`), so a
 session is always opened before its events and completed last; different lanes are sent in
-parallel by a small pool of worker threads, each over its own kept-alive connection.
+parallel by a small pool of worker threads over kept-alive connections (the one used last first).
 What waits is bounded twice: in calls (``max_pending``) and in bytes (``max_pending_bytes``, each
 call's body counted as the JSON it is sent as, encoded once when it is queued). A call's wire form
 is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_exporter.retries`'s.
@@ -12,7 +12,6 @@ is :mod:`sentrial_otel_exporter.calls`'s, when to retry it :mod:`sentrial_otel_e
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import logging
@@ -120,8 +119,9 @@ class Transport:
         self._lost_at_shutdown = 0  # calls dropped by shutdown() and after: every later flush says so
         self._drop_log = DropLog()
         self._threads: list[threading.Thread] = []
-        self._local = threading.local()
-        self._connections: list[Connection] = []
+        self._connections: list[Connection] = []  # every connection made, closed at shutdown
+        # The connections no worker is sending on, the one used last on top: a run takes it.
+        self._free_connections: list[Connection] = []
 
     # --- public -------------------------------------------------------------------------------
     @property
@@ -298,8 +298,8 @@ class Transport:
                     key = self._ready.popleft()
                     lane = self._lanes.get(key)
                     if lane:
-                        calls = self._run_calls.get(key, 1) if self._pipelining else 1
-                        run = take_run(lane, calls)
+                        calls = self._run_calls.get(key, 1)
+                        run = take_run(lane, calls if calls == 1 or self._pipelining else 1)
                         self._in_flight[key] = len(run)
                         return key, run
                 wait = self._backing_off[0][0] - now if self._backing_off else None
@@ -338,8 +338,8 @@ class Transport:
             with self._lock:
                 if self._closed:
                     return
-                self._settle_locked(key, run, outcomes)
-            if any(outcome.failure for outcome in outcomes):
+                accepted_whole = self._settle_locked(key, run, outcomes)
+            if not accepted_whole:
                 self._warn_drops()
 
     def _honour_server_wait(self, call: ApiCall, due: float) -> None:
@@ -348,9 +348,10 @@ class Transport:
         keep_until = call.queued_at + self._retry_timeout + self._max_retry_after
         call.deadline = max(call.deadline, min(due, keep_until))
 
-    def _settle_locked(self, key: str, run: list[ApiCall], outcomes: list[Outcome]) -> None:
+    def _settle_locked(self, key: str, run: list[ApiCall], outcomes: list[Outcome]) -> bool:
         """Take the run off the head of its lane: what the server took counts as sent, what it
-        refused is retried or dropped, and the lane goes back to wait for its next turn.
+        refused is retried or dropped, and the lane goes back to wait for its next turn. Returns
+        whether the server took the whole run.
 
         Behind a failed call, a call refused for a transient reason goes back to the lane with it,
         to be sent after it. Behind a session's opening, a call refused for good goes back too: it
@@ -365,16 +366,22 @@ class Transport:
         retry_due: float | None = None
         trouble = None
         failed_before = opened_before = False  # an earlier call of the run failed / opened a session
+        accepted_whole = True
+        stats = self._stats
         for call, outcome in zip(run, outcomes, strict=True):
+            if outcome.failure is None and not outcome.unanswered:  # the common case, inline
+                stats.sent += 1
+                stats.pending -= 1
+                stats.pending_bytes -= call.size
+                self._failing.discard(key)
+                opened_before = opened_before or call.opens_session
+                continue
+            accepted_whole = False
             if outcome.unanswered:
                 call.attempts -= 1
                 again.append(call)
                 continue
-            if outcome.failure is None:
-                self._stats.sent += 1
-                self._failing.discard(key)
-                self._forget_locked(call)
-            elif (failed_before and outcome.retry_in is not None) or opened_before:
+            if (failed_before and outcome.retry_in is not None) or opened_before:
                 now = time.monotonic()
                 if outcome.retry_in is not None:
                     if outcome.server_wait is not None:
@@ -385,6 +392,7 @@ class Transport:
                 again.append(call)
             else:
                 failure, gave_up = outcome.failure, outcome.gave_up
+                assert failure is not None  # the successes went on above
                 now = time.monotonic()
                 if outcome.retry_in is not None:
                     if outcome.server_wait is not None:
@@ -402,9 +410,9 @@ class Transport:
                     self._failing.add(key)
             failed_before = failed_before or outcome.failure is not None
             opened_before = opened_before or call.opens_session
-        lane.extendleft(reversed(again))
+        if again:
+            lane.extendleft(reversed(again))
         del self._in_flight[key]
-        accepted_whole = all(outcome.failure is None and not outcome.unanswered for outcome in outcomes)
         self._run_calls[key] = next_run_calls(self._run_calls.pop(key, 1), accepted_whole)
         if len(self._run_calls) > _MAX_REMEMBERED_LANES:  # the lane whose run ended longest ago
             del self._run_calls[next(iter(self._run_calls))]
@@ -420,8 +428,9 @@ class Transport:
             self._troubles.pop(key, None)
             self._ready.append(key)
             self._work.notify()
-        if self._stats.pending == 0:
+        if stats.pending == 0:
             self._idle.notify_all()
+        return accepted_whole
 
     def _forget_locked(self, call: ApiCall) -> None:
         """A call is done with (sent or dropped): it no longer counts as pending."""
@@ -444,33 +453,32 @@ class Transport:
         logger.warning("Sentrial dropped %d request(s) to %s: %s", total, self._base_url, why)
 
     # --- one HTTP attempt -----------------------------------------------------------------------
-    def _connection(self) -> Connection:
-        """This worker thread's own kept-alive connection."""
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
+    def _send_run(self, run: list[ApiCall]) -> list[Outcome]:
+        """Send the run pipelined on the free connection used last (a new one if none is free);
+        one outcome per call. Not each worker's own: the workers take turns, so a session sending
+        a call at a time would go round all their connections, and servers close idle ones."""
+        try:
+            connection = self._free_connections.pop()  # pop and append are atomic: no lock
+        except IndexError:
             connection = Connection(self._base_url, self._timeout, self._headers)
-            self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
-        return connection
+        try:
+            fresh = not connection.is_open
+            requests = [(call.method, *wire_request(call, self._ids)) for call in run]
+            answers, failure = connection.pipeline(requests)
+            if (
+                len(run) > 1
+                and self._pipelining
+                and not self._pipelining.after_run(fresh, len(run), answers, failure)
+            ):
+                logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
+            return outcomes_of(run, answers, failure, self._judge, connection.describe_failure)
+        finally:
+            self._free_connections.append(connection)
 
-    def _send_run(self, run: list[ApiCall]) -> list[Outcome]:
-        """Send the run on this worker's connection, pipelined; one outcome per call."""
-        connection = self._connection()
-        fresh = not connection.is_open
-        requests = [(call.method, *wire_request(call, self._ids)) for call in run]
-        answers, failure = connection.pipeline(requests)
-        if (
-            len(run) > 1
-            and self._pipelining
-            and not self._pipelining.after_run(fresh, len(run), answers, failure)
-        ):
-            logger.info("Sentrial: %s takes no pipelined requests; sending one at a time", self._base_url)
-        judge = functools.partial(self._judge, max_retry_after=self._max_retry_after)
-        return outcomes_of(run, answers, failure, judge, connection.describe_failure)
-
-    def _judge(self, call: ApiCall, response: Response, max_retry_after: float) -> Outcome:
-        outcome = judge_answer(call, response, max_retry_after)
+    def _judge(self, call: ApiCall, response: Response) -> Outcome:
+        outcome = judge_answer(call, response, self._max_retry_after)
         if outcome.failure is None and call.opens_session:
             self._learn_session_id(call, response)
         return outcome

@@ -35,6 +35,7 @@ class DelayProxy:
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self.connections = 0  # connections accepted so far
 
     @property
     def url(self) -> str:
@@ -85,6 +86,7 @@ class DelayProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _connect(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             server_in, server_out = await asyncio.open_connection(*self._target)
         except OSError:

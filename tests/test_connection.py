@@ -193,12 +193,14 @@ def test_requests_behind_an_answer_that_closes_are_left_unanswered(
 
 def test_headers_are_lower_cased_and_repeated_ones_joined(serve: Callable[..., ScriptedServer]) -> None:
     answer = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nX-A: 1\r\nx-a: 2\r\n"
-    answer += b"Content-Length: 0\r\n\r\n"
+    answer += b"X-Bare-Lf: b\nContent-Length: 0\r\n\r\n"  # a line ended by LF alone, as some servers do
     server = serve(answer)
     response = connect(server.url).request("POST", "/x", b"{}")
     assert response.status == 429
     assert response.headers["retry-after"] == "3"
     assert response.headers["x-a"] == "1, 2"
+    assert response.headers["x-bare-lf"] == "b"
+    assert response.headers["content-length"] == "0"
 
 
 def test_a_chunked_body_is_decoded_and_the_connection_kept(serve: Callable[..., ScriptedServer]) -> None:

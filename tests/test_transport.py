@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from delay_proxy import DelayProxy
 from helpers import EVENTS, SESSIONS, RecordingServer, drop_warnings, event_posts, stored_steps, wait_until
 
 from sentrial_otel_exporter.calls import ApiCall
@@ -174,3 +175,26 @@ def test_a_server_that_keeps_asking_to_wait_is_given_up_on_after_the_longest_wai
     why = "gave up retrying: HTTP 429 on POST /api/sdk/events (the server asked to wait 3600 s)"
     assert transport.stats().drop_reasons == {why: 1}
     assert any(why in message for message in drop_warnings(caplog))
+
+
+def test_a_session_sending_one_call_at_a_time_keeps_to_one_connection(local_server: RecordingServer) -> None:
+    """A run goes out on the free connection used last: the calls do not go round the workers'
+    connections (servers close idle ones, and each would cost a new connection)."""
+    proxy = DelayProxy(local_server.url, delay_s=0.0).start()
+    transport = Transport(proxy.url, timeout=5.0, workers=8)
+    session_id = "one-call-at-a-time"
+    opening = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
+    try:
+        transport.submit(
+            [ApiCall("POST", SESSIONS, opening, session=session_id, lane=session_id, opens_session=True)]
+        )
+        for step in range(12):
+            assert transport.flush(timeout=5)
+            body = _event_body(session_id, step)
+            transport.submit([ApiCall("POST", EVENTS, body, session=session_id, lane=session_id)])
+        assert transport.flush(timeout=5)
+        assert stored_steps(local_server, session_id) == list(range(12))
+        assert proxy.connections == 1
+    finally:
+        transport.shutdown(timeout=1)
+        proxy.stop()
