@@ -24,6 +24,7 @@ from sentrial import semconv as sc
 from sentrial._guard import failed
 from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
 from sentrial.instrumentation import _metrics
+from sentrial.instrumentation._span_attributes import set_span_attributes
 from sentrial.tracing import current_route
 from sentrial_otel_exporter import pricing
 
@@ -227,7 +228,7 @@ class LlmCall:
         """Put the outcome on the span, in one ``set_attributes``; returns the attributes put there."""
         try:
             values = self._result_attributes(result)
-            self.span.set_attributes(values)
+            set_span_attributes(self.span, values)
             return values
         except Exception:
             failed("result-attributes", "could not record an LLM result")
