@@ -141,14 +141,14 @@ def _chat_request(
     """A chat call's request, the same for both chat APIs (``api_type``) once each has read its own
     arguments."""
     provider, constant = _client_parameters(instance, api_type)
-    return LlmRequest(
-        provider=provider,
-        operation=sc.OPERATION_CHAT,
-        model=given_text(kwargs.get("model")),
-        parameters={**parameters, **constant} if parameters else constant,
-        input_messages=messages,
-        system_instructions=system,
-        stream=kwargs.get("stream") is True,
+    return LlmRequest(  # by position, in the fields' order: keywords cost more on every call
+        provider,
+        sc.OPERATION_CHAT,
+        given_text(kwargs.get("model")),
+        {**parameters, **constant} if parameters else constant,
+        messages,
+        system,
+        kwargs.get("stream") is True,
     )
 
 
