@@ -23,7 +23,9 @@ PLAIN = {
 }
 
 
-def _ended_pair(values: dict[str, Any], limits: SpanLimits | None = None, end_first: bool = False) -> list[Any]:
+def _ended_pair(
+    values: dict[str, Any], limits: SpanLimits | None = None, end_first: bool = False
+) -> list[Any]:
     """Two spans given ``values``, one each way, ended; their exported forms."""
     provider = TracerProvider(span_limits=limits)
     exporter = InMemorySpanExporter()
