@@ -4,6 +4,7 @@ classes (``instrument``) or to one client instance (``wrap_*``), and undone clea
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,11 +55,14 @@ class Patch:
         make = async_wrapper if self.is_async else sync_wrapper
         traced = make(get_tracer, self.describe, self.finish)
         is_async, peers = self.is_async, SUPPRESSIBLE_PEERS.get(self.module.partition(".")[0], ())
+        # A peer can be instrumenting only once its module is imported: most calls see none of them
+        # imported, found in C (a look-up per peer module) rather than by a Python call.
+        peer_modules = frozenset(module for module, _ in peers)
 
         def once(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             if over_another:
                 wrapped = step_over(wrapped)
-            if peers and suppressible_peer_active(peers):
+            if not sys.modules.keys().isdisjoint(peer_modules) and suppressible_peer_active(peers):
                 wrapped = suppressing(wrapped, is_async)
             return traced(wrapped, instance, args, kwargs)
 

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from sentrial import semconv as sc
 from sentrial._guard import failed
 from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
 from sentrial.instrumentation import _metrics
+from sentrial.instrumentation._span_attributes import set_span_attributes
 from sentrial.tracing import current_route
 from sentrial_otel_exporter import pricing
 
@@ -34,6 +35,7 @@ _capture_override: bool | None = None
 _capture_from_env: bool | None = None
 # True in the context of a traced LLM call, so that a second layer (wrap + instrument) adds no span.
 _IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
+_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
 def set_capture_content(enabled: bool | None) -> None:
@@ -101,11 +103,6 @@ def _json_attribute(messages: list[dict[str, Any]] | str) -> str:
     return fit_json(messages) if type(messages) is str else to_json(messages)
 
 
-def _fits(messages: Any) -> bool:
-    """Whether ``messages`` is JSON text to record as it is (most describers write it directly)."""
-    return type(messages) is str and len(messages) <= DEFAULT_MAX_CHARS
-
-
 def _http_status(error: BaseException) -> str | None:
     """The HTTP status a provider's exception carries (``status_code``, or Google's int ``code``)."""
     for name in ("status_code", "code"):
@@ -145,23 +142,23 @@ class LlmCall:
         self._capture = capture_content()  # read once: the setting holds for the whole call
         if self._capture:
             messages, instructions = request.input_messages, request.system_instructions
+            # Most describers give JSON text that fits, kept as it is (tested inline: every call).
             if messages is not None:
-                attributes[sc.GEN_AI_INPUT_MESSAGES] = (
-                    messages if _fits(messages) else _json_attribute(messages)
-                )
+                fits = type(messages) is str and len(messages) <= DEFAULT_MAX_CHARS
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = messages if fits else _json_attribute(messages)
             if instructions:
-                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = (
-                    instructions if _fits(instructions) else _json_attribute(instructions)
-                )
+                fits = type(instructions) is str and len(instructions) <= DEFAULT_MAX_CHARS
+                text = instructions if fits else _json_attribute(instructions)
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = text
         # The id of the session the call belongs to, which the router would set right after the
         # start: given at the start, it costs one attribute less to set on a running span.
         route = current_route(context)
         if route is not None:
             attributes[sc.SESSION_ID] = route.session_id
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        self.span = tracer.start_span(
-            name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_time
-        )
+        # By position (name, context, kind, attributes, links, start_time), as the Tracer API orders
+        # them: keywords cost more on every call.
+        self.span = tracer.start_span(name, context, SpanKind.CLIENT, attributes, (), start_time)
         self._started = time.monotonic()
         self._first_chunk_at: float | None = None
         # The claim to end the span (a stream may end in the caller's thread and in the collector's
@@ -227,7 +224,7 @@ class LlmCall:
         """Put the outcome on the span, in one ``set_attributes``; returns the attributes put there."""
         try:
             values = self._result_attributes(result)
-            self.span.set_attributes(values)
+            set_span_attributes(self.span, values)
             return values
         except Exception:
             failed("result-attributes", "could not record an LLM result")
@@ -262,7 +259,8 @@ class LlmCall:
             values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         messages = result.output_messages
         if messages is not None and self._capture:
-            values[sc.GEN_AI_OUTPUT_MESSAGES] = messages if _fits(messages) else _json_attribute(messages)
+            fits = type(messages) is str and len(messages) <= DEFAULT_MAX_CHARS
+            values[sc.GEN_AI_OUTPUT_MESSAGES] = messages if fits else _json_attribute(messages)
         cost = self.cost(result)
         if cost is not None:
             values[sc.COST_USD] = cost
@@ -298,7 +296,11 @@ class LlmCall:
 def call_context(call: LlmCall, context: otel_context.Context | None = None) -> otel_context.Context:
     """``context`` (default: the current one) with the call's span current in it, marked as inside a
     traced LLM call (so no layer below adds a span of its own)."""
-    return otel_context.set_value(_IN_LLM_CALL_KEY, True, trace.set_span_in_context(call.span, context))
+    # As set_span_in_context and set_value would, in one copy of the context rather than two.
+    values = (otel_context.get_current() if context is None else context).copy()
+    values[_SPAN_KEY] = call.span
+    values[_IN_LLM_CALL_KEY] = True
+    return otel_context.Context(values)
 
 
 def enter_call(call: LlmCall) -> Token[otel_context.Context]:
@@ -321,11 +323,13 @@ def should_trace(context: otel_context.Context | None = None) -> bool:
     ``context``, default: the current one)."""
     if context is None:
         context = otel_context.get_current()
-    if context.get(_IN_LLM_CALL_KEY) or context.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+    if context.get(_IN_LLM_CALL_KEY) or context.get(_SUPPRESS_KEY):
         return False
     # Another GenAI instrumentation already made a client span for this very call: one span is enough.
-    # (A framework's agent or tool span, e.g. AutoGen's invoke_agent, is no such span.)
-    current = trace.get_current_span(context)
+    # (A framework's agent or tool span, e.g. AutoGen's invoke_agent, is no such span.) The current
+    # span is read from the context as get_current_span does, without its calls: this runs on every
+    # call, and no span (None) or a non-recording one has no kind either.
+    current = context.get(_SPAN_KEY)
     if getattr(current, "kind", None) != SpanKind.CLIENT:
         return True
     attributes = getattr(current, "attributes", None) or {}

@@ -157,13 +157,20 @@ def chat_result(completion: Any) -> LlmResult:
         if finish_reason:
             finish_reasons.append(str(finish_reason))
     model, response_id = getattr(completion, "model", None), getattr(completion, "id", None)
-    result = LlmResult(
-        response_model=model if type(model) is str else given_text(model),
-        response_id=response_id if type(response_id) is str else given_text(response_id),
-        finish_reasons=finish_reasons,
-        output_messages=json_array(messages) if choices else None,
+    usage = getattr(completion, "usage", None)
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    return LlmResult(  # by position, in the fields' order: keywords cost more on every call
+        model if type(model) is str else given_text(model),
+        response_id if type(response_id) is str else given_text(response_id),
+        finish_reasons,
+        as_integer(getattr(usage, "prompt_tokens", None)),
+        as_integer(getattr(usage, "completion_tokens", None)),
+        as_integer(getattr(prompt_details, "cached_tokens", None)),
+        as_integer(getattr(prompt_details, "cache_write_tokens", None)),
+        as_integer(getattr(completion_details, "reasoning_tokens", None)),
+        json_array(messages) if choices else None,
     )
-    return _add_chat_usage(result, getattr(completion, "usage", None))
 
 
 class _ChoiceState:

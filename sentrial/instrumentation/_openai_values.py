@@ -53,7 +53,10 @@ def provider_of(instance: Any) -> str:
 
 def request_parameters(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     """The given parameters among ``names`` (a parameter's name to its attribute) under their attributes."""
-    # A call passes a few of the many parameters: walk what it passed, not every known name.
+    # A call passes a few of the many parameters, often none of them (found by one set intersection,
+    # in C): then what it passed is walked, in its order, not every known name.
+    if not names.keys() & kwargs.keys():
+        return {}
     return {names[name]: value for name, value in kwargs.items() if name in names and given(value)}
 
 

@@ -111,12 +111,13 @@ def _answer_body(result: Any) -> Any:
 
 def finish_chat(call: LlmCall, result: Any) -> Any:
     """End a chat call's span (or hand it to its stream); returns the result unchanged."""
+    body = result  # most results: a response model of a class seen before
     if call.request.stream or type(result) not in _model_classes:
         if _read_later(call, result):
             return follow_late_response(call, result, finish_chat)
         if call.request.stream:
             return traced_stream(call, result, ChatStreamAccumulator())
-    body = _answer_body(result)
+        body = _answer_body(result)
     answer = chat_result(body)
     answer.attributes = response_details(body)
     call.succeed(answer)
@@ -141,14 +142,14 @@ def _chat_request(
     """A chat call's request, the same for both chat APIs (``api_type``) once each has read its own
     arguments."""
     provider, constant = _client_parameters(instance, api_type)
-    return LlmRequest(
-        provider=provider,
-        operation=sc.OPERATION_CHAT,
-        model=given_text(kwargs.get("model")),
-        parameters={**parameters, **constant} if parameters else constant,
-        input_messages=messages,
-        system_instructions=system,
-        stream=kwargs.get("stream") is True,
+    return LlmRequest(  # by position, in the fields' order: keywords cost more on every call
+        provider,
+        sc.OPERATION_CHAT,
+        model if type(model := kwargs.get("model")) is str else given_text(model),
+        {**parameters, **constant} if parameters else constant,
+        messages,
+        system,
+        kwargs.get("stream") is True,
     )
 
 
