@@ -114,7 +114,11 @@ class SessionRegistry:
         else:
             span = open_session.span
             open_session.route.open = False
-        span.set_attributes(attributes)
+        if len(attributes) > 3:
+            span.set_attributes(attributes)
+        else:  # the common completion (success and the output): cheaper one by one, same attributes
+            for key, value in attributes.items():
+                span.set_attribute(key, value)
         if not attributes[semconv.SUCCESS]:
             failure = open_session.error_type if open_session is not None else None
             span.set_attribute(semconv.ERROR_TYPE_ATTRIBUTE, failure or semconv.OTHER)
