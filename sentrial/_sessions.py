@@ -23,7 +23,7 @@ from sentrial import semconv
 from sentrial._values import to_json
 from sentrial.context import current_run
 from sentrial.delivery import Delivery
-from sentrial.tracing import SessionRoute, current_route, for_events, with_route
+from sentrial.tracing import SessionRoute, current_route, for_events, for_opening, with_route
 
 if TYPE_CHECKING:
     from sentrial._interaction import Interaction
@@ -78,14 +78,14 @@ class SessionRegistry:
         parent = self.open.get(parent_session_id) if parent_session_id else None
         parent_context = parent.context if parent is not None else None
         route = SessionRoute(session_id, self._delivery)
-        start_context = with_route(route, parent_context)
+        routed = with_route(route, parent_context)
         span = self._tracer.start_span(
-            semconv.session_span_name(agent_name), context=start_context, attributes=attributes
+            semconv.session_span_name(agent_name), context=for_opening(route, routed), attributes=attributes
         )
         if self._warn_unsampled and not span.is_recording():
             self._warn_unsampled = False
             _warn_sampled_out(session_id)
-        context = trace.set_span_in_context(span, start_context)  # the route is in already
+        context = trace.set_span_in_context(span, routed)
         opened = OpenSession(
             span,
             route,
@@ -114,7 +114,11 @@ class SessionRegistry:
         else:
             span = open_session.span
             open_session.route.open = False
-        span.set_attributes(attributes)
+        if len(attributes) > 3:
+            span.set_attributes(attributes)
+        else:  # the common completion (success and the output): cheaper one by one, same attributes
+            for key, value in attributes.items():
+                span.set_attribute(key, value)
         if not attributes[semconv.SUCCESS]:
             failure = open_session.error_type if open_session is not None else None
             span.set_attribute(semconv.ERROR_TYPE_ATTRIBUTE, failure or semconv.OTHER)

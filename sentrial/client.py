@@ -228,8 +228,8 @@ class SentrialClient(EventCalls):
             agent_name=agent_name,
             user_id=check.text("user_id", user_id, required=True) or "",
             parent_session_id=parent_session_id,
-            convo_id=check.text("convo_id", convo_id),
-            metadata=check.mapping("metadata", metadata, optional=True),
+            convo_id=None if convo_id is None else check.text("convo_id", convo_id),
+            metadata=None if metadata is None else check.mapping("metadata", metadata),
         )
         self._registry.start(session_id, agent_name, attributes, parent_session_id)
         return session_id
@@ -337,8 +337,8 @@ class SentrialClient(EventCalls):
             agent_name=event,
             user_id=user_id,
             parent_session_id=parent_id,
-            convo_id=check.text("convo_id", convo_id),
-            metadata=check.mapping("metadata", metadata, optional=True),
+            convo_id=None if convo_id is None else check.text("convo_id", convo_id),
+            metadata=None if metadata is None else check.mapping("metadata", metadata),
             provider=provider,
         )
         attributes[semconv.EVENT_ID] = event_id

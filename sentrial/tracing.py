@@ -87,6 +87,13 @@ def for_events(delivery: Delivery, ctx: otel_context.Context) -> otel_context.Co
     return otel_context.set_value(_EVENTS_KEY, delivery, ctx)
 
 
+def for_opening(route: SessionRoute, ctx: otel_context.Context) -> otel_context.Context:
+    """The context in which Sentrial starts the span of a session of its own, ``ctx`` being the one
+    in which ``route`` is current: the router then knows the span's session and delivery without
+    looking. Only that span starts in it: the session's own spans start in ``ctx`` with the span."""
+    return otel_context.set_value(_EVENTS_KEY, route, ctx)
+
+
 def _inside_llm_call(parent_context: otel_context.Context | None) -> bool:
     """True when the parent span is itself an LLM call: a provider SDK's own span inside ours (or a
     second instrumentation's) describes the same call and must not be counted twice."""
@@ -117,7 +124,11 @@ class SessionRouter(SpanProcessor):
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if parent_context is not None:
             events_delivery: Any = parent_context.get(_EVENTS_KEY)  # a Context is a dict
-            if events_delivery is not None:  # a tracked event (see for_events): nothing to decide
+            if type(events_delivery) is SessionRoute:  # a session Sentrial opens (see for_opening)
+                if not events_delivery.delivery.closed:  # else routed as any span (to the default)
+                    self._session_opened(span, events_delivery.delivery)
+                    return
+            elif events_delivery is not None:  # a tracked event (see for_events): nothing to decide
                 ids = span._context
                 self._event_owner[id(ids)] = (ids, events_delivery)
                 return
@@ -153,6 +164,15 @@ class SessionRouter(SpanProcessor):
         self._owner[ids.span_id] = delivery
         if kind == semconv.KIND_SESSION:
             delivery.session_started(span)
+
+    def _session_opened(self, span: Span, delivery: Delivery) -> None:
+        """on_start for the span of a session Sentrial opens: its kind and its delivery are known."""
+        ids = span.context
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            self._traces.root_started(span, ids)
+        self._owner[ids.span_id] = delivery
+        delivery.session_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         event = self._event_owner.pop(id(span._context), None)
