@@ -255,6 +255,7 @@ class Delivery:
         self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
         self._hold_began: float | None = None  # when the batch worker began holding for a pause
         self._pause_confirmed_at = -1  # the span number at the app's latest confirmed pause
+        self._last_look = (0.0, -1)  # the batch worker's latest look: when, and the span number then
 
     @property
     def dropped(self) -> int:
@@ -317,34 +318,39 @@ class Delivery:
         so a steady stream still goes out.
         Runs on the batch worker only (a flush exports on its own thread, and never holds).
         """
+        # The worker calls this for every span it exports: the common cases answer without a look.
+        # A confirmed pause lasts until the next span (the worker exports span after span in it).
+        if self._flushing or self.closed or self._last_number == self._pause_confirmed_at:
+            return
+        if self._hold_began is not None:  # the last hold gave up on a burst that still runs
+            if time.monotonic() - self._last_handed_on < _QUIET_S:
+                return
+            self._hold_began = None  # the app paused since: its next burst is held again
         wait = _QUIET_S
-        looked, seen = 0.0, self._last_number
-        quiet_at = None  # the span number at a look that found the app quiet, to be confirmed
+        # A look of the previous call counts if it was recent: an app tracking every few
+        # milliseconds is then seen pacing without another wait per span.
+        looked, seen = self._last_look
+        if time.monotonic() - looked > _LONGEST_LOOK_S:
+            looked = 0.0  # too long ago: a burst may have begun since, unseen
         while True:
             now = time.monotonic()
-            # Paused now, or pausing between its spans all along the last wait (an app tracking
-            # every few milliseconds, which a look may always find just after a span).
             handed = self._last_number - seen
-            paced = bool(looked) and handed * _QUIET_S <= now - looked
+            # Paused: no span, or spans at least _QUIET_S apart, all along a wait since the last
+            # look that let the app run. A look alone that finds the app quiet does not do: the app
+            # may only have been off the CPU (another process's turn, a garbage collection) while
+            # this worker waited for the GIL, and be in the middle of its burst.
+            paused = bool(looked) and handed * _QUIET_S <= now - looked
             looked, seen = now, self._last_number
-            # A quiet look counts once a second one, after a wait that let the app run, finds no span
-            # in between: the app may only have been off the CPU (another process's turn, a garbage
-            # collection) while this worker waited for the GIL, and be in the middle of its burst.
-            # A confirmed pause lasts until the next span (the worker exports span after span).
-            quiet = now - self._last_handed_on >= _QUIET_S
-            confirmed = quiet and (quiet_at == seen or self._pause_confirmed_at == seen)
-            quiet_at = seen if quiet else None
-            if confirmed:
+            self._last_look = looked, seen
+            if paused and not handed:
                 self._pause_confirmed_at = seen
-            paused = paced or confirmed
             # A queue half full ends the hold too: holding must never be what makes it overflow.
             # Nor does it hold before it measured a span: the byte budget may allow only a few.
-            unmeasured = self._bytes_per_span is None
             if (
                 self._flushing
                 or self.closed
                 or paused
-                or unmeasured
+                or self._bytes_per_span is None
                 or self._waiting() * 2 >= self._span_limit
             ):
                 self._hold_began = None
@@ -354,6 +360,7 @@ class Delivery:
             give_up = self._hold_began + _MAX_HOLD_S
             if now >= give_up:
                 return
+            quiet = now - self._last_handed_on >= _QUIET_S  # then one more look confirms it
             self._hurry.wait(min(_QUIET_S if quiet else wait, give_up - now))
             wait = min(wait * 2, _LONGEST_LOOK_S)
 
@@ -363,7 +370,7 @@ class Delivery:
             self._taken += len(spans)
         if not spans:
             return
-        size = sum(_span_bytes(span) for span in spans) / len(spans)
+        size = sum(map(_span_bytes, spans)) / len(spans)
         known = self._bytes_per_span
         # Up at once with larger spans, down slowly: a few small spans must not let in a flood of large.
         self._bytes_per_span = size if known is None or size > known else 0.9 * known + 0.1 * size
@@ -476,7 +483,8 @@ def _span_bytes(span: ReadableSpan) -> int:
     for value in attributes_of(span).values():
         if isinstance(value, str):
             size += len(value)
-    for event in span.events:
+    # The events read without the property, which copies them into a new tuple on every read.
+    for event in getattr(span, "_events", None) or ():
         for value in (event.attributes or {}).values():
             if isinstance(value, str):
                 size += len(value)
