@@ -330,10 +330,10 @@ class Delivery:
         # A look of the previous call counts if it was recent: an app tracking every few
         # milliseconds is then seen pacing without another wait per span.
         looked, seen = self._last_look
-        if time.monotonic() - looked > _LONGEST_LOOK_S:
+        now = time.monotonic()
+        if now - looked > _LONGEST_LOOK_S:
             looked = 0.0  # too long ago: a burst may have begun since, unseen
         while True:
-            now = time.monotonic()
             handed = self._last_number - seen
             # Paused: no span, or spans at least _QUIET_S apart, all along a wait since the last
             # look that let the app run. A look alone that finds the app quiet does not do: the app
@@ -363,6 +363,7 @@ class Delivery:
             quiet = now - self._last_handed_on >= _QUIET_S  # then one more look confirms it
             self._hurry.wait(min(_QUIET_S if quiet else wait, give_up - now))
             wait = min(wait * 2, _LONGEST_LOOK_S)
+            now = time.monotonic()
 
     def left_queue(self, spans: Sequence[ReadableSpan]) -> None:
         """Note that the fan-out took ``spans`` off the queue, and learn how large spans are."""
