@@ -7,10 +7,10 @@ runs once per span, off the app thread, and nothing unredacted leaves through Se
 
 What waits is bounded in spans and in bytes (``max_queue_bytes``). The exporter counts the bytes
 of its requests exactly. The spans waiting in the batch queue are not all measured on the app
-thread (that would cost every tracked event): the worker measures the spans it takes, the app
-thread one span in ``_SAMPLE_EVERY`` (so that a jump in size is seen before the worker takes a
-batch), and from their size and the room the exporter's requests leave in the byte budget the
-delivery sets how many spans may wait.
+thread (that would cost every tracked event): the worker measures one span in ``_MEASURE_EVERY``
+of those it takes, the app thread one in ``_SAMPLE_EVERY`` (so that a jump in size is seen before
+the worker takes a batch), and from their size and the room the exporter's requests leave in the
+byte budget the delivery sets how many spans may wait.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ _LONGEST_LOOK_S = 0.016  # the longest the worker waits between two looks at a r
 # What a span holds besides the text of its attributes (the span object, ids, numbers), roughly.
 _SPAN_OVERHEAD_BYTES = 1024
 _SAMPLE_EVERY = 64  # a power of two: the app thread tests it with a mask
+_MEASURE_EVERY = 8  # the batch worker measures one span in this many of those it takes
 _QUEUE_FULL = "queue full"
 _OVER_BYTE_BUDGET = "byte budget"
 _SAMPLED = TraceFlags.SAMPLED
@@ -368,10 +369,19 @@ class Delivery:
     def left_queue(self, spans: Sequence[ReadableSpan]) -> None:
         """Note that the fan-out took ``spans`` off the queue, and learn how large spans are."""
         with self._lock:
+            before = self._taken
             self._taken += len(spans)
         if not spans:
             return
-        size = sum(map(_span_bytes, spans)) / len(spans)
+        # Measuring is a Python loop over a span's attributes (about 16k instructions for an LLM
+        # span): one span in _MEASURE_EVERY is measured here, besides the app thread's samples.
+        first = -before % _MEASURE_EVERY
+        if first >= len(spans):
+            if self._bytes_per_span is not None:
+                return
+            first = 0  # nothing measured yet: the hold and the span bound wait for a size
+        measured = spans[first::_MEASURE_EVERY]
+        size = sum(map(_span_bytes, measured)) / len(measured)
         known = self._bytes_per_span
         # Up at once with larger spans, down slowly: a few small spans must not let in a flood of large.
         self._bytes_per_span = size if known is None or size > known else 0.9 * known + 0.1 * size
