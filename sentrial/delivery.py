@@ -7,10 +7,10 @@ runs once per span, off the app thread, and nothing unredacted leaves through Se
 
 What waits is bounded in spans and in bytes (``max_queue_bytes``). The exporter counts the bytes
 of its requests exactly. The spans waiting in the batch queue are not all measured on the app
-thread (that would cost every tracked event): the worker measures the spans it takes, the app
-thread one span in ``_SAMPLE_EVERY`` (so that a jump in size is seen before the worker takes a
-batch), and from their size and the room the exporter's requests leave in the byte budget the
-delivery sets how many spans may wait.
+thread (that would cost every tracked event): the worker measures one span in ``_MEASURE_EVERY``
+of those it takes, the app thread one in ``_SAMPLE_EVERY`` (so that a jump in size is seen before
+the worker takes a batch), and from their size and the room the exporter's requests leave in the
+byte budget the delivery sets how many spans may wait.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ _LONGEST_LOOK_S = 0.016  # the longest the worker waits between two looks at a r
 # What a span holds besides the text of its attributes (the span object, ids, numbers), roughly.
 _SPAN_OVERHEAD_BYTES = 1024
 _SAMPLE_EVERY = 64  # a power of two: the app thread tests it with a mask
+_MEASURE_EVERY = 8  # the batch worker measures one span in this many of those it takes
 _QUEUE_FULL = "queue full"
 _OVER_BYTE_BUDGET = "byte budget"
 _SAMPLED = TraceFlags.SAMPLED
@@ -255,6 +256,7 @@ class Delivery:
         self._hurry = threading.Event()  # set while a flush or shutdown wants the work done now
         self._hold_began: float | None = None  # when the batch worker began holding for a pause
         self._pause_confirmed_at = -1  # the span number at the app's latest confirmed pause
+        self._last_look = (0.0, -1)  # the batch worker's latest look: when, and the span number then
 
     @property
     def dropped(self) -> int:
@@ -317,34 +319,39 @@ class Delivery:
         so a steady stream still goes out.
         Runs on the batch worker only (a flush exports on its own thread, and never holds).
         """
+        # The worker calls this for every span it exports: the common cases answer without a look.
+        # A confirmed pause lasts until the next span (the worker exports span after span in it).
+        if self._flushing or self.closed or self._last_number == self._pause_confirmed_at:
+            return
+        if self._hold_began is not None:  # the last hold gave up on a burst that still runs
+            if time.monotonic() - self._last_handed_on < _QUIET_S:
+                return
+            self._hold_began = None  # the app paused since: its next burst is held again
         wait = _QUIET_S
-        looked, seen = 0.0, self._last_number
-        quiet_at = None  # the span number at a look that found the app quiet, to be confirmed
+        # A look of the previous call counts if it was recent: an app tracking every few
+        # milliseconds is then seen pacing without another wait per span.
+        looked, seen = self._last_look
+        now = time.monotonic()
+        if now - looked > _LONGEST_LOOK_S:
+            looked = 0.0  # too long ago: a burst may have begun since, unseen
         while True:
-            now = time.monotonic()
-            # Paused now, or pausing between its spans all along the last wait (an app tracking
-            # every few milliseconds, which a look may always find just after a span).
             handed = self._last_number - seen
-            paced = bool(looked) and handed * _QUIET_S <= now - looked
+            # Paused: no span, or spans at least _QUIET_S apart, all along a wait since the last
+            # look that let the app run. A look alone that finds the app quiet does not do: the app
+            # may only have been off the CPU (another process's turn, a garbage collection) while
+            # this worker waited for the GIL, and be in the middle of its burst.
+            paused = bool(looked) and handed * _QUIET_S <= now - looked
             looked, seen = now, self._last_number
-            # A quiet look counts once a second one, after a wait that let the app run, finds no span
-            # in between: the app may only have been off the CPU (another process's turn, a garbage
-            # collection) while this worker waited for the GIL, and be in the middle of its burst.
-            # A confirmed pause lasts until the next span (the worker exports span after span).
-            quiet = now - self._last_handed_on >= _QUIET_S
-            confirmed = quiet and (quiet_at == seen or self._pause_confirmed_at == seen)
-            quiet_at = seen if quiet else None
-            if confirmed:
+            self._last_look = looked, seen
+            if paused and not handed:
                 self._pause_confirmed_at = seen
-            paused = paced or confirmed
             # A queue half full ends the hold too: holding must never be what makes it overflow.
             # Nor does it hold before it measured a span: the byte budget may allow only a few.
-            unmeasured = self._bytes_per_span is None
             if (
                 self._flushing
                 or self.closed
                 or paused
-                or unmeasured
+                or self._bytes_per_span is None
                 or self._waiting() * 2 >= self._span_limit
             ):
                 self._hold_began = None
@@ -354,16 +361,27 @@ class Delivery:
             give_up = self._hold_began + _MAX_HOLD_S
             if now >= give_up:
                 return
+            quiet = now - self._last_handed_on >= _QUIET_S  # then one more look confirms it
             self._hurry.wait(min(_QUIET_S if quiet else wait, give_up - now))
             wait = min(wait * 2, _LONGEST_LOOK_S)
+            now = time.monotonic()
 
     def left_queue(self, spans: Sequence[ReadableSpan]) -> None:
         """Note that the fan-out took ``spans`` off the queue, and learn how large spans are."""
         with self._lock:
+            before = self._taken
             self._taken += len(spans)
         if not spans:
             return
-        size = sum(_span_bytes(span) for span in spans) / len(spans)
+        # Measuring is a Python loop over a span's attributes (about 16k instructions for an LLM
+        # span): one span in _MEASURE_EVERY is measured here, besides the app thread's samples.
+        first = -before % _MEASURE_EVERY
+        if first >= len(spans):
+            if self._bytes_per_span is not None:
+                return
+            first = 0  # nothing measured yet: the hold and the span bound wait for a size
+        measured = spans[first::_MEASURE_EVERY]
+        size = sum(map(_span_bytes, measured)) / len(measured)
         known = self._bytes_per_span
         # Up at once with larger spans, down slowly: a few small spans must not let in a flood of large.
         self._bytes_per_span = size if known is None or size > known else 0.9 * known + 0.1 * size
@@ -476,7 +494,8 @@ def _span_bytes(span: ReadableSpan) -> int:
     for value in attributes_of(span).values():
         if isinstance(value, str):
             size += len(value)
-    for event in span.events:
+    # The events read without the property, which copies them into a new tuple on every read.
+    for event in getattr(span, "_events", None) or ():
         for value in (event.attributes or {}).values():
             if isinstance(value, str):
                 size += len(value)
