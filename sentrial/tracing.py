@@ -30,7 +30,10 @@ from sentrial_otel_exporter.spans import attributes_of
 logger = logging.getLogger("sentrial")
 
 _SESSION_KEY = otel_context.create_key("sentrial-session")
-_EVENTS_KEY = otel_context.create_key("sentrial-events")
+# What the router knows in advance of a span Sentrial starts itself: the Delivery of a tracked event
+# (for_events) or the SessionRoute of a session's own span (for_opening). One key for both, so that
+# every other span costs the router a single look-up.
+_KNOWN_KEY = otel_context.create_key("sentrial-known")
 
 
 class SessionRoute:
@@ -84,14 +87,14 @@ def for_events(delivery: Delivery, ctx: otel_context.Context) -> otel_context.Co
     the session's span as their parent (so never start a trace) and are never LLM calls. Nothing
     else starts in this context: the event spans end at once and are never made current.
     """
-    return otel_context.set_value(_EVENTS_KEY, delivery, ctx)
+    return otel_context.set_value(_KNOWN_KEY, delivery, ctx)
 
 
 def for_opening(route: SessionRoute, ctx: otel_context.Context) -> otel_context.Context:
     """The context in which Sentrial starts the span of a session of its own, ``ctx`` being the one
     in which ``route`` is current: the router then knows the span's session and delivery without
     looking. Only that span starts in it: the session's own spans start in ``ctx`` with the span."""
-    return otel_context.set_value(_EVENTS_KEY, route, ctx)
+    return otel_context.set_value(_KNOWN_KEY, route, ctx)
 
 
 def _inside_llm_call(parent_context: otel_context.Context | None) -> bool:
@@ -123,14 +126,14 @@ class SessionRouter(SpanProcessor):
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if parent_context is not None:
-            events_delivery: Any = parent_context.get(_EVENTS_KEY)  # a Context is a dict
-            if type(events_delivery) is SessionRoute:  # a session Sentrial opens (see for_opening)
-                if not events_delivery.delivery.closed:  # else routed as any span (to the default)
-                    self._session_opened(span, events_delivery.delivery)
+            known: Any = parent_context.get(_KNOWN_KEY)  # a Context is a dict
+            if type(known) is SessionRoute:  # a session Sentrial opens (see for_opening)
+                if not known.delivery.closed:  # else routed as any span (to the default)
+                    self._session_opened(span, known.delivery)
                     return
-            elif events_delivery is not None:  # a tracked event (see for_events): nothing to decide
+            elif known is not None:  # a tracked event's delivery (see for_events): nothing to decide
                 ids = span._context
-                self._event_owner[id(ids)] = (ids, events_delivery)
+                self._event_owner[id(ids)] = (ids, known)
                 return
         ids = span.context
         attributes = attributes_of(span)
