@@ -86,24 +86,15 @@ def is_genai_span(attrs: Attributes) -> bool:
     return foreign.is_llm_span(attrs)
 
 
-def span_kind(span: ReadableSpan) -> str | None:
-    """The Sentrial kind of a span (session, tool_call, ...), None for spans Sentrial does not map."""
-    return kind_in(attributes_of(span))
-
-
 def kind_in(attrs: Attributes) -> str | None:
-    """:func:`span_kind` from the span's attributes."""
+    """The Sentrial kind (session, tool_call, ...) in a span's attributes, None for spans Sentrial
+    does not map."""
     kind = attrs.get(sc.SPAN_KIND)
     return kind if isinstance(kind, str) else None
 
 
-def session_id(span: ReadableSpan) -> str | None:
-    """The SDK's id of the session a span belongs to."""
-    return session_in(attributes_of(span))
-
-
 def session_in(attrs: Attributes) -> str | None:
-    """:func:`session_id` from the span's attributes."""
+    """The SDK's id of the session a span belongs to, from the span's attributes."""
     value = attrs.get(sc.SESSION_ID)
     return value if isinstance(value, str) and value else None
 

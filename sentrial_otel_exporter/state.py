@@ -64,7 +64,7 @@ class SessionState:
         if encoded is None:
             self._members.pop(key, None)
         else:
-            self._members[key] = encode_basestring_ascii(key).encode() + b": " + encoded
+            self._members[key] = _member(key, encoded)
             if "toolOutput" in body:  # spliced in, encoded once with the state's value
                 del body["toolOutput"]
                 call.spliced = [_OUTPUT + encoded]
@@ -107,10 +107,15 @@ class SessionState:
                 encoded = _encoded(value) if isinstance(key, str) else None
                 if encoded is None:
                     return None
-                member = members[key] = encode_basestring_ascii(key).encode() + b": " + encoded
+                member = members[key] = _member(key, encoded)
             parts.append(member)
         self._text = b"{" + b", ".join(parts) + b"}"
         return self._text
+
+
+def _member(key: str, encoded: bytes) -> bytes:
+    """A state member's JSON text, ``"key": value``, from its value's ``encoded`` JSON."""
+    return encode_basestring_ascii(key).encode() + b": " + encoded
 
 
 def _encoded(value: Any) -> bytes | None:
