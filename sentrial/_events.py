@@ -12,18 +12,17 @@ import math
 from datetime import datetime
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import semconv
 from sentrial._args import ArgumentChecker
 from sentrial._event_attributes import content, decision_attributes, error_attributes, tool_call_times
 from sentrial._guard import public_call
 from sentrial._sessions import OpenSession
+from sentrial._span_attributes import OwnSpans
 from sentrial._values import cap_text, safe_text, to_json
 from sentrial.delivery import Delivery
 from sentrial.tracing import SessionRoute, with_route
-
-_INTERNAL = SpanKind.INTERNAL  # read on every event: an enum member's lookup is a Python call
 
 
 # Twins by nature: Interaction's and the async classes' event calls take these parameters, written out.
@@ -33,6 +32,7 @@ class EventCalls:
     _fail_silently: bool
     _max_chars: int
     _tracer: Tracer
+    _own_spans: OwnSpans
     _delivery: Delivery
     _sessions: dict[str, OpenSession]  # the open sessions, by id (the client's SessionRegistry's)
     _checkers: dict[str, ArgumentChecker]
@@ -66,8 +66,7 @@ class EventCalls:
                 return None
             context = with_route(SessionRoute(session_id, self._delivery))
         attributes[semconv.SESSION_ID] = session_id
-        # By position (name, context, kind, attributes, links, start_time): cheaper than by keyword.
-        span = self._tracer.start_span(name, context, _INTERNAL, attributes, (), times[0])
+        span = self._own_spans.start(name, context, attributes, times[0])
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         if exception is not None:

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import semconv
+from sentrial._span_attributes import OwnSpans, set_span_attributes
 from sentrial._values import to_json
 from sentrial.context import current_run
 from sentrial.delivery import Delivery
@@ -64,6 +65,7 @@ class SessionRegistry:
         self.closed = False
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._tracer = tracer
+        self.own_spans = OwnSpans(tracer)  # starts the sessions' spans and their events'
         self._delivery = delivery
         self._warn_unsampled = warn_unsampled  # said once per client (see _warn_sampled_out)
 
@@ -79,9 +81,15 @@ class SessionRegistry:
         parent_context = parent.context if parent is not None else None
         route = SessionRoute(session_id, self._delivery)
         routed = with_route(route, parent_context)
-        span = self._tracer.start_span(
-            semconv.session_span_name(agent_name), context=for_opening(route, routed), attributes=attributes
-        )
+        name, opening = semconv.session_span_name(agent_name), for_opening(route, routed)
+        if self._delivery.closed:  # routed as any span (to the default client), by its attributes
+            span = self._tracer.start_span(name, opening, attributes=attributes)
+        else:
+            span = self.own_spans.start(name, opening, attributes)
+            if span.is_recording():
+                # Its opening, ahead of all its events, from the span with its attributes (the router
+                # saw it start, maybe without them).
+                self._delivery.session_started(span)  # type: ignore[arg-type]
         if self._warn_unsampled and not span.is_recording():
             self._warn_unsampled = False
             _warn_sampled_out(session_id)
@@ -114,11 +122,7 @@ class SessionRegistry:
         else:
             span = open_session.span
             open_session.route.open = False
-        if len(attributes) > 3:
-            span.set_attributes(attributes)
-        else:  # the common completion (success and the output): cheaper one by one, same attributes
-            for key, value in attributes.items():
-                span.set_attribute(key, value)
+        set_span_attributes(span, attributes)
         if not attributes[semconv.SUCCESS]:
             failure = open_session.error_type if open_session is not None else None
             span.set_attribute(semconv.ERROR_TYPE_ATTRIBUTE, failure or semconv.OTHER)

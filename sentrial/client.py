@@ -148,6 +148,7 @@ class SentrialClient(EventCalls):
             self._tracer, self._delivery, warn_unsampled=self._provider is not None
         )
         self._sessions = self._registry.open  # read on every event (see EventCalls._record)
+        self._own_spans = self._registry.own_spans
         self._distro_setup = False  # set up by opentelemetry-instrument (see api.configure)
         self._shut_down = threading.Event()  # set once shutdown() has done its work
         self._delivered_at_shutdown = False

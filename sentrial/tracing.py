@@ -33,7 +33,7 @@ _SESSION_KEY = otel_context.create_key("sentrial-session")
 # What the router knows in advance of a span Sentrial starts itself: the Delivery of a tracked event
 # (for_events) or the SessionRoute of a session's own span (for_opening). One key for both, so that
 # every other span costs the router a single look-up.
-_KNOWN_KEY = otel_context.create_key("sentrial-known")
+KNOWN_KEY = otel_context.create_key("sentrial-known")
 
 
 class SessionRoute:
@@ -87,14 +87,14 @@ def for_events(delivery: Delivery, ctx: otel_context.Context) -> otel_context.Co
     the session's span as their parent (so never start a trace) and are never LLM calls. Nothing
     else starts in this context: the event spans end at once and are never made current.
     """
-    return otel_context.set_value(_KNOWN_KEY, delivery, ctx)
+    return otel_context.set_value(KNOWN_KEY, delivery, ctx)
 
 
 def for_opening(route: SessionRoute, ctx: otel_context.Context) -> otel_context.Context:
     """The context in which Sentrial starts the span of a session of its own, ``ctx`` being the one
     in which ``route`` is current: the router then knows the span's session and delivery without
     looking. Only that span starts in it: the session's own spans start in ``ctx`` with the span."""
-    return otel_context.set_value(_KNOWN_KEY, route, ctx)
+    return otel_context.set_value(KNOWN_KEY, route, ctx)
 
 
 def _inside_llm_call(parent_context: otel_context.Context | None) -> bool:
@@ -126,7 +126,7 @@ class SessionRouter(SpanProcessor):
     # on_start/on_end run for every span of the process: the common cases are kept to a few lookups.
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if parent_context is not None:
-            known: Any = parent_context.get(_KNOWN_KEY)  # a Context is a dict
+            known: Any = parent_context.get(KNOWN_KEY)  # a Context is a dict
             if type(known) is SessionRoute:  # a session Sentrial opens (see for_opening)
                 if not known.delivery.closed:  # else routed as any span (to the default)
                     self._session_opened(span, known.delivery)
@@ -169,13 +169,13 @@ class SessionRouter(SpanProcessor):
             delivery.session_started(span)
 
     def _session_opened(self, span: Span, delivery: Delivery) -> None:
-        """on_start for the span of a session Sentrial opens: its kind and its delivery are known."""
+        """on_start for the span of a session Sentrial opens: its kind and its delivery are known,
+        and the registry that opens it hands its opening on (see ``SessionRegistry.start``)."""
         ids = span.context
         parent = span.parent
         if parent is None or parent.is_remote:
             self._traces.root_started(span, ids)
         self._owner[ids.span_id] = delivery
-        delivery.session_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         event = self._event_owner.pop(id(span._context), None)

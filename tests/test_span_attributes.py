@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from sentrial.instrumentation._span_attributes import set_span_attributes
+from sentrial._span_attributes import set_span_attributes
 
 PLAIN = {
     "gen_ai.response.model": "gpt-4o",

@@ -22,9 +22,9 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 from sentrial import semconv as sc
 from sentrial._guard import failed
+from sentrial._span_attributes import set_span_attributes
 from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
 from sentrial.instrumentation import _metrics
-from sentrial.instrumentation._span_attributes import set_span_attributes
 from sentrial.tracing import current_route
 from sentrial_otel_exporter import pricing
 
