@@ -24,7 +24,7 @@ from sentrial._span_attributes import OwnSpans, set_span_attributes
 from sentrial._values import to_json
 from sentrial.context import current_run
 from sentrial.delivery import Delivery
-from sentrial.tracing import SessionRoute, current_route, for_events, for_opening, with_route
+from sentrial.tracing import SessionRoute, current_route, for_events, for_own_span, with_route
 
 if TYPE_CHECKING:
     from sentrial._interaction import Interaction
@@ -81,7 +81,7 @@ class SessionRegistry:
         parent_context = parent.context if parent is not None else None
         route = SessionRoute(session_id, self._delivery)
         routed = with_route(route, parent_context)
-        name, opening = semconv.session_span_name(agent_name), for_opening(route, routed)
+        name, opening = semconv.session_span_name(agent_name), for_own_span(route, routed)
         if self._delivery.closed:  # routed as any span (to the default client), by its attributes
             span = self._tracer.start_span(name, opening, attributes=attributes)
         else:

@@ -140,14 +140,30 @@ class OwnSpans:
         context: otel_context.Context | None,
         attributes: dict[str, Any],
         start_time: int | None = None,
+        kind: SpanKind = _INTERNAL,
     ) -> Span:
-        """``tracer.start_span(name, context, INTERNAL, attributes, start_time=start_time)``, cheaper
-        when ``context`` is one in which the router knows the span without its attributes (see
-        :func:`~sentrial.tracing.for_events` and :func:`~sentrial.tracing.for_opening`).
+        """``tracer.start_span(name, context, kind, attributes, start_time=start_time)``, cheaper when
+        ``context`` is one in which the router knows the span without its attributes (see
+        :func:`~sentrial.tracing.for_events` and :func:`~sentrial.tracing.for_own_span`).
 
         ``attributes`` keys are non-empty ``str``s."""
+        # By position (name, context, kind, attributes, links, start_time): cheaper than by keyword.
         if context is not None and context.get(KNOWN_KEY) is not None and self.unwatched():
-            span = self._tracer.start_span(name, context, _INTERNAL, None, (), start_time)
+            span = self._tracer.start_span(name, context, kind, None, (), start_time)
             set_span_attributes(span, attributes)
             return span
-        return self._tracer.start_span(name, context, _INTERNAL, attributes, (), start_time)
+        return self._tracer.start_span(name, context, kind, attributes, (), start_time)
+
+
+_by_tracer: dict[int, OwnSpans] = {}
+_MOST_TRACERS = 64  # past this many, forget them all (tracers made per call would pile up)
+
+
+def own_spans(tracer: Tracer) -> OwnSpans:
+    """The :class:`OwnSpans` of ``tracer`` (one per tracer object, made at its first use)."""
+    found = _by_tracer.get(id(tracer))
+    if found is None or found._tracer is not tracer:
+        if len(_by_tracer) >= _MOST_TRACERS:
+            _by_tracer.clear()
+        found = _by_tracer[id(tracer)] = OwnSpans(tracer)
+    return found

@@ -31,8 +31,9 @@ logger = logging.getLogger("sentrial")
 
 _SESSION_KEY = otel_context.create_key("sentrial-session")
 # What the router knows in advance of a span Sentrial starts itself: the Delivery of a tracked event
-# (for_events) or the SessionRoute of a session's own span (for_opening). One key for both, so that
-# every other span costs the router a single look-up.
+# (for_events), or the SessionRoute of a span that belongs to that session, a session's own span or
+# an LLM call inside one (for_own_span). One key for all, so that every other span costs the router
+# a single look-up.
 KNOWN_KEY = otel_context.create_key("sentrial-known")
 
 
@@ -90,10 +91,12 @@ def for_events(delivery: Delivery, ctx: otel_context.Context) -> otel_context.Co
     return otel_context.set_value(KNOWN_KEY, delivery, ctx)
 
 
-def for_opening(route: SessionRoute, ctx: otel_context.Context) -> otel_context.Context:
-    """The context in which Sentrial starts the span of a session of its own, ``ctx`` being the one
-    in which ``route`` is current: the router then knows the span's session and delivery without
-    looking. Only that span starts in it: the session's own spans start in ``ctx`` with the span."""
+def for_own_span(route: SessionRoute, ctx: otel_context.Context) -> otel_context.Context:
+    """The context in which Sentrial starts a span of its own that belongs to ``route``'s session (the
+    session's span, in the context where ``route`` is current; an LLM call's, inside the session):
+    the router then knows its session and delivery without looking at it. Only that span starts in
+    it: the spans inside it start in ``ctx`` with the span.
+    """
     return otel_context.set_value(KNOWN_KEY, route, ctx)
 
 
@@ -127,9 +130,9 @@ class SessionRouter(SpanProcessor):
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if parent_context is not None:
             known: Any = parent_context.get(KNOWN_KEY)  # a Context is a dict
-            if type(known) is SessionRoute:  # a session Sentrial opens (see for_opening)
+            if type(known) is SessionRoute:  # a span of a session, Sentrial's own (see for_own_span)
                 if not known.delivery.closed:  # else routed as any span (to the default)
-                    self._session_opened(span, known.delivery)
+                    self._own_span_started(span, known.delivery)
                     return
             elif known is not None:  # a tracked event's delivery (see for_events): nothing to decide
                 ids = span._context
@@ -168,9 +171,10 @@ class SessionRouter(SpanProcessor):
         if kind == semconv.KIND_SESSION:
             delivery.session_started(span)
 
-    def _session_opened(self, span: Span, delivery: Delivery) -> None:
-        """on_start for the span of a session Sentrial opens: its kind and its delivery are known,
-        and the registry that opens it hands its opening on (see ``SessionRegistry.start``)."""
+    def _own_span_started(self, span: Span, delivery: Delivery) -> None:
+        """on_start for a span of a session that Sentrial starts itself (see :func:`for_own_span`): it
+        is for Sentrial, and its delivery is known. A session's span is handed on as it opens by the
+        registry that opens it (see ``SessionRegistry.start``)."""
         ids = span.context
         parent = span.parent
         if parent is None or parent.is_remote:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import opentelemetry.attributes
 import pytest
+from fake_openai import FakeOpenAI
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
@@ -23,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import (
 import sentrial
 from sentrial import semconv
 from sentrial._span_attributes import _ignores_attributes
+from sentrial.instrumentation.openai import OpenAIInstrumentor
 from sentrial.server import LocalServer
 
 OTHER_IDS = {semconv.SESSION_ID}
@@ -124,11 +128,8 @@ def test_a_processor_added_later_sees_the_attributes_as_spans_start(local_server
     assert reader.kinds == KINDS
 
 
-def test_unwatched_spans_skip_the_cleaning(
-    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The point: on a provider nothing else watches, a whole interaction costs no attribute cleaning."""
-    client = _client(local_server, TracerProvider(), InMemorySpanExporter())
+def _counting_cleanings(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """From now on, every value OpenTelemetry's attribute cleaning is given, in a list."""
     cleaned: list[Any] = []
     real = opentelemetry.attributes._clean_attribute_value
 
@@ -137,6 +138,15 @@ def test_unwatched_spans_skip_the_cleaning(
         return real(value, max_length)
 
     monkeypatch.setattr(opentelemetry.attributes, "_clean_attribute_value", counted)
+    return cleaned
+
+
+def test_unwatched_spans_skip_the_cleaning(
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point: on a provider nothing else watches, a whole interaction costs no attribute cleaning."""
+    client = _client(local_server, TracerProvider(), InMemorySpanExporter())
+    cleaned = _counting_cleanings(monkeypatch)
     session_id = _one_interaction(client)
     client.shutdown()
     assert cleaned == []
@@ -145,6 +155,48 @@ def test_unwatched_spans_skip_the_cleaning(
         "tool_call",
         "llm_decision",
     ]
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["unwatched", "watched"])
+def test_an_llm_call_in_an_interaction_starts_as_a_span_of_its_session(
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch, watched: bool
+) -> None:
+    """The OpenAI SDK's call, traced, over HTTP to a fake endpoint, inside an interaction: its span
+    belongs to the session from its start, and is seen at its start with its attributes if watched."""
+    provider, exporter, reader = TracerProvider(), InMemorySpanExporter(), _ReadsOnStart()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    if watched:
+        provider.add_span_processor(reader)
+    instrumentor = OpenAIInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = sentrial.SentrialClient(api_key="k", api_url=local_server.url, tracer_provider=provider)
+        with FakeOpenAI() as fake, openai.OpenAI(base_url=fake.url, api_key="key", max_retries=0) as llm:
+            interaction = client.begin(user_id="u", event="llm")
+            cleaned = _counting_cleanings(monkeypatch)
+            llm.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi?"}])
+            monkeypatch.undo()
+            interaction.finish(output="done")
+        assert client.flush(timeout=10)
+        client.shutdown()
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    (span,) = [each for each in exporter.get_finished_spans() if each.name == "chat gpt-4o"]
+    values = dict(span.attributes or {})
+    assert values[semconv.SPAN_KIND] == semconv.KIND_LLM
+    assert values[semconv.SESSION_ID] == interaction.session_id
+    assert values[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o" and semconv.GEN_AI_INPUT_MESSAGES in values
+    session = local_server.session(str(interaction.session_id))
+    assert session is not None and len(session["events"]) == 1  # the call, as the API takes it (a tool call)
+    assert session["events"][0]["toolName"].startswith("llm:")
+    if watched:
+        assert reader.kinds == [semconv.KIND_SESSION, semconv.KIND_LLM]
+        assert cleaned  # its start attributes, through start_span
+    else:
+        assert cleaned == []
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,10 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 from sentrial import semconv as sc
 from sentrial._guard import failed
-from sentrial._span_attributes import set_span_attributes
+from sentrial._span_attributes import own_spans, set_span_attributes
 from sentrial._values import DEFAULT_MAX_CHARS, fit_json, to_json
 from sentrial.instrumentation import _metrics
-from sentrial.tracing import current_route
+from sentrial.tracing import current_route, for_own_span
 from sentrial_otel_exporter import pricing
 
 ENV_CAPTURE_CONTENT = "SENTRIAL_CAPTURE_CONTENT"
@@ -36,6 +36,7 @@ _capture_from_env: bool | None = None
 # True in the context of a traced LLM call, so that a second layer (wrap + instrument) adds no span.
 _IN_LLM_CALL_KEY = otel_context.create_key("sentrial-in-llm-call")
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_CLIENT = SpanKind.CLIENT  # read on every call: an enum member's lookup is a Python call
 
 
 def set_capture_content(enabled: bool | None) -> None:
@@ -150,15 +151,19 @@ class LlmCall:
                 fits = type(instructions) is str and len(instructions) <= DEFAULT_MAX_CHARS
                 text = instructions if fits else _json_attribute(instructions)
                 attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = text
-        # The id of the session the call belongs to, which the router would set right after the
-        # start: given at the start, it costs one attribute less to set on a running span.
+        name = f"{request.operation} {request.model}" if request.model else request.operation
         route = current_route(context)
         if route is not None:
+            # Inside a session: the span carries its id from the start, and starts as one of Sentrial's
+            # own, which the router knows without looking at its attributes (so they may skip the
+            # cleaning: see OwnSpans).
             attributes[sc.SESSION_ID] = route.session_id
-        name = f"{request.operation} {request.model}" if request.model else request.operation
-        # By position (name, context, kind, attributes, links, start_time), as the Tracer API orders
-        # them: keywords cost more on every call.
-        self.span = tracer.start_span(name, context, SpanKind.CLIENT, attributes, (), start_time)
+            start = own_spans(tracer).start
+            self.span = start(name, for_own_span(route, context), attributes, start_time, _CLIENT)
+        else:
+            # By position (name, context, kind, attributes, links, start_time), as the Tracer API
+            # orders them: keywords cost more on every call.
+            self.span = tracer.start_span(name, context, _CLIENT, attributes, (), start_time)
         self._started = time.monotonic()
         self._first_chunk_at: float | None = None
         # The claim to end the span (a stream may end in the caller's thread and in the collector's
@@ -330,7 +335,7 @@ def should_trace(context: otel_context.Context | None = None) -> bool:
     # span is read from the context as get_current_span does, without its calls: this runs on every
     # call, and no span (None) or a non-recording one has no kind either.
     current = context.get(_SPAN_KEY)
-    if getattr(current, "kind", None) != SpanKind.CLIENT:
+    if getattr(current, "kind", None) != _CLIENT:
         return True
     attributes = getattr(current, "attributes", None) or {}
     operation = attributes.get(sc.GEN_AI_OPERATION_NAME)
