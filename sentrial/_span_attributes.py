@@ -10,9 +10,9 @@ whose limits none of them reaches, are stored directly in the plain dict inside 
 every other case (a value of another type, an attribute value length limit, a span that is full,
 ended, not the SDK's, or an SDK whose internals differ) the public ``set_attributes`` does it.
 
-A span Sentrial starts for itself (a session, a tracked event) carries such values from its start:
-:class:`OwnSpans` starts it bare and stores them at once, before anything but the span's start could
-have read them. It does so only where nothing reads them at the start (see :meth:`OwnSpans.unwatched`).
+A span Sentrial starts for itself (a session's, a tracked event's, an LLM call's inside a session)
+carries such values from its start: :class:`OwnSpans` starts it bare and stores them at once, where
+nothing reads them while the span starts (see :meth:`OwnSpans.unwatched`).
 """
 
 from __future__ import annotations
@@ -67,10 +67,16 @@ def set_span_attributes(span: Span, values: dict[str, Any]) -> None:
 
 
 _INTERNAL = SpanKind.INTERNAL
+
+
+def _sdk_classes(*names: str) -> list[type]:
+    """The classes of these names in the SDK's sampling module (some are private, or newer than the
+    oldest SDK supported: those missing are left out)."""
+    return [found for name in names if isinstance(found := getattr(samplers, name, None), type)]
+
+
 # Samplers of the OTel SDK that decide without reading the attributes and pass them on unchanged.
-_BLIND_SAMPLERS = frozenset(
-    (samplers.StaticSampler, samplers._AlwaysOn, samplers._AlwaysOff, samplers.TraceIdRatioBased)
-)
+_BLIND_SAMPLERS = frozenset(_sdk_classes("StaticSampler", "_AlwaysOn", "_AlwaysOff", "TraceIdRatioBased"))
 _PARENT_BASED_FIELDS = (
     "_root",
     "_remote_parent_sampled",
@@ -80,11 +86,13 @@ _PARENT_BASED_FIELDS = (
 )
 # Those that only delegate, with the fields that hold their delegates.
 _DELEGATING_SAMPLERS: dict[type, tuple[str, ...]] = {
-    samplers.ParentBased: _PARENT_BASED_FIELDS,
-    samplers.ParentBasedTraceIdRatio: _PARENT_BASED_FIELDS,
-    samplers._ParentBasedAlwaysOn: _PARENT_BASED_FIELDS,
-    samplers._ParentBasedAlwaysOff: _PARENT_BASED_FIELDS,
-    samplers.AlwaysRecordSampler: ("_root",),
+    **dict.fromkeys(
+        _sdk_classes(
+            "ParentBased", "ParentBasedTraceIdRatio", "_ParentBasedAlwaysOn", "_ParentBasedAlwaysOff"
+        ),
+        _PARENT_BASED_FIELDS,
+    ),
+    **dict.fromkeys(_sdk_classes("AlwaysRecordSampler"), ("_root",)),
 }
 # Span processors whose on_start reads nothing of a span Sentrial starts for itself in a context that
 # says so: OTel's own exporting processors (their on_start does nothing) and the router (it knows such
