@@ -57,15 +57,21 @@ class SentrialOnlySpan(ReadableSpan):
 def session_snapshot(span: Span) -> SentrialOnlySpan:
     """A frozen copy of a session span as it starts: the exporter opens the session from it."""
     # The SDK span's fields read directly: each of its properties is a Python call, on every begin().
+    try:
+        name, ids, parent, resource = span._name, span._context, span._parent, span._resource
+        kind, start, scope = span._kind, span._start_time, span._instrumentation_scope
+    except AttributeError:  # an SDK whose span keeps them elsewhere: its public properties
+        name, ids, parent, resource = span.name, span.context, span.parent, span.resource
+        kind, start, scope = span.kind, span.start_time, span.instrumentation_scope
     return SentrialOnlySpan(
-        span._name,
-        span._context,
-        span._parent,
-        span._resource,
+        name,
+        ids,
+        parent,
+        resource,
         dict(attributes_of(span)),
-        kind=span._kind,
-        start_time=span._start_time,
-        instrumentation_scope=span._instrumentation_scope,
+        kind=kind,
+        start_time=start,
+        instrumentation_scope=scope,
     )
 
 

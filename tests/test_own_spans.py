@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import (
 import sentrial
 from sentrial import semconv
 from sentrial._span_attributes import _ignores_attributes
+from sentrial.delivery import session_snapshot
 from sentrial.instrumentation.openai import OpenAIInstrumentor
 from sentrial.server import LocalServer
 
@@ -215,3 +216,27 @@ def test_only_samplers_known_to_ignore_the_attributes_let_them_be_skipped(
     sampler: Sampler, blind: bool
 ) -> None:
     assert _ignores_attributes(sampler) is blind
+
+
+class _PublicOnly:
+    """A span seen through its public properties alone, as an SDK that keeps its fields elsewhere has it."""
+
+    def __init__(self, span: ReadableSpan) -> None:
+        self._span = span
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._span, name)
+
+
+def test_a_session_s_opening_is_copied_from_public_properties_where_the_sdk_differs() -> None:
+    tracer = TracerProvider().get_tracer("test")
+    span = tracer.start_span("invoke_agent own", attributes={semconv.SPAN_KIND: semconv.KIND_SESSION})
+    direct, public = session_snapshot(span), session_snapshot(_PublicOnly(span))  # type: ignore[arg-type]
+    for copy in (direct, public):
+        assert copy.name == "invoke_agent own" and copy.context == span.get_span_context()
+        assert copy.start_time == span.start_time and copy.resource is span.resource
+        assert copy.kind == span.kind and copy.instrumentation_scope == span.instrumentation_scope
+        assert dict(copy.attributes or {}) == {semconv.SPAN_KIND: semconv.KIND_SESSION}
+    span.end()
