@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,10 +39,30 @@ _ENCODE_CHUNKS = (
 
 
 def to_json(body: Any) -> bytes:
-    """``body`` as the JSON bytes sent: what ``_ENCODER.encode`` gives, for less work."""
+    """``body`` as the JSON bytes sent: what ``_ENCODER.encode`` gives, for less work; a float JSON
+    has no number for (NaN, an infinity) is written as text ("nan", "inf", "-inf"), as the SDK
+    writes it in the values it records, rather than lose the whole call."""
+    try:
+        return _encoded(body)
+    except ValueError:  # the encoder's refusal of such a float: only then is the body walked
+        return _encoded(_finite(body))
+
+
+def _encoded(body: Any) -> bytes:
     if _ENCODE_CHUNKS is None:
         return _ENCODER.encode(body).encode()
     return "".join(_ENCODE_CHUNKS(body, 0)).encode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by its text (a copy where one is)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(each) for key, each in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(each) for each in value]
+    return value
 
 
 @dataclass
@@ -118,7 +139,7 @@ def encode(call: ApiCall) -> str | None:
             if call.spliced:  # the body always has members of its own (its session at least)
                 call.encoded = b"%s, %s}" % (call.encoded[:-1], b", ".join(call.spliced))
                 call.spliced = None
-        except Exception as exc:  # NaN, an object JSON cannot encode: this call only is dropped
+        except Exception as exc:  # an object JSON cannot encode: this call only is dropped
             logger.debug("sentrial: could not encode %s %s", call.method, call.path, exc_info=True)
             return f"{type(exc).__name__} while encoding {call.method} {call.path}"
         call.body = {k: body[k] for k in _SESSION_ID_FIELDS if k in body} or None

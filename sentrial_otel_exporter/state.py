@@ -119,7 +119,7 @@ def _member(key: str, encoded: bytes) -> bytes:
 
 
 def _encoded(value: Any) -> bytes | None:
-    """``value`` as JSON, None when JSON cannot hold it (NaN, an object of no JSON type)."""
+    """``value`` as JSON, None when JSON cannot hold it (an object of no JSON type)."""
     try:
         return to_json(value)
     except Exception:  # its event's body is encoded with it as a dict, and fails as a whole

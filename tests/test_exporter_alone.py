@@ -256,3 +256,32 @@ def test_an_agents_tool_and_llm_spans_arrive_in_one_session(local_server: Record
         {"city": "Oslo"},
         {"sky": "sunny"},
     )
+
+
+def test_numbers_json_has_no_form_for_arrive_as_text(local_server: RecordingServer) -> None:
+    """NaN and the infinities (a float attribute, or JSON text that Python's json.dumps wrote with
+    them) cannot go into a JSON body: the events still arrive, those values written as text."""
+    exporter, provider, tracer = on_own_provider(local_server.url)
+    tool = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "fit",
+        "gen_ai.tool.call.arguments": json.dumps({"loss": float("nan")}),
+        "gen_ai.tool.call.result": json.dumps({"best": float("inf"), "worst": float("-inf")}),
+    }
+    with tracer.start_as_current_span(
+        "invoke_agent fit", attributes={"gen_ai.operation.name": "invoke_agent"}
+    ) as root:
+        with tracer.start_as_current_span(
+            "chat gpt-4o", attributes={**LLM, "gen_ai.request.temperature": float("nan")}
+        ):
+            pass
+        with tracer.start_as_current_span("execute_tool fit", attributes=tool):
+            pass
+    assert provider.force_flush() and exporter.flush(timeout=10)
+    provider.shutdown()
+    assert exporter.stats.dropped == 0
+    session = local_server.session(f"trace-{root.get_span_context().trace_id:032x}")
+    assert session is not None
+    llm, fit = session["events"]
+    assert llm["toolName"] == "llm:openai:gpt-4o"
+    assert (fit["toolInput"], fit["toolOutput"]) == ({"loss": "nan"}, {"best": "inf", "worst": "-inf"})

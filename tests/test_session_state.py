@@ -49,21 +49,30 @@ def test_the_bodies_carry_the_state_before_and_after_each_event() -> None:
     assert _sent(state, _event("llm_decision", "", None))["stateAfter"] == {"fresh": 1}
 
 
-def test_a_state_value_json_cannot_hold_fails_its_events_as_a_whole() -> None:
-    """As when the state was encoded with each body: the events are dropped, not sent without it."""
+def test_a_float_json_has_no_number_for_is_sent_as_its_text() -> None:
+    """NaN and the infinities, in the state or in an output: the events go out, those values as text."""
     state = SessionState()
     state.update({"score": float("nan")})
+    sent = _sent(state, _event("tool_call", "search", {"ok": True}))
+    assert sent["stateBefore"] == {"score": "nan"}
+    assert sent["stateAfter"] == {"score": "nan", "search_result": {"ok": True}}
+    sent = _sent(state, _event("tool_call", "other", {"x": float("-inf")}))
+    assert sent["toolOutput"] == {"x": "-inf"}
+    assert sent["stateAfter"]["other_result"] == {"x": "-inf"}
+
+
+def test_a_state_value_json_cannot_hold_fails_its_events_as_a_whole() -> None:
+    """An object of no JSON type (the SDK never records one): the events are dropped, not sent without it."""
+    state = SessionState()
+    state.update({"score": object()})
     call = _event("tool_call", "search", {"ok": True})
     state.around(call)
-    assert encode(call) == "ValueError while encoding POST /api/sdk/events"
+    assert encode(call) == "TypeError while encoding POST /api/sdk/events"
     state.update({"score": 0.5})
     assert _sent(state, _event("tool_call", "search", {"ok": 1}))["stateBefore"] == {
         "score": 0.5,
         "search_result": {"ok": True},
     }
-    nan_output = _event("tool_call", "other", {"x": float("nan")})
-    state.around(nan_output)
-    assert encode(nan_output) == "ValueError while encoding POST /api/sdk/events"
 
 
 def test_a_tool_call_without_an_output_is_sent_without_one() -> None:

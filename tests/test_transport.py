@@ -35,13 +35,14 @@ def _event_body(session_id: str, step: int, cost: float = 0.0) -> dict[str, Any]
 def test_a_call_that_cannot_be_sent_is_dropped_and_its_lane_goes_on(
     local_server: RecordingServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A body JSON cannot encode (NaN) is dropped and counted; the worker and the lane carry on."""
+    """A body JSON cannot encode (an object of no JSON type) is dropped and counted; the worker and
+    the lane carry on."""
     caplog.set_level(logging.WARNING, logger="sentrial")
     transport = Transport(local_server.url, timeout=2.0, retry_timeout=5.0)
     session_id = "session-with-a-bad-event"
     opening = {"id": session_id, "name": "run", "agentName": "agent", "userId": "user-1"}
 
-    def event(step: int, cost: float = 0.0) -> ApiCall:
+    def event(step: int, cost: Any = 0.0) -> ApiCall:
         return ApiCall(
             "POST", EVENTS, _event_body(session_id, step, cost), session=session_id, lane=session_id
         )
@@ -50,12 +51,12 @@ def test_a_call_that_cannot_be_sent_is_dropped_and_its_lane_goes_on(
         transport.submit(
             [
                 ApiCall("POST", SESSIONS, opening, session=session_id, lane=session_id, opens_session=True),
-                event(0, cost=float("nan")),
+                event(0, cost=object()),
                 event(1),
             ]
         )
         assert transport.flush(timeout=5) is False
-        assert transport.stats().drop_reasons == {"ValueError while encoding POST /api/sdk/events": 1}
+        assert transport.stats().drop_reasons == {"TypeError while encoding POST /api/sdk/events": 1}
         assert stored_steps(local_server, session_id) == [1]
         assert drop_warnings(caplog)
 
