@@ -177,6 +177,7 @@ def chat_chunks(reply: Reply, model: str, number: int, include_usage: bool) -> I
             "object": "chat.completion.chunk",
             "created": CREATED,
             "model": reply.model or model,
+            "service_tier": "default",
             "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
@@ -253,6 +254,7 @@ def response_object(reply: Reply, request: dict[str, Any], number: int, final: b
         "parallel_tool_calls": True,
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
         "store": True,
         "temperature": request.get("temperature", 1.0),
         "text": {"format": {"type": "text"}},

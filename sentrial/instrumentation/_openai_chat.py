@@ -15,6 +15,7 @@ from sentrial.instrumentation._openai_values import (
     given,
     given_text,
     request_parameters,
+    response_details,
 )
 from sentrial.instrumentation._parts import (
     as_integer,
@@ -218,12 +219,14 @@ class ChatStreamAccumulator:
         self._id: str | None = None
         self._model: str | None = None
         self._usage: Any = None
+        self._details: dict[str, Any] | None = None  # the service tier and fingerprint, as the chunks say
         self._choices: dict[int, _ChoiceState] = {}
 
     def add(self, chunk: Any) -> None:
         """Take one chunk into account."""
         self._id = self._id or given_text(_get(chunk, "id"))
         self._model = self._model or given_text(_get(chunk, "model"))
+        self._details = response_details(chunk) or self._details
         if _get(chunk, "usage") is not None:
             self._usage = chunk.usage
         for choice in _get(chunk, "choices") or ():
@@ -240,5 +243,6 @@ class ChatStreamAccumulator:
             response_id=self._id,
             finish_reasons=[c.finish_reason for c in choices if c.finish_reason],
             output_messages=[c.message() for c in choices] if choices else None,
+            attributes=self._details,
         )
         return _add_chat_usage(result, self._usage)

@@ -8,7 +8,12 @@ from typing import Any
 
 from sentrial import semconv as sc
 from sentrial.instrumentation._llm import LlmResult
-from sentrial.instrumentation._openai_values import SYSTEM_ROLES, assistant_message, given_text
+from sentrial.instrumentation._openai_values import (
+    SYSTEM_ROLES,
+    assistant_message,
+    given_text,
+    response_details,
+)
 from sentrial.instrumentation._parts import as_integer, content_parts, text_part, tool_call_part, tool_result
 from sentrial.instrumentation._parts import get_field as _get
 
@@ -165,7 +170,9 @@ class ResponsesStreamAccumulator:
     def result(self) -> LlmResult:
         """The events so far as one result."""
         if self._final is not None:
-            return responses_result(self._final, self._output())
+            result = responses_result(self._final, self._output())
+            result.attributes = response_details(self._final)
+            return result
         output = self._output()
         message = assistant_message(_responses_output_parts(output), None)
         return LlmResult(
@@ -173,4 +180,5 @@ class ResponsesStreamAccumulator:
             response_id=given_text(_get(self._snapshot, "id")),
             finish_reasons=["error"] if self._error else [],
             output_messages=[message] if output else None,
+            attributes=response_details(self._snapshot),
         )

@@ -75,6 +75,7 @@ def test_responses_create_records_instructions_items_usage_and_output(
         ),
         sc.COST_USD: cost("gpt-4.1", 300, 40, cached=256),
         sc.OPENAI_API_TYPE: "responses",
+        sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
     }
 
 
@@ -116,6 +117,7 @@ def test_responses_stream_accumulates_events(fake: FakeOpenAI, traced: Traced, c
         finish="tool_calls",
     )
     assert {k: values[k] for k in usage()} == usage(cached=8)
+    assert values[sc.OPENAI_RESPONSE_SERVICE_TIER] == "default"  # from the final response
 
 
 def test_responses_stream_helper_sync_is_traced_once(

@@ -60,6 +60,8 @@ def test_chat_stream_accumulates_content_and_tool_call_deltas(
         **llm_span(),
         sc.GEN_AI_REQUEST_STREAM: True,
         sc.OPENAI_API_TYPE: "chat_completions",
+        sc.OPENAI_RESPONSE_SERVICE_TIER: "default",  # as every chunk says
+        sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_fake",
         sc.GEN_AI_INPUT_MESSAGES: USER_PARTS,
         sc.GEN_AI_RESPONSE_MODEL: "gpt-4o",
         sc.GEN_AI_RESPONSE_ID: chunks[0].id,
