@@ -171,6 +171,10 @@ def test_another_instrumentations_openai_calls_arrive_priced_and_failing(
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
     exporter, provider, tracer = on_own_provider(local_server.url, service="mailer")
     instrumentor = _instrumentor(instrumentation)
+    conflict = instrumentor._check_dependency_conflicts()
+    if conflict:  # an older openai than the peer's instrumentation takes (.ci/lowest): nothing to test
+        provider.shutdown()
+        pytest.skip(f"{instrumentation}'s instrumentation does not take this openai: {conflict}")
     instrumentor.instrument(tracer_provider=provider)
     try:
         with FakeOpenAI() as fake:

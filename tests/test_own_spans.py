@@ -130,15 +130,20 @@ def test_a_processor_added_later_sees_the_attributes_as_spans_start(local_server
 
 
 def _counting_cleanings(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """From now on, every value OpenTelemetry's attribute cleaning is given, in a list."""
+    """From now on, every value OpenTelemetry's attribute cleaning is given, in a list (its functions'
+    names differ between SDK versions: each ``_clean...`` function of the module is counted)."""
     cleaned: list[Any] = []
-    real = opentelemetry.attributes._clean_attribute_value
 
-    def counted(value: Any, max_length: int | None) -> Any:
-        cleaned.append(value)
-        return real(value, max_length)
+    def counting(real: Any) -> Any:
+        def counted(value: Any, *rest: Any) -> Any:
+            cleaned.append(value)
+            return real(value, *rest)
 
-    monkeypatch.setattr(opentelemetry.attributes, "_clean_attribute_value", counted)
+        return counted
+
+    for name, real in vars(opentelemetry.attributes).copy().items():
+        if name.startswith("_clean") and callable(real):
+            monkeypatch.setattr(opentelemetry.attributes, name, counting(real))
     return cleaned
 
 

@@ -89,12 +89,13 @@ def test_filtering_by_status_and_searching_the_input_narrow_the_list(server: Loc
     tab.goto(server.url + "/")
     tab.select_option("select[name=status]", "failed")
     tab.click("form.filters button[type=submit]")
-    tab.wait_for_url("**status=failed**")
+    # A predicate, not a glob: an older Playwright's (.ci/lowest) globs do not match this query.
+    tab.wait_for_url(lambda url: "status=failed" in url)
     assert len(row_names(tab)) == 1 and "Can I pay in seashells?" in tab.inner_text("#rows")
     tab.goto(server.url + "/")
     tab.fill("input[name=q]", "three nights in lisbon")
     tab.press("input[name=q]", "Enter")
-    tab.wait_for_url("**q=three**")
+    tab.wait_for_url(lambda url: "q=three" in url)
     assert len(row_names(tab)) == 1 and tab.inner_text(".total[data-total=Sessions] .value") == "1"
 
 
