@@ -148,6 +148,8 @@ def _json_text(value: Any, key: str) -> str | None:
     """A tool's input or output as the JSON object text the mapping reads."""
     if value is None:
         return None
+    if isinstance(value, bytes):  # an attribute may hold bytes: JSON text as UTF-8, most likely
+        value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         try:
             decoded = json.loads(value)
