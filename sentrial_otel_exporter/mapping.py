@@ -117,7 +117,8 @@ def is_external(span: ReadableSpan) -> bool:
 
 # --- decoding attribute values --------------------------------------------------------------
 def load_json(value: Any) -> Any:
-    """The structure behind a JSON-text attribute; text that is not JSON comes back as it is.
+    """The structure behind a JSON-text attribute (also given as bytes); text that is not JSON comes
+    back as it is.
 
     Read with the decoder's scanner directly: ``json.loads`` costs as much again in Python calls
     around it as the scan of a message list itself, and an LLM span has several to read.
@@ -132,6 +133,8 @@ def load_json(value: Any) -> Any:
         return decoded
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, bytes):  # an attribute may hold bytes: JSON text as UTF-8, most likely
+        return load_json(value.decode("utf-8", "replace"))
     return value
 
 

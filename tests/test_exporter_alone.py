@@ -291,8 +291,9 @@ def test_numbers_json_has_no_form_for_arrive_as_text(local_server: RecordingServ
     assert (fit["toolInput"], fit["toolOutput"]) == ({"loss": "nan"}, {"best": "inf", "worst": "-inf"})
 
 
-def test_a_tools_arguments_and_result_given_as_bytes_arrive_decoded(local_server: RecordingServer) -> None:
-    """OTel attributes may hold bytes: a tool's JSON arguments and result given so arrive as JSON."""
+def test_json_attributes_given_as_bytes_arrive_decoded(local_server: RecordingServer) -> None:
+    """OTel attributes may hold bytes: a tool's JSON arguments and result, and an LLM call's
+    messages, given so arrive as JSON."""
     exporter, provider, tracer = on_own_provider(local_server.url)
     tool = {
         "gen_ai.operation.name": "execute_tool",
@@ -300,16 +301,19 @@ def test_a_tools_arguments_and_result_given_as_bytes_arrive_decoded(local_server
         "gen_ai.tool.call.arguments": b'{"city": "Z\\u00fcrich"}',
         "gen_ai.tool.call.result": "Sonnig in Zürich".encode(),
     }
-    with (
-        tracer.start_as_current_span(
-            "invoke_agent a", attributes={"gen_ai.operation.name": "invoke_agent"}
-        ) as root,
-        tracer.start_as_current_span("execute_tool lookup", attributes=tool),
-    ):
-        pass
+    messages = [{"role": "user", "parts": [{"type": "text", "content": "Wetter?"}]}]
+    llm = {**LLM, "gen_ai.input.messages": json.dumps(messages).encode()}
+    with tracer.start_as_current_span(
+        "invoke_agent a", attributes={"gen_ai.operation.name": "invoke_agent"}
+    ) as root:
+        with tracer.start_as_current_span("chat gpt-4o", attributes=llm):
+            pass
+        with tracer.start_as_current_span("execute_tool lookup", attributes=tool):
+            pass
     assert provider.force_flush() and exporter.flush(timeout=10)
     provider.shutdown()
     session = local_server.session(f"trace-{root.get_span_context().trace_id:032x}")
     assert session is not None
-    (event,) = session["events"]
-    assert (event["toolInput"], event["toolOutput"]) == ({"city": "Zürich"}, {"result": "Sonnig in Zürich"})
+    chat, lookup = session["events"]
+    assert chat["toolInput"]["messages"] == [{"role": "user", "content": "Wetter?"}]
+    assert (lookup["toolInput"], lookup["toolOutput"]) == ({"city": "Zürich"}, {"result": "Sonnig in Zürich"})
