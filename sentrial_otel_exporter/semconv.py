@@ -207,6 +207,7 @@ SERVER_PORT: Final = "server.port"
 OPENAI_API_TYPE: Final = "openai.api.type"  # which OpenAI API: "chat_completions" or "responses"
 OPENAI_API_TYPE_CHAT_COMPLETIONS: Final = "chat_completions"
 OPENAI_API_TYPE_RESPONSES: Final = "responses"
+OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"  # as the call asked ("auto", "flex")
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 LLM_ABANDONED_MESSAGE: Final = "stream abandoned: garbage-collected before it was finished or closed"

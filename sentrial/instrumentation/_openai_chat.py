@@ -39,6 +39,7 @@ _CHAT_PARAMETERS = {
     "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
     "max_completion_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,  # the newer name: wins over max_tokens
     "stop": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "service_tier": sc.OPENAI_REQUEST_SERVICE_TIER,
 }
 _MESSAGE_FIELDS = ("content", "refusal", "tool_calls", "function_call")  # of a chat message
 

@@ -21,6 +21,7 @@ RESPONSES_PARAMETERS = {
     "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
     "top_p": sc.GEN_AI_REQUEST_TOP_P,
     "max_output_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "service_tier": sc.OPENAI_REQUEST_SERVICE_TIER,
 }
 """The Responses API's parameters that a span records, under their attributes."""
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}

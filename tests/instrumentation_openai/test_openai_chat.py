@@ -52,6 +52,7 @@ def test_chat_completion_records_request_parameters_messages_usage_and_cost(
         presence_penalty=0.2,
         stop=["\n\n", "END"],
         seed=7,
+        service_tier="auto",
     )
     assert response.choices[0].message.content == "Paris."
     span = traced.only_span()
@@ -69,6 +70,7 @@ def test_chat_completion_records_request_parameters_messages_usage_and_cost(
         sc.GEN_AI_REQUEST_PRESENCE_PENALTY: 0.2,
         sc.GEN_AI_REQUEST_STOP_SEQUENCES: ("\n\n", "END"),
         sc.GEN_AI_REQUEST_SEED: 7,
+        sc.OPENAI_REQUEST_SERVICE_TIER: "auto",
         sc.GEN_AI_INPUT_MESSAGES: USER_PARTS,
         sc.GEN_AI_SYSTEM_INSTRUCTIONS: [text("Be brief.")],
         sc.GEN_AI_RESPONSE_MODEL: "gpt-4o",
@@ -90,6 +92,7 @@ def test_chat_completion_records_request_parameters_messages_usage_and_cost(
         "presence_penalty": 0.2,
         "stop": ["\n\n", "END"],
         "seed": 7,
+        "service_tier": "auto",
     }
 
 

@@ -53,6 +53,7 @@ def test_responses_create_records_instructions_items_usage_and_output(
         temperature=0.5,
         top_p=0.8,
         max_output_tokens=200,
+        service_tier="flex",
     )
     assert response.output_text == "Rain."
     span = traced.only_span()
@@ -75,6 +76,7 @@ def test_responses_create_records_instructions_items_usage_and_output(
         ),
         sc.COST_USD: cost("gpt-4.1", 300, 40, cached=256),
         sc.OPENAI_API_TYPE: "responses",
+        sc.OPENAI_REQUEST_SERVICE_TIER: "flex",
         sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
     }
 
