@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from sentrial import semconv
-from sentrial._span_attributes import OwnSpans, set_span_attributes
+from sentrial._span_attributes import own_spans, set_span_attributes
 from sentrial._values import to_json
 from sentrial.context import current_run
 from sentrial.delivery import Delivery
@@ -65,7 +65,7 @@ class SessionRegistry:
         self.closed = False
         self._completed: OrderedDict[str, None] = OrderedDict()
         self._tracer = tracer
-        self.own_spans = OwnSpans(tracer)  # starts the sessions' spans and their events'
+        self.own_spans = own_spans(tracer)  # starts the sessions' spans and their events'
         self._delivery = delivery
         self._warn_unsampled = warn_unsampled  # said once per client (see _warn_sampled_out)
 
@@ -179,9 +179,7 @@ class SessionRegistry:
         }
         if replace:
             attributes[semconv.STATE_REPLACE] = True
-        self._tracer.start_span(
-            semconv.SPAN_NAME_STATE, context=target.events_context, attributes=attributes
-        ).end()
+        self.own_spans.start(semconv.SPAN_NAME_STATE, target.events_context, attributes).end()
         return True
 
     def record_exception(self, session_id: str | None, exc: BaseException) -> None:

@@ -150,10 +150,16 @@ def _counting_cleanings(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_unwatched_spans_skip_the_cleaning(
     local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The point: on a provider nothing else watches, a whole interaction costs no attribute cleaning."""
+    """The point: on a provider nothing else watches, a whole interaction (a state update too) costs
+    no attribute cleaning."""
     client = _client(local_server, TracerProvider(), InMemorySpanExporter())
     cleaned = _counting_cleanings(monkeypatch)
     session_id = _one_interaction(client)
+    interaction = client.begin(user_id="u", event="stateful")
+    client.update_state("city", "Paris")
+    interaction.track_tool_call(tool_name="look", tool_input={}, tool_output={"ok": True})
+    interaction.finish(output="done")
+    assert client.flush(timeout=10)
     client.shutdown()
     assert cleaned == []
     session = local_server.session(session_id)
@@ -161,6 +167,9 @@ def test_unwatched_spans_skip_the_cleaning(
         "tool_call",
         "llm_decision",
     ]
+    stateful = local_server.session(str(interaction.session_id))
+    assert stateful is not None
+    assert stateful["events"][0]["stateBefore"] == {"city": "Paris"}
 
 
 @pytest.mark.parametrize("watched", [False, True], ids=["unwatched", "watched"])
